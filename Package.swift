@@ -1,0 +1,99 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// CI (and anyone who wants it) builds with REDIS_HEALTHD_WERROR=1: warnings in our own targets become errors.
+// It is an environment switch, not a default, so that other packages can depend on the libraries here.
+let warningsAsErrors = Context.environment["REDIS_HEALTHD_WERROR"] == "1"
+
+let commonSettings: [SwiftSetting] =
+    [.enableUpcomingFeature("ExistentialAny")] + (warningsAsErrors ? [.unsafeFlags(["-warnings-as-errors"])] : [])
+
+let package = Package(
+    name: "redis-healthd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "RedisMultiplexer", targets: ["RedisMultiplexer"]),
+        .executable(name: "redis-healthd", targets: ["redis-healthd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // RESP2/RESP3 values, command encoder and incremental parser. No I/O: NIOCore's ByteBuffer only.
+        .target(
+            name: "RESP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: commonSettings
+        ),
+        // Connections, command pipelining, timeouts, TLS, handshake. Knows nothing of systemd.
+        .target(
+            name: "RedisMultiplexer",
+            dependencies: [
+                "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: commonSettings
+        ),
+        // libsystemd through pkg-config (Debian: libsystemd-dev).
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        // Swift wrappers over libsystemd: sd_notify, watchdog, journal.
+        .target(
+            name: "Systemd",
+            dependencies: ["CSystemd"],
+            swiftSettings: commonSettings
+        ),
+        .executableTarget(
+            name: "redis-healthd",
+            dependencies: [
+                "RESP",
+                "RedisMultiplexer",
+                "Systemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: commonSettings
+        ),
+        // Test support: real redis-server processes on free ports, certificates made with the openssl CLI.
+        .target(
+            name: "RedisTestSupport",
+            dependencies: [
+                "RESP",
+                "RedisMultiplexer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/RedisTestSupport",
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "RESPTests",
+            dependencies: ["RESP", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "RedisMultiplexerTests",
+            dependencies: [
+                "RESP",
+                "RedisMultiplexer",
+                "RedisTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: commonSettings
+        ),
+    ]
+)

@@ -1,0 +1,399 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import RESP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One connection to one Redis server: TCP (optionally TLS), handshake done, commands pipelined.
+///
+/// Many tasks may call ``send(_:timeout:)`` at once: their commands share the socket and each gets its own
+/// reply. Nothing awaits longer than its timeout. Once closed, a connection stays closed; reconnecting is the
+/// multiplexer's job.
+public final class RedisConnection: Sendable {
+    /// The negotiated protocol.
+    public enum ProtocolVersion: Int, Sendable {
+        case resp2 = 2
+        case resp3 = 3
+    }
+
+    public let endpoint: RedisEndpoint
+    public let protocolVersion: ProtocolVersion
+    public let configuration: RedisConnectionConfiguration
+    let channel: any Channel
+    private let handler: NIOLoopBound<RedisCommandHandler>
+
+    private init(
+        channel: any Channel, handler: NIOLoopBound<RedisCommandHandler>, protocolVersion: ProtocolVersion,
+        configuration: RedisConnectionConfiguration
+    ) {
+        self.channel = channel
+        self.handler = handler
+        self.protocolVersion = protocolVersion
+        self.configuration = configuration
+        self.endpoint = configuration.endpoint
+    }
+
+    /// Whether the connection is still open.
+    public var isActive: Bool { self.channel.isActive }
+
+    /// Completes when the connection has closed, for whatever reason.
+    public var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
+
+    // MARK: connecting
+
+    /// Connects, sets socket options, runs the TLS and Redis handshakes.
+    ///
+    /// - Parameters:
+    ///   - sslContext: a context made once with ``makeSSLContext(_:)`` and reused across reconnects; made
+    ///     here when `nil` and TLS is configured.
+    ///   - onPush: receives RESP3 push messages (pub/sub, invalidations), on the connection's event loop.
+    /// - Throws: ``RedisClientError`` saying what failed: refused, timeout, DNS, TLS, authentication, handshake.
+    public static func connect(
+        configuration: RedisConnectionConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        sslContext: NIOSSLContext? = nil,
+        logger: Logger = Logger(label: "redis-healthd.connection"),
+        onPush: (@Sendable (RESPValue) -> Void)? = nil
+    ) async throws(RedisClientError) -> RedisConnection {
+        let endpoint = configuration.endpoint
+        let tlsContext: NIOSSLContext?
+        if let tls = configuration.tls {
+            if let sslContext {
+                tlsContext = sslContext
+            } else {
+                tlsContext = try makeSSLContext(tls)
+            }
+        } else {
+            tlsContext = nil
+        }
+        let serverName = configuration.tls?.serverName ?? (endpoint.hostIsIPAddress ? nil : endpoint.host)
+        let limits = configuration.parserLimits
+        let description = endpoint.description
+
+        var bootstrap = ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(configuration.connectTimeout.timeAmount)
+            .channelOption(.tcpOption(.tcp_nodelay), value: configuration.tcp.noDelay ? 1 : 0)
+        bootstrap = applyKeepalive(configuration.tcp, to: bootstrap)
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        let ssl = try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName)
+                        try channel.pipeline.syncOperations.addHandler(ssl)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(RESPValueDecoder(limits: limits)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        RedisCommandHandler(endpoint: description, logger: logger, onPush: onPush))
+                }
+            }.connect(host: endpoint.host, port: endpoint.port).get()
+        } catch {
+            throw classifyConnectError(error, configuration: configuration)
+        }
+
+        let handler: NIOLoopBound<RedisCommandHandler>
+        do {
+            handler = try await channel.eventLoop.submit {
+                NIOLoopBound(
+                    try channel.pipeline.syncOperations.handler(type: RedisCommandHandler.self),
+                    eventLoop: channel.eventLoop)
+            }.get()
+        } catch {
+            channel.close(promise: nil)
+            throw RedisClientError.classify(error, endpoint: description)
+        }
+
+        let connection = RedisConnection(
+            channel: channel, handler: handler, protocolVersion: .resp2, configuration: configuration)
+        let version: ProtocolVersion
+        do {
+            version = try await connection.handshake()
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+        logger.debug(
+            "Connected",
+            metadata: ["redis.endpoint": "\(description)", "redis.protocol": "RESP\(version.rawValue)"])
+        return RedisConnection(
+            channel: channel, handler: handler, protocolVersion: version, configuration: configuration)
+    }
+
+    /// Makes the TLS context for `tls`: verification on, the given CA or the system's, optional client cert.
+    public static func makeSSLContext(_ tls: RedisConnectionConfiguration.TLS) throws(RedisClientError) -> NIOSSLContext {
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        tlsConfiguration.certificateVerification = .fullVerification
+        do {
+            if let caFile = tls.caFile {
+                tlsConfiguration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            }
+            if let certificateFile = tls.certificateFile {
+                tlsConfiguration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map {
+                    .certificate($0)
+                }
+                guard let keyFile = tls.keyFile else {
+                    throw RedisClientError(.configuration, message: "tls.cert_file is set but tls.key_file is not")
+                }
+                tlsConfiguration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            }
+            return try NIOSSLContext(configuration: tlsConfiguration)
+        } catch let error as RedisClientError {
+            throw error
+        } catch {
+            throw RedisClientError(
+                .configuration,
+                message: "cannot load TLS files (ca_file, cert_file, key_file): \(error); check the paths and that they hold PEM",
+                underlying: error)
+        }
+    }
+
+    /// `HELLO 3 [AUTH user pass] [SETNAME name]`, or RESP2's `AUTH` + `CLIENT SETNAME` when HELLO is rejected.
+    private func handshake() async throws(RedisClientError) -> ProtocolVersion {
+        let configuration = self.configuration
+        let timeout = configuration.commandTimeout
+        var authArguments: [String] = []
+        if let password = configuration.password {
+            authArguments = [configuration.username ?? "default", password.value]
+        }
+
+        if configuration.protocolPreference == .resp3IfAvailable {
+            var arguments = ["3"]
+            if !authArguments.isEmpty { arguments += ["AUTH"] + authArguments }
+            if let name = configuration.clientName { arguments += ["SETNAME", name] }
+            let reply = try await self.sendRaw(RESPCommand("HELLO", arguments: arguments), timeout: timeout)
+            guard reply.isError else { return .resp3 }
+            let message = reply.string ?? ""
+            let upper = message.uppercased()
+            if Self.isAuthenticationError(upper) {
+                throw self.authenticationError(message)
+            }
+            guard upper.hasPrefix("NOPROTO") || upper.contains("UNKNOWN COMMAND") else {
+                throw RedisClientError(
+                    .handshake, endpoint: self.endpoint.description, command: "HELLO", message: message)
+            }
+            // Not a RESP3 server (or HELLO renamed away): carry on in RESP2.
+        }
+
+        if !authArguments.isEmpty {
+            let arguments = configuration.username == nil ? [authArguments[1]] : authArguments
+            let reply = try await self.sendRaw(RESPCommand("AUTH", arguments: arguments), timeout: timeout)
+            if reply.isError { throw self.authenticationError(reply.string ?? "") }
+        }
+        if let name = configuration.clientName {
+            let reply = try await self.sendRaw(RESPCommand("CLIENT", "SETNAME", name), timeout: timeout)
+            if reply.isError {
+                let message = reply.string ?? ""
+                if Self.isAuthenticationError(message.uppercased()) { throw self.authenticationError(message) }
+                throw RedisClientError(
+                    .handshake, endpoint: self.endpoint.description, command: "CLIENT SETNAME", message: message)
+            }
+        }
+        return .resp2
+    }
+
+    private static func isAuthenticationError(_ upper: String) -> Bool {
+        upper.hasPrefix("WRONGPASS") || upper.hasPrefix("NOAUTH") || upper.contains("INVALID PASSWORD")
+            || upper.contains("INVALID USERNAME") || upper.hasPrefix("NOPERM")
+    }
+
+    private func authenticationError(_ serverMessage: String) -> RedisClientError {
+        RedisClientError(
+            .authentication, endpoint: self.endpoint.description,
+            message: "authentication failed: \(serverMessage); check username and the password (file or credential)")
+    }
+
+    // MARK: commands
+
+    /// Sends `command` and returns its reply.
+    /// - Throws: ``RedisClientError``: `.errorReply` with the server's message when Redis answered with an
+    ///   error; `.commandTimeout` when no reply came within `timeout` (default: the configured command
+    ///   timeout); `.connectionClosed`, `.socket`, `.tls`, `.protocolError` when the connection failed.
+    public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
+        let reply = try await self.sendRaw(command, timeout: timeout ?? self.configuration.commandTimeout)
+        if reply.isError {
+            throw RedisClientError(
+                .errorReply, endpoint: self.endpoint.description, command: command.name,
+                message: reply.withoutAttributes.string ?? "error")
+        }
+        return reply
+    }
+
+    /// Sends `command` and returns its reply, error replies included (not thrown).
+    public func sendRaw(_ command: RESPCommand, timeout: Duration) async throws(RedisClientError) -> RESPValue {
+        let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
+        self.write(RedisRequest(command: command, promise: promise, timeout: timeout.timeAmount))
+        do {
+            return try await promise.futureResult.get()
+        } catch {
+            throw RedisClientError.classify(error, endpoint: self.endpoint.description).forCommand(command.name)
+        }
+    }
+
+    /// Sends all `commands` in one write and returns their replies in order; error replies are returned, not
+    /// thrown, so one failing command does not hide the others' results.
+    public func pipeline(_ commands: [RESPCommand], timeout: Duration? = nil) async throws(RedisClientError) -> [RESPValue] {
+        let timeAmount = (timeout ?? self.configuration.commandTimeout).timeAmount
+        let promises = commands.map { _ in self.channel.eventLoop.makePromise(of: RESPValue.self) }
+        for (command, promise) in zip(commands, promises) {
+            self.write(RedisRequest(command: command, promise: promise, timeout: timeAmount))
+        }
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(commands.count)
+        for (command, promise) in zip(commands, promises) {
+            do {
+                replies.append(try await promise.futureResult.get())
+            } catch {
+                throw RedisClientError.classify(error, endpoint: self.endpoint.description).forCommand(command.name)
+            }
+        }
+        return replies
+    }
+
+    /// Writes a request; when the channel can no longer take it (closed, handlers gone), its promise fails at
+    /// once rather than waiting forever.
+    private func write(_ request: RedisRequest) {
+        let writePromise = self.channel.eventLoop.makePromise(of: Void.self)
+        let endpoint = self.endpoint.description
+        writePromise.futureResult.whenFailure { error in
+            request.promise.fail(
+                RedisClientError(
+                    .connectionClosed, endpoint: endpoint, command: request.command.name,
+                    message: "connection closed", underlying: error))
+        }
+        self.channel.write(request, promise: writePromise)
+    }
+
+    /// Closes the connection; commands in flight fail with `.connectionClosed`. Returns once it is closed.
+    public func close() async {
+        let handler = self.handler
+        let endpoint = self.endpoint.description
+        self.channel.eventLoop.execute {
+            handler.value.closeWithError(
+                RedisClientError(.connectionClosed, endpoint: endpoint, message: "connection closed by the client"))
+        }
+        try? await self.channel.closeFuture.get()
+    }
+
+    /// Closes the connection because it is deemed dead; commands in flight fail with `error`.
+    public func close(failingWith error: RedisClientError) {
+        let handler = self.handler
+        self.channel.eventLoop.execute { handler.value.closeWithError(error) }
+    }
+
+    /// When the last reply or push arrived on this connection.
+    public func lastReadAt() async -> NIODeadline {
+        let handler = self.handler
+        return (try? await self.channel.eventLoop.submit { handler.value.lastReadAt }.get()) ?? .now()
+    }
+}
+
+// MARK: socket options
+
+extension RedisConnection {
+    /// Socket options as the kernel reports them (getsockopt), to prove they are really set.
+    public struct SocketOptionReadings: Sendable, Hashable {
+        public var keepalive: Bool
+        public var keepaliveIdleSeconds: Int32
+        public var keepaliveIntervalSeconds: Int32
+        public var keepaliveCount: Int32
+        public var userTimeoutMilliseconds: Int32
+        public var noDelay: Bool
+    }
+
+    /// Reads the socket options back from the kernel.
+    public func readSocketOptions() async throws -> SocketOptionReadings {
+        #if os(Linux)
+        let channel = self.channel
+        func tcp(_ name: Int32) async throws -> Int32 {
+            Int32(
+                try await channel.getOption(
+                    ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: name))
+                ).get())
+        }
+        return SocketOptionReadings(
+            keepalive: try await channel.getOption(ChannelOptions.socketOption(.so_keepalive)).get() != 0,
+            keepaliveIdleSeconds: try await tcp(TCP_KEEPIDLE),
+            keepaliveIntervalSeconds: try await tcp(TCP_KEEPINTVL),
+            keepaliveCount: try await tcp(TCP_KEEPCNT),
+            userTimeoutMilliseconds: try await tcp(Int32(TCP_USER_TIMEOUT)),
+            noDelay: try await tcp(TCP_NODELAY) != 0
+        )
+        #else
+        throw RedisClientError(.socket, message: "reading TCP options is supported on Linux only")
+        #endif
+    }
+}
+
+private func applyKeepalive(
+    _ tcp: RedisConnectionConfiguration.TCPOptions, to bootstrap: ClientBootstrap
+) -> ClientBootstrap {
+    var bootstrap = bootstrap
+    #if os(Linux)
+    func option(_ name: Int32) -> ChannelOptions.Types.SocketOption {
+        ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: name))
+    }
+    if let idle = tcp.keepaliveIdle {
+        bootstrap = bootstrap.channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            .channelOption(option(TCP_KEEPIDLE), value: SocketOptionValue(max(1, idle.wholeSecondsRoundedUp)))
+            .channelOption(
+                option(TCP_KEEPINTVL), value: SocketOptionValue(max(1, tcp.keepaliveInterval.wholeSecondsRoundedUp)))
+            .channelOption(option(TCP_KEEPCNT), value: SocketOptionValue(max(1, tcp.keepaliveCount)))
+    }
+    if let userTimeout = tcp.userTimeout, userTimeout > .zero {
+        let milliseconds = min(Int64(Int32.max), userTimeout.components.seconds * 1000 + userTimeout.components.attoseconds / 1_000_000_000_000_000)
+        bootstrap = bootstrap.channelOption(option(Int32(TCP_USER_TIMEOUT)), value: SocketOptionValue(milliseconds))
+    }
+    #endif
+    return bootstrap
+}
+
+extension Duration {
+    var wholeSecondsRoundedUp: Int {
+        let (seconds, attoseconds) = self.components
+        return Int(seconds) + (attoseconds > 0 ? 1 : 0)
+    }
+}
+
+private func classifyConnectError(_ error: any Error, configuration: RedisConnectionConfiguration) -> RedisClientError {
+    let endpoint = configuration.endpoint.description
+    func isRefused(_ error: any Error) -> Bool {
+        if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
+        return false
+    }
+    if let error = error as? ChannelError, case .connectTimeout = error {
+        return RedisClientError(
+            .connectTimeout, endpoint: endpoint,
+            message: "connect timed out after \(configuration.connectTimeout.humanReadable); is the host reachable and the port open in the firewall?",
+            underlying: error)
+    }
+    if let error = error as? NIOConnectionError {
+        if error.connectionErrors.isEmpty, error.dnsAError != nil || error.dnsAAAAError != nil {
+            return RedisClientError(
+                .dnsFailure, endpoint: endpoint,
+                message: "cannot resolve host name \(configuration.endpoint.host); check the name and DNS",
+                underlying: error)
+        }
+        if let first = error.connectionErrors.first {
+            if error.connectionErrors.allSatisfy({ isRefused($0.error) }) {
+                return RedisClientError(
+                    .connectionRefused, endpoint: endpoint,
+                    message: "connection refused; is redis-server running and listening on this port?", underlying: error)
+            }
+            return RedisClientError(.connectFailed, endpoint: endpoint, message: "connect failed: \(first.error)", underlying: error)
+        }
+    }
+    if isRefused(error) {
+        return RedisClientError(
+            .connectionRefused, endpoint: endpoint,
+            message: "connection refused; is redis-server running and listening on this port?", underlying: error)
+    }
+    if error is NIOSSLError || error is NIOSSLExtraError {
+        return RedisClientError.classify(error, endpoint: endpoint)
+    }
+    return RedisClientError(.connectFailed, endpoint: endpoint, message: "connect failed: \(error)", underlying: error)
+}

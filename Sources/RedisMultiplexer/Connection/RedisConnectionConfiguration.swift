@@ -1,0 +1,133 @@
+import NIOCore
+
+/// Everything one connection needs to know. Defaults are those of DESIGN.md.
+public struct RedisConnectionConfiguration: Sendable {
+    /// TCP-level options applied to every socket.
+    public struct TCPOptions: Sendable, Hashable {
+        /// SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT. `nil` leaves keepalive off. [15 s]
+        public var keepaliveIdle: Duration?
+        /// Interval between keepalive probes. [5 s]
+        public var keepaliveInterval: Duration
+        /// Unanswered keepalive probes before the kernel drops the connection. [3]
+        public var keepaliveCount: Int
+        /// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the kernel drops the
+        /// connection. `nil` or zero leaves the kernel default (about 15 minutes with tcp_retries2=15). [30 s]
+        public var userTimeout: Duration?
+        /// TCP_NODELAY. [on]
+        public var noDelay: Bool
+
+        public init(
+            keepaliveIdle: Duration? = .seconds(15),
+            keepaliveInterval: Duration = .seconds(5),
+            keepaliveCount: Int = 3,
+            userTimeout: Duration? = .seconds(30),
+            noDelay: Bool = true
+        ) {
+            self.keepaliveIdle = keepaliveIdle
+            self.keepaliveInterval = keepaliveInterval
+            self.keepaliveCount = keepaliveCount
+            self.userTimeout = userTimeout
+            self.noDelay = noDelay
+        }
+    }
+
+    /// TLS settings. Verification of the server's certificate is always on.
+    public struct TLS: Sendable, Hashable {
+        /// PEM file of the CA(s) to trust; `nil` trusts the system's roots.
+        public var caFile: String?
+        /// Name to send as SNI and to verify the certificate against; `nil` uses the host (when it is a name).
+        public var serverName: String?
+        /// PEM client certificate (chain) for mutual TLS.
+        public var certificateFile: String?
+        /// PEM private key of the client certificate.
+        public var keyFile: String?
+
+        public init(caFile: String? = nil, serverName: String? = nil, certificateFile: String? = nil, keyFile: String? = nil) {
+            self.caFile = caFile
+            self.serverName = serverName
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
+    }
+
+    /// Which protocol to ask for.
+    public enum ProtocolPreference: Sendable, Hashable {
+        /// `HELLO 3`, falling back to RESP2 (`AUTH`, `CLIENT SETNAME`) when the server rejects HELLO.
+        case resp3IfAvailable
+        /// RESP2 only: never sends HELLO.
+        case resp2
+    }
+
+    public var endpoint: RedisEndpoint
+    public var tls: TLS?
+    /// ACL user name; `nil` authenticates as `default` (with `password`) or not at all.
+    public var username: String?
+    /// The password. Never logged, never part of an error or a description.
+    public var password: RedisSecret?
+    /// Sent with `SETNAME` so that the connection can be found in `CLIENT LIST`.
+    public var clientName: String?
+    public var protocolPreference: ProtocolPreference
+    /// Time allowed for the TCP connection. [5 s]
+    public var connectTimeout: Duration
+    /// Time allowed for one command's reply, the handshake's included. [5 s]
+    public var commandTimeout: Duration
+    public var tcp: TCPOptions
+    /// Limits on what the server may send.
+    public var parserLimits: RESPParserLimits
+
+    public init(
+        endpoint: RedisEndpoint,
+        tls: TLS? = nil,
+        username: String? = nil,
+        password: RedisSecret? = nil,
+        clientName: String? = "redis-healthd",
+        protocolPreference: ProtocolPreference = .resp3IfAvailable,
+        connectTimeout: Duration = .seconds(5),
+        commandTimeout: Duration = .seconds(5),
+        tcp: TCPOptions = TCPOptions(),
+        parserLimits: RESPParserLimits = RESPParserLimits()
+    ) {
+        self.endpoint = endpoint
+        self.tls = tls
+        self.username = username
+        self.password = password
+        self.clientName = clientName
+        self.protocolPreference = protocolPreference
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+        self.tcp = tcp
+        self.parserLimits = parserLimits
+    }
+}
+
+import RESP
+
+public typealias RESPParserLimits = RESPParser.Limits
+
+/// A secret string (a password) that does not print itself.
+public struct RedisSecret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The secret itself; read it only to send it.
+    public let value: String
+
+    public init(_ value: String) { self.value = value }
+
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+}
+
+extension Duration {
+    /// The duration as a `TimeAmount` for NIO, rounded down to nanoseconds.
+    var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = self.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    /// Human form for messages: "250ms", "5s", "1.5s".
+    public var humanReadable: String {
+        let (seconds, attoseconds) = self.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
+        if milliseconds < 1000 { return "\(milliseconds)ms" }
+        return "\(Double(milliseconds) / 1000)s"
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct RedisHealthd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redis-healthd",
+        abstract: "A Redis connection-health daemon for systemd hosts.",
+        version: RedisHealthdVersion.current
+    )
+}
+
+enum RedisHealthdVersion {
+    static let current = "0.1.0"
+}

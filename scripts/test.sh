@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds with warnings as errors, runs every test.
+# Used as is by CI (.ci/run) and by developers: `scripts/test.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-cli >/dev/null || need_apt+=(redis-tools)
+command -v openssl >/dev/null || need_apt+=(openssl)
+pkg-config --exists libsystemd 2>/dev/null || need_apt+=(libsystemd-dev)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "==> installing: ${need_apt[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    # Debian 12 quirk: installing libsystemd-dev in one go can fail on a cleaned libnss-systemd archive;
+    # libsystemd0 and libudev1 first, then the rest, works.
+    $SUDO apt-get install -y -qq libsystemd0 libudev1 >/dev/null
+    $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "==> building (warnings are errors)"
+export REDIS_HEALTHD_WERROR=1
+swift build --build-tests
+
+echo "==> testing"
+swift test --skip-build 2>&1 | tee .build/test-output.log
+grep -q "✔ Test run with .* passed" .build/test-output.log
