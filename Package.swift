@@ -10,7 +10,7 @@ let commonSettings: [SwiftSetting] =
 
 let package = Package(
     name: "redis-healthd",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "RESP", targets: ["RESP"]),
         .library(name: "RedisMultiplexer", targets: ["RedisMultiplexer"]),

@@ -42,11 +42,22 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     /// When the last byte-complete value arrived (or the connection became active).
     private(set) var lastReadAt: NIODeadline = .now()
 
-    init(endpoint: String, logger: Logger, onPush: (@Sendable (RESPValue) -> Void)?) {
+    /// A subscriber connection: RESP2 `message`/`pmessage`/`smessage` arrays are pushes, not replies.
+    private let subscriber: Bool
+    /// The error the connection ended with, once it has ended.
+    var closeReason: RedisClientError? { self.terminalError }
+
+    init(endpoint: String, logger: Logger, subscriber: Bool, onPush: (@Sendable (RESPValue) -> Void)?) {
         self.endpoint = endpoint
         self.logger = logger
+        self.subscriber = subscriber
         self.onPush = onPush
     }
+
+    private static let messageKinds: Set<String> = ["message", "pmessage", "smessage"]
+    private static let confirmationKinds: Set<String> = [
+        "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
+    ]
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -120,9 +131,22 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let value = self.unwrapInboundIn(data)
         self.lastReadAt = .now()
-        if case .push = value.withoutAttributes {
+        switch value.withoutAttributes {
+        case .push(let elements):
+            // RESP3 sends (un)subscribe confirmations as pushes: they answer the (UN)SUBSCRIBE at the head.
+            let kind = elements.first?.string?.lowercased() ?? ""
+            if Self.confirmationKinds.contains(kind), let head = self.pending.first, head.name.lowercased() == kind {
+                break
+            }
             self.onPush?(value)
             return
+        case .array(let elements) where self.subscriber:
+            if let kind = elements.first?.string?.lowercased(), Self.messageKinds.contains(kind) {
+                self.onPush?(value)
+                return
+            }
+        default:
+            break
         }
         guard let first = self.pending.popFirst() else {
             self.fail(

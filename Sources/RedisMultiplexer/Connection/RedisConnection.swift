@@ -57,6 +57,7 @@ public final class RedisConnection: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         sslContext: NIOSSLContext? = nil,
         logger: Logger = Logger(label: "redis-healthd.connection"),
+        subscriber: Bool = false,
         onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) async throws(RedisClientError) -> RedisConnection {
         let endpoint = configuration.endpoint
@@ -89,7 +90,7 @@ public final class RedisConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPValueDecoder(limits: limits)))
                     try channel.pipeline.syncOperations.addHandler(
-                        RedisCommandHandler(endpoint: description, logger: logger, onPush: onPush))
+                        RedisCommandHandler(endpoint: description, logger: logger, subscriber: subscriber, onPush: onPush))
                 }
             }.connect(host: endpoint.host, port: endpoint.port).get()
         } catch {
@@ -283,6 +284,16 @@ public final class RedisConnection: Sendable {
     public func close(failingWith error: RedisClientError) {
         let handler = self.handler
         self.channel.eventLoop.execute { handler.value.closeWithError(error) }
+    }
+
+    /// Waits until the connection has closed and returns why.
+    public func closed() async -> RedisClientError {
+        try? await self.channel.closeFuture.get()
+        let handler = self.handler
+        let endpoint = self.endpoint.description
+        let reason = try? await self.channel.eventLoop.submit { handler.value.closeReason }.get()
+        return (reason ?? nil)
+            ?? RedisClientError(.connectionClosed, endpoint: endpoint, message: "the server closed the connection")
     }
 
     /// When the last reply or push arrived on this connection.

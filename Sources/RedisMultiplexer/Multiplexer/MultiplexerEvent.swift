@@ -1,0 +1,29 @@
+/// What a multiplexer saw or did. The daemon logs, counts and shows these.
+public enum MultiplexerEvent: Sendable, Hashable {
+    /// Which of the multiplexer's connections.
+    public enum ConnectionRole: String, Sendable, Hashable {
+        case interactive
+        case subscriber
+    }
+
+    /// A connection attempt starts (`attempt` counts from 0 since the last healthy period).
+    case connecting(role: ConnectionRole, endpoint: RedisEndpoint, attempt: Int)
+    /// A connection is up. `restored` when an earlier connection of this role had failed.
+    case connected(role: ConnectionRole, endpoint: RedisEndpoint, protocolVersion: Int, restored: Bool)
+    /// A connection attempt failed, or an established connection died.
+    case connectionFailed(role: ConnectionRole, endpoint: RedisEndpoint, kind: RedisClientError.Code, message: String)
+    /// The next attempt waits this long (full-jitter backoff).
+    case reconnectScheduled(role: ConnectionRole, delay: Duration, attempt: Int)
+    /// A probe PING answered.
+    case probe(latency: Duration)
+    /// `probe_failures` consecutive probes went unanswered.
+    case unresponsive(consecutiveFailures: Int, lastError: String)
+    /// A probe answered again after ``unresponsive(consecutiveFailures:lastError:)``.
+    case responsive
+    /// A force-reconnect was decided (acted) or refused (suppressed), with the reason.
+    case forceReconnect(acted: Bool, reason: String)
+    /// A force-reconnect finished: the new multiplexer is in (`succeeded`) or the old one was kept.
+    case forceReconnectCompleted(succeeded: Bool, error: String?)
+    /// Subscriptions were (re-)established on a subscriber connection.
+    case subscribed(channels: Int)
+}

@@ -1,0 +1,89 @@
+/// Everything a multiplexer needs. Defaults are DESIGN.md's.
+public struct RedisMultiplexerConfiguration: Sendable {
+    /// What to do with a command issued while no connection is up.
+    public enum BacklogPolicy: String, Sendable, Hashable {
+        /// Wait for the connection, within the command's timeout. [default]
+        case queue
+        /// Fail at once with `.notConnected`.
+        case failFast = "fail-fast"
+    }
+
+    public var connection: RedisConnectionConfiguration
+    /// Time between liveness probes (PING) on the interactive connection; `nil` turns probes off. [1 s]
+    public var probeInterval: Duration?
+    /// Deadline of one probe. [1 s]
+    public var probeTimeout: Duration
+    /// Consecutive probe misses before the multiplexer reports itself unresponsive. [2]
+    public var probeFailures: Int
+    /// A keepalive PING goes on any connection idle this long. Must be below 600 s. [60 s]
+    public var keepaliveInterval: Duration
+    /// A connection from which nothing was read for this long, while a command or probe went unanswered, is
+    /// dead and closed. `nil` means the command timeout. [command timeout]
+    public var deadAfterSilence: Duration?
+    /// Level-1 reconnect backoff. [100 ms … 2 s, full jitter]
+    public var backoff: Backoff
+    /// A connection that stayed up this long resets the backoff to its first step. [5 s]
+    public var healthyPeriod: Duration
+    public var backlogPolicy: BacklogPolicy
+    /// Most commands waiting for a connection at once; more fail with `.backlogFull`. [1000]
+    public var maxBacklog: Int
+    /// Level-2 reconnect guard.
+    public var forceReconnect: ForceReconnectGuard<ContinuousClock.Instant>.Configuration
+
+    public init(
+        connection: RedisConnectionConfiguration,
+        probeInterval: Duration? = .seconds(1),
+        probeTimeout: Duration = .seconds(1),
+        probeFailures: Int = 2,
+        keepaliveInterval: Duration = .seconds(60),
+        deadAfterSilence: Duration? = nil,
+        backoff: Backoff = Backoff(),
+        healthyPeriod: Duration = .seconds(5),
+        backlogPolicy: BacklogPolicy = .queue,
+        maxBacklog: Int = 1000,
+        forceReconnect: ForceReconnectGuard<ContinuousClock.Instant>.Configuration = .init()
+    ) {
+        self.connection = connection
+        self.probeInterval = probeInterval
+        self.probeTimeout = probeTimeout
+        self.probeFailures = probeFailures
+        self.keepaliveInterval = keepaliveInterval
+        self.deadAfterSilence = deadAfterSilence
+        self.backoff = backoff
+        self.healthyPeriod = healthyPeriod
+        self.backlogPolicy = backlogPolicy
+        self.maxBacklog = maxBacklog
+        self.forceReconnect = forceReconnect
+    }
+
+    /// Managed Redis (Azure, ElastiCache) closes connections idle for 10 minutes.
+    public static let managedIdleTimeout: Duration = .seconds(600)
+
+    /// Every problem with this configuration, each naming the setting, its value and what to do.
+    public func validate() -> [String] {
+        var problems: [String] = []
+        if self.keepaliveInterval >= Self.managedIdleTimeout {
+            problems.append(
+                "keepalive_interval \(self.keepaliveInterval.humanReadable) must be below 600s: managed Redis closes idle connections after 10 minutes"
+            )
+        }
+        if self.keepaliveInterval <= .zero { problems.append("keepalive_interval must be positive") }
+        if let probeInterval = self.probeInterval, probeInterval <= .zero {
+            problems.append("probe_interval \(probeInterval.humanReadable) must be positive")
+        }
+        if self.probeTimeout <= .zero { problems.append("probe_timeout must be positive") }
+        if self.probeFailures < 1 { problems.append("probe_failures \(self.probeFailures) must be at least 1") }
+        if self.connection.connectTimeout <= .zero { problems.append("connect_timeout must be positive") }
+        if self.connection.commandTimeout <= .zero { problems.append("command_timeout must be positive") }
+        if self.backoff.base <= .zero || self.backoff.cap < self.backoff.base {
+            problems.append(
+                "reconnect.backoff_base \(self.backoff.base.humanReadable) must be positive and at most backoff_cap \(self.backoff.cap.humanReadable)"
+            )
+        }
+        if self.maxBacklog < 0 { problems.append("max_backlog \(self.maxBacklog) must not be negative") }
+        if self.forceReconnect.minimumInterval < .zero || self.forceReconnect.errorThreshold < .zero {
+            problems.append("reconnect.min_interval and reconnect.error_threshold must not be negative")
+        }
+        return problems
+    }
+}
