@@ -83,7 +83,7 @@ let timelines: [Timeline] = [
             .error(0, .connection, .suppress(.firstError)),
             .error(30, .connection, .act(.errorThresholdExceeded)),
             .failed(31),
-            .error(40, .connection, .suppress(.belowThreshold)),
+            .error(40, .connection, .suppress(.minimumInterval)),
             .error(60, .connection, .suppress(.minimumInterval)),
             .error(89.9, .connection, .suppress(.minimumInterval)),
             .error(90, .connection, .act(.errorThresholdExceeded)),

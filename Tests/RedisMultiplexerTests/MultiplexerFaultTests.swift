@@ -1,0 +1,258 @@
+import Foundation
+import NIOCore
+import RESP
+import RedisTestSupport
+import Testing
+
+@testable import RedisMultiplexer
+
+func multiplexerConfiguration(
+    _ server: RedisServer, clientName: String = "healthd-test", probeInterval: Duration? = .seconds(1),
+    commandTimeout: Duration = .seconds(5)
+) -> RedisMultiplexerConfiguration {
+    RedisMultiplexerConfiguration(
+        connection: RedisConnectionConfiguration(
+            endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), clientName: clientName,
+            commandTimeout: commandTimeout),
+        probeInterval: probeInterval)
+}
+
+/// Names of the clients connected to `server`, from CLIENT LIST (as seen by redis-cli, not by us).
+func clientNames(_ server: RedisServer) throws -> [String] {
+    try server.cli("CLIENT", "LIST").split(separator: "\n").compactMap { line in
+        line.split(separator: " ").first { $0.hasPrefix("name=") }.map { String($0.dropFirst(5)) }
+    }.filter { !$0.isEmpty }
+}
+
+@Suite("Multiplexer against real faults", .serialized)
+struct MultiplexerFaultTests {
+    @Test("kill -9 then restart: clear errors while down, success within one backoff step after")
+    func killAndRestart() async throws {
+        try await withRedisServer { server in
+            var config = multiplexerConfiguration(server)
+            config.backlogPolicy = .failFast
+            try await withClient(config) { client, events in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                #expect(try await client.send(RESPCommand("SET", "k", "v")) == .simpleString("OK"))
+                server.kill9()
+                #expect(await events.first(within: .seconds(5)) { $0.isInteractiveFailed } != nil)
+                let error = await expectRedisError(.notConnected, .connectionClosed, .socket) {
+                    try await client.send(RESPCommand("GET", "k"))
+                }
+                #expect(error?.description.contains("127.0.0.1:\(server.port)") == true)
+                try await Task.sleep(for: .seconds(1))
+                let restarted = ContinuousClock.now
+                try server.restart()
+                let reconnected = await events.first(after: restarted, within: .seconds(10)) { $0.isInteractiveConnected }
+                let took = reconnected.map { restarted.duration(to: $0) }
+                print("kill -9 restart: reconnected \(took.map { "\($0)" } ?? "never") after the server returned")
+                // One backoff step: at most the cap (2 s), plus a generous margin for a busy machine.
+                #expect(took != nil && took! <= .seconds(2) + .milliseconds(1_500))
+                #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
+                #expect(events.count { if case .connected(.interactive, _, _, true) = $0 { return true }; return false } >= 1)
+            }
+        }
+    }
+
+    @Test("SIGSTOP for 20 s: unresponsive fast, connection closed within the command timeout, back within 0.5 s of SIGCONT")
+    func stopAndContinue() async throws {
+        try await withRedisServer { server in
+            let config = multiplexerConfiguration(server)
+            try await withClient(config) { client, events in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                #expect(await events.first(within: .seconds(5)) { if case .probe = $0 { return true }; return false } != nil)
+                let stopped = ContinuousClock.now
+                server.pause()
+                // A caller during the stop: fails on time, does not hang.
+                let callerStarted = ContinuousClock.now
+                _ = await expectRedisError(.commandTimeout, .unresponsive, .connectionClosed) {
+                    try await client.send(RESPCommand("GET", "x"), timeout: .seconds(2))
+                }
+                #expect(ContinuousClock.now - callerStarted < .seconds(4))
+
+                let unresponsive = await events.first(after: stopped, within: .seconds(10)) { $0.isUnresponsive }
+                let closed = await events.first(after: stopped, within: .seconds(15)) { $0.isInteractiveFailed }
+                let unresponsiveAfter = unresponsive.map { stopped.duration(to: $0) }
+                let closedAfter = closed.map { stopped.duration(to: $0) }
+                print("SIGSTOP: unresponsive after \(String(describing: unresponsiveAfter)), closed after \(String(describing: closedAfter))")
+                // probe interval + probe failures × probe timeout = 1 + 2 × 1 = 3 s; margin for a busy machine.
+                #expect(unresponsiveAfter != nil && unresponsiveAfter! <= .seconds(3) + .milliseconds(1_500))
+                // Command timeout 5 s (+ one probe interval and timeout to notice, + margin).
+                #expect(closedAfter != nil && closedAfter! <= .seconds(5) + .seconds(2) + .milliseconds(1_500))
+
+                try await Task.sleep(until: stopped + .seconds(20), clock: .continuous)
+                let continued = ContinuousClock.now
+                server.resume()
+                let back = await events.first(after: continued, within: .seconds(10)) { $0.isInteractiveConnected }
+                let backAfter = back.map { continued.duration(to: $0) }
+                print("SIGCONT: reconnected after \(String(describing: backAfter))")
+                #expect(backAfter != nil && backAfter! <= .milliseconds(500) + .milliseconds(1_000))
+                #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
+            }
+        }
+    }
+
+    @Test("CLIENT KILL of our connections: restored, subscriptions re-established")
+    func clientKill() async throws {
+        try await withRedisServer { server in
+            try await withClient(multiplexerConfiguration(server, clientName: "healthd-kill")) { client, events in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                let messages = await client.subscribe("news")
+                #expect(await events.first(within: .seconds(5)) { $0.isSubscribed } != nil)
+                var iterator = messages.makeAsyncIterator()
+                try server.cli("PUBLISH", "news", "before")
+                #expect(await iterator.next()?.payload == ByteBuffer(string: "before"))
+                // Two connections, interactive and subscriber, both named after the client.
+                #expect(try clientNames(server).filter { $0.hasPrefix("healthd-kill") }.count == 2)
+
+                let killed = ContinuousClock.now
+                try server.cli("CLIENT", "KILL", "TYPE", "normal")
+                try server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+                #expect(await events.first(after: killed, within: .seconds(5)) { $0.isInteractiveConnected } != nil)
+                #expect(await events.first(after: killed, within: .seconds(5)) { $0.isSubscribed } != nil)
+                #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
+                try server.cli("PUBLISH", "news", "after")
+                #expect(await iterator.next()?.payload == ByteBuffer(string: "after"))
+            }
+        }
+    }
+
+    @Test("server timeout 3 s with keepalive 1 s: the connection is never closed over 10 s")
+    func keepaliveBeatsServerTimeout() async throws {
+        try await withRedisServer(.init(extraConfig: ["timeout 3"])) { server in
+            var config = multiplexerConfiguration(server, clientName: "healthd-keepalive", probeInterval: nil)
+            config.keepaliveInterval = .seconds(1)
+            try await withClient(config) { client, events in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                let id = try await client.send(RESPCommand("CLIENT", "ID"))
+                try await Task.sleep(for: .seconds(10))
+                #expect(events.count { $0.isInteractiveFailed } == 0)
+                #expect(try await client.send(RESPCommand("CLIENT", "ID")) == id, "same connection all along")
+            }
+        }
+        // Control: without keepalive the server does close an idle connection after 3 s.
+        try await withRedisServer(.init(extraConfig: ["timeout 3"])) { server in
+            var config = multiplexerConfiguration(server, probeInterval: nil)
+            config.keepaliveInterval = .seconds(500)
+            try await withClient(config) { client, events in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                #expect(await events.first(within: .seconds(15)) { $0.isInteractiveFailed } != nil)
+            }
+        }
+    }
+
+    @Test("200 force-reconnects in a row leave exactly the live connections, none leaked")
+    func manyForceReconnects() async throws {
+        try await withRedisServer { server in
+            var config = multiplexerConfiguration(server, clientName: "healthd-force")
+            config.forceReconnect = .init(minimumInterval: .zero, errorThreshold: .seconds(30))
+            try await withClient(config) { client, events in
+                _ = await client.subscribe("channel")
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                let started = ContinuousClock.now
+                for _ in 0..<200 {
+                    #expect(await client.forceReconnect() == .replaced)
+                }
+                print("200 force-reconnects took \(ContinuousClock.now - started)")
+                #expect(client.forceReconnectCount == 200)
+                #expect(await eventually(within: .seconds(5)) { client.current.connectionNames.count == 2 })
+                let expected = client.current.connectionNames.sorted()
+                // CLIENT LIST settles once the old connections' close has reached the server.
+                let settled = try await eventually(within: .seconds(5)) {
+                    try clientNames(server).filter { $0.hasPrefix("healthd-force") }.sorted() == expected
+                }
+                let names = try clientNames(server)
+                #expect(settled, "CLIENT LIST: \(names), expected \(expected)")
+                #expect(expected == ["healthd-force#201", "healthd-force#201"])
+            }
+        }
+    }
+
+    @Test("manual force-reconnect respects the minimum interval")
+    func manualMinimumInterval() async throws {
+        try await withRedisServer { server in
+            try await withClient(multiplexerConfiguration(server)) { client, events in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                #expect(await client.forceReconnect() == .replaced)
+                #expect(await client.forceReconnect() == .suppressed(.minimumInterval))
+                #expect(await eventually(within: .seconds(2)) {
+                    events.count { $0 == .forceReconnect(acted: false, reason: "minimum-interval") } == 1
+                        && events.count { $0 == .forceReconnect(acted: true, reason: "manual") } == 1
+                })
+            }
+        }
+    }
+
+    @Test("a force-reconnect whose new connection fails keeps the old one")
+    func failedForceReconnectKeepsOld() async throws {
+        try await withRedisServer(.init(password: "pw")) { server in
+            var config = multiplexerConfiguration(server, clientName: "healthd-keep")
+            config.connection.password = RedisSecret("pw")
+            config.connection.connectTimeout = .milliseconds(500)
+            config.connection.commandTimeout = .milliseconds(500)
+            try await withClient(config) { client, events in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                // New connections now fail authentication; the established one is unaffected.
+                try server.cli("CONFIG", "SET", "requirepass", "changed")
+                let outcome = await client.forceReconnect()
+                guard case .failed = outcome else {
+                    Issue.record("expected failure, got \(outcome)")
+                    return
+                }
+                #expect(client.current.generation == 1)
+                #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
+            }
+        }
+    }
+
+    @Test("backlog: queued commands complete once connected; fail-fast fails at once; the bound holds")
+    func backlog() async throws {
+        try await withRedisServer { server in
+            server.kill9()
+            var config = multiplexerConfiguration(server)
+            config.maxBacklog = 5
+            try await withClient(config) { client, events in
+                // Queue policy: a command issued while down completes when the server returns.
+                async let queued = client.send(RESPCommand("PING"), timeout: .seconds(8))
+                try await Task.sleep(for: .milliseconds(300))
+                try server.restart()
+                #expect(try await queued == .simpleString("PONG"))
+            }
+            server.kill9()
+            try await withClient(config) { client, events in
+                // Down for good: every caller fails within its timeout; past the bound, at once.
+                let started = ContinuousClock.now
+                let results = await withTaskGroup(of: RedisClientError.Code?.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask {
+                            do {
+                                _ = try await client.send(RESPCommand("PING"), timeout: .milliseconds(500))
+                                return nil
+                            } catch { return (error as? RedisClientError)?.code }
+                        }
+                    }
+                    return await group.reduce(into: [RedisClientError.Code?]()) { $0.append($1) }
+                }
+                #expect(ContinuousClock.now - started < .seconds(2))
+                #expect(results.filter { $0 == .backlogFull }.count == 3)
+                #expect(results.filter { $0 == .commandTimeout }.count == 5)
+            }
+            config.backlogPolicy = .failFast
+            try await withClient(config) { client, events in
+                _ = await expectRedisError(.notConnected) { try await client.send(RESPCommand("PING")) }
+            }
+        }
+    }
+
+    @Test("keepalive_interval of 600 s or more is rejected with the reason")
+    func keepaliveValidation() throws {
+        var config = RedisMultiplexerConfiguration(connection: .init(endpoint: .init(host: "localhost", port: 6379)))
+        config.keepaliveInterval = .seconds(600)
+        #expect(config.validate() == [
+            "keepalive_interval 600s must be below 600s: managed Redis closes idle connections after 10 minutes"
+        ])
+        #expect(throws: RedisClientError.self) { try ResilientRedisClient(configuration: config) }
+        config.keepaliveInterval = .seconds(599)
+        #expect(config.validate().isEmpty)
+    }
+}
