@@ -65,6 +65,13 @@ let package = Package(
             ],
             swiftSettings: commonSettings
         ),
+        // Benchmarks/throughput.sh runs it next to redis-benchmark. Not a test.
+        .executableTarget(
+            name: "multiplexer-throughput",
+            dependencies: ["RESP", "RedisMultiplexer"],
+            path: "Benchmarks/MultiplexerThroughput",
+            swiftSettings: commonSettings
+        ),
         // Test support: real redis-server processes on free ports, certificates made with the openssl CLI.
         .target(
             name: "RedisTestSupport",

@@ -10,6 +10,9 @@ command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 command -v openssl >/dev/null || need_apt+=(openssl)
 pkg-config --exists libsystemd 2>/dev/null || need_apt+=(libsystemd-dev)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+# Network namespaces + iptables for the black-holed-peer test (skipped, with the reason, where unavailable).
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v iptables >/dev/null || need_apt+=(iptables)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "==> installing: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

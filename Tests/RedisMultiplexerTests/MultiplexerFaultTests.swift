@@ -256,3 +256,51 @@ struct MultiplexerFaultTests {
         #expect(config.validate().isEmpty)
     }
 }
+
+@Suite("Multiplexer on a black-holed network path", .serialized)
+struct BlackHoleTests {
+    @Test("silence, not a reset: unresponsive fast, callers bounded, recovery within backoff cap + 0.5 s")
+    func blackHoledPeer() async throws {
+        if let reason = NetworkNamespace.unavailableReason {
+            print("SKIPPED black-hole test: \(reason)")
+            return
+        }
+        let namespace = try NetworkNamespace()
+        defer { namespace.destroy() }
+        var options = RedisServer.Options()
+        options.networkNamespace = namespace.name
+        options.bindAddress = namespace.address
+        try await withRedisServer(options) { server in
+            var config = RedisMultiplexerConfiguration(
+                connection: RedisConnectionConfiguration(
+                    endpoint: RedisEndpoint(host: namespace.address, port: server.port), clientName: "healthd-blackhole"))
+            config.probeInterval = .seconds(1)
+            try await withClient(config) { client, events in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                #expect(await events.first(within: .seconds(5)) { if case .probe = $0 { return true }; return false } != nil)
+
+                let cut = ContinuousClock.now
+                try namespace.blackHole(port: server.port)
+                let callerStarted = ContinuousClock.now
+                _ = await expectRedisError(.commandTimeout, .unresponsive, .connectionClosed) {
+                    try await client.send(RESPCommand("GET", "x"))
+                }
+                let callerTook = ContinuousClock.now - callerStarted
+                #expect(callerTook <= .seconds(5) + .milliseconds(1_500), "caller stalled \(callerTook)")
+                let unresponsive = await events.first(after: cut, within: .seconds(10)) { $0.isUnresponsive }
+                let unresponsiveAfter = unresponsive.map { cut.duration(to: $0) }
+                #expect(unresponsiveAfter != nil && unresponsiveAfter! <= .seconds(3) + .milliseconds(1_500))
+
+                // Stay cut long enough for reconnect attempts to run into the silence too.
+                try await Task.sleep(until: cut + .seconds(12), clock: .continuous)
+                let restored = ContinuousClock.now
+                try namespace.restore(port: server.port)
+                let back = await events.first(after: restored, within: .seconds(15)) { $0.isInteractiveConnected }
+                let backAfter = back.map { restored.duration(to: $0) }
+                print("black hole: unresponsive after \(String(describing: unresponsiveAfter)), caller failed after \(callerTook), reconnected \(String(describing: backAfter)) after the path returned")
+                #expect(backAfter != nil && backAfter! <= .seconds(2) + .milliseconds(500) + .milliseconds(1_000))
+                #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
+            }
+        }
+    }
+}

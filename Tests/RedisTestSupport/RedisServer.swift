@@ -22,6 +22,10 @@ public final class RedisServer: @unchecked Sendable {
         public var tlsDNSOnlyCertificate: Bool = false
         /// Require client certificates (`tls-auth-clients yes`).
         public var tlsAuthClients: Bool
+        /// Run inside this network namespace (`ip netns exec`), bound to `bindAddress`.
+        public var networkNamespace: String?
+        /// The address to listen on. [127.0.0.1]
+        public var bindAddress: String = "127.0.0.1"
         /// Extra lines for redis.conf, e.g. `rename-command HELLO ""`, `timeout 3`.
         public var extraConfig: [String]
 
@@ -66,7 +70,7 @@ public final class RedisServer: @unchecked Sendable {
 
     private func writeConfig() throws {
         var lines = [
-            "bind 127.0.0.1",
+            "bind \(self.options.bindAddress)",
             "dir \(self.directory.path)",
             "save \"\"",
             "appendonly no",
@@ -95,8 +99,14 @@ public final class RedisServer: @unchecked Sendable {
     }
 
     private func launch() throws {
-        let process = try ChildProcess.spawn(
-            try which("redis-server"), [self.directory.appendingPathComponent("redis.conf").path])
+        let config = self.directory.appendingPathComponent("redis.conf").path
+        let process: ChildProcess
+        if let namespace = self.options.networkNamespace {
+            // `ip netns exec` execs redis-server in place: the pid is the server's.
+            process = try ChildProcess.spawn(try which("ip"), ["netns", "exec", namespace, try which("redis-server"), config])
+        } else {
+            process = try ChildProcess.spawn(try which("redis-server"), [config])
+        }
         self.lock.withLock {
             self.process = process
             self.paused = false
@@ -106,7 +116,7 @@ public final class RedisServer: @unchecked Sendable {
             guard process.isRunning else {
                 throw TestFixtureError("redis-server exited at start; its log: \(self.log().suffix(2000))")
             }
-            if canConnect(port: self.port) { return }
+            if canConnect(host: self.options.bindAddress, port: self.port) { return }
             usleep(10_000)
         }
         throw TestFixtureError("redis-server did not accept connections on port \(self.port) within 10 s")
@@ -165,7 +175,7 @@ public final class RedisServer: @unchecked Sendable {
     /// Runs `redis-cli` against this server and returns its output (for checks independent of our client).
     @discardableResult
     public func cli(_ arguments: String...) throws -> String {
-        var all = ["-h", "127.0.0.1", "-p", "\(self.port)"]
+        var all = ["-h", self.options.bindAddress, "-p", "\(self.port)"]
         if self.options.tls {
             let certificates = try TestCertificates.shared()
             all += ["--tls", "--cacert", certificates.caCertificate, "--sni", "localhost"]
@@ -309,13 +319,13 @@ public func freePort() throws -> Int {
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
-public func canConnect(port: Int) -> Bool {
+public func canConnect(host: String = "127.0.0.1", port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_addr.s_addr = inet_addr(host)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     let result = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }

@@ -157,7 +157,7 @@ public final class RedisMultiplexer: Sendable {
             let started = ContinuousClock.now
             self.emit(.connecting(role: role, endpoint: endpoint, attempt: attempt))
             do {
-                let connection = try await self.connect(role: role)
+                let connection = try await self.connect(role: role, attempt: attempt)
                 if role == .subscriber { try await self.subscriptions.subscribeAll(on: connection) }
                 let restored = self.install(connection, role: role)
                 if self.isShutdown {
@@ -190,9 +190,12 @@ public final class RedisMultiplexer: Sendable {
     }
 
     /// Opens one connection of `role`.
-    private func connect(role: MultiplexerEvent.ConnectionRole) async throws -> RedisConnection {
+    private func connect(role: MultiplexerEvent.ConnectionRole, attempt: Int) async throws -> RedisConnection {
         var configuration = self.configuration.connection
         configuration.clientName = self.clientName
+        if attempt > 0 {
+            configuration.connectTimeout = min(configuration.connectTimeout, self.configuration.reconnectConnectTimeout)
+        }
         let subscriptions = self.subscriptions
         let onPush: (@Sendable (RESPValue) -> Void)?
         if role == .subscriber {

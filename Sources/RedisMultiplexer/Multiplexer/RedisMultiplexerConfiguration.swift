@@ -22,6 +22,10 @@ public struct RedisMultiplexerConfiguration: Sendable {
     public var deadAfterSilence: Duration?
     /// Level-1 reconnect backoff. [100 ms … 2 s, full jitter]
     public var backoff: Backoff
+    /// TCP connect timeout of reconnect attempts (the first attempt uses the connect timeout). Bounded attempts
+    /// recover fast when a black-holed path returns: a fresh SYN goes out instead of waiting for the kernel's
+    /// next retransmission (1 s, 3 s, 7 s after the first). The smaller of this and the connect timeout. [1.5 s]
+    public var reconnectConnectTimeout: Duration
     /// A connection that stayed up this long resets the backoff to its first step. [5 s]
     public var healthyPeriod: Duration
     public var backlogPolicy: BacklogPolicy
@@ -38,6 +42,7 @@ public struct RedisMultiplexerConfiguration: Sendable {
         keepaliveInterval: Duration = .seconds(60),
         deadAfterSilence: Duration? = nil,
         backoff: Backoff = Backoff(),
+        reconnectConnectTimeout: Duration = .milliseconds(1500),
         healthyPeriod: Duration = .seconds(5),
         backlogPolicy: BacklogPolicy = .queue,
         maxBacklog: Int = 1000,
@@ -50,6 +55,7 @@ public struct RedisMultiplexerConfiguration: Sendable {
         self.keepaliveInterval = keepaliveInterval
         self.deadAfterSilence = deadAfterSilence
         self.backoff = backoff
+        self.reconnectConnectTimeout = reconnectConnectTimeout
         self.healthyPeriod = healthyPeriod
         self.backlogPolicy = backlogPolicy
         self.maxBacklog = maxBacklog
