@@ -15,7 +15,7 @@ trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
 until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
 
 echo "redis-benchmark -c $callers -P 1 -n $requests -t get,set (one connection per client):"
-bench=$(redis-benchmark -p "$port" -c "$callers" -P 1 -n "$requests" -t set,get -q | tr '\r' '\n' | grep -E '^(SET|GET):' | tail -2)
+bench=$(redis-benchmark -p "$port" -c "$callers" -P 1 -n "$requests" -t set,get --csv | tr -d '"' | awk -F, '$1=="SET"||$1=="GET" {print $1": "$2" requests per second"}')
 echo "$bench"
 echo "redis-healthd multiplexer, $callers concurrent callers on one connection:"
 ours=$(.build/release/multiplexer-throughput "$port" "$callers" "$requests")

@@ -24,17 +24,21 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private struct Pending {
-        var id: UInt64
-        var name: String
+        var command: RESPCommand
         var promise: EventLoopPromise<RESPValue>?
-        var timeoutTask: Scheduled<Void>?
+        var deadline: NIODeadline
+        var timeout: TimeAmount
+        /// The command's name, for errors and for matching (un)subscribe confirmations; computed when needed.
+        var name: String { self.command.name }
     }
 
     let endpoint: String
     private let logger: Logger
     private let onPush: (@Sendable (RESPValue) -> Void)?
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
-    private var nextID: UInt64 = 0
+    /// One timer for all commands, set at the earliest deadline in flight (not one timer per command).
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
     private var context: ChannelHandlerContext?
     private var flushScheduled = false
     /// Set once the channel is failing or closed; later writes fail with it at once.
@@ -79,15 +83,41 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         request.command.encode(into: &buffer)
-        let id = self.nextID
-        self.nextID &+= 1
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let timeoutTask = context.eventLoop.scheduleTask(in: request.timeout) {
-            loopBound.value.commandTimedOut(id: id, after: request.timeout)
+        let deadline = NIODeadline.now() + request.timeout
+        self.pending.append(
+            Pending(command: request.command, promise: request.promise, deadline: deadline, timeout: request.timeout))
+        if self.timerDeadline.map({ deadline < $0 }) ?? true {
+            self.scheduleTimer(at: deadline, context: context)
         }
-        self.pending.append(Pending(id: id, name: request.command.name, promise: request.promise, timeoutTask: timeoutTask))
         context.write(self.wrapOutboundOut(buffer), promise: promise)
         self.scheduleFlush(context: context)
+    }
+
+    private func scheduleTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        self.timerDeadline = deadline
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            loopBound.value.timerFired()
+        }
+    }
+
+    /// Fails every command past its deadline, then sets the timer for the next earliest deadline.
+    private func timerFired() {
+        self.timer = nil
+        self.timerDeadline = nil
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        for index in self.pending.indices where self.pending[index].promise != nil {
+            if self.pending[index].deadline <= now {
+                self.commandTimedOut(at: index)
+            } else {
+                next = min(next ?? self.pending[index].deadline, self.pending[index].deadline)
+            }
+        }
+        if let next, let context = self.context {
+            self.scheduleTimer(at: next, context: context)
+        }
     }
 
     func flush(context: ChannelHandlerContext) {
@@ -106,13 +136,11 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         }
     }
 
-    private func commandTimedOut(id: UInt64, after timeout: TimeAmount) {
-        guard let index = self.pending.firstIndex(where: { $0.id == id }), let promise = self.pending[index].promise else {
-            return
-        }
+    private func commandTimedOut(at index: CircularBuffer<Pending>.Index) {
+        guard let promise = self.pending[index].promise else { return }
         let name = self.pending[index].name
+        let timeout = self.pending[index].timeout
         self.pending[index].promise = nil
-        self.pending[index].timeoutTask = nil
         let silence = NIODeadline.now() - self.lastReadAt
         self.logger.debug(
             "Command timed out",
@@ -156,7 +184,6 @@ final class RedisCommandHandler: ChannelDuplexHandler {
                 context: context)
             return
         }
-        first.timeoutTask?.cancel()
         first.promise?.succeed(value)
     }
 
@@ -191,8 +218,10 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     private func failPending(_ error: RedisClientError) {
+        self.timer?.cancel()
+        self.timer = nil
+        self.timerDeadline = nil
         while let entry = self.pending.popFirst() {
-            entry.timeoutTask?.cancel()
             entry.promise?.fail(error.forCommand(entry.name))
         }
     }
