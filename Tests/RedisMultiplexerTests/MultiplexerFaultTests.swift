@@ -92,16 +92,24 @@ struct MultiplexerFaultTests {
         }
     }
 
-    @Test("CLIENT KILL of our connections: restored, subscriptions re-established")
-    func clientKill() async throws {
-        try await withRedisServer { server in
+    @Test("CLIENT KILL of our connections: restored, subscriptions re-established (RESP3, and RESP2 without HELLO)", arguments: [false, true])
+    func clientKill(resp2: Bool) async throws {
+        try await withRedisServer(.init(extraConfig: resp2 ? ["rename-command HELLO \"\""] : [])) { server in
             try await withClient(multiplexerConfiguration(server, clientName: "healthd-kill")) { client, events in
                 #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
                 let messages = await client.subscribe("news")
+                let patternMessages = await client.psubscribe("alerts.*")
                 #expect(await events.first(within: .seconds(5)) { $0.isSubscribed } != nil)
                 var iterator = messages.makeAsyncIterator()
+                var patternIterator = patternMessages.makeAsyncIterator()
+                #expect(await eventually(within: .seconds(5)) {
+                    (try? server.cli("PUBSUB", "NUMPAT").trimmingCharacters(in: .whitespacesAndNewlines)) == "1"
+                })
                 try server.cli("PUBLISH", "news", "before")
                 #expect(await iterator.next()?.payload == ByteBuffer(string: "before"))
+                try server.cli("PUBLISH", "alerts.disk", "full")
+                let alert = await patternIterator.next()
+                #expect(alert == PubSubMessage(channel: "alerts.disk", pattern: "alerts.*", payload: ByteBuffer(string: "full")))
                 // Two connections, interactive and subscriber, both named after the client.
                 #expect(try clientNames(server).filter { $0.hasPrefix("healthd-kill") }.count == 2)
 
@@ -113,6 +121,8 @@ struct MultiplexerFaultTests {
                 #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
                 try server.cli("PUBLISH", "news", "after")
                 #expect(await iterator.next()?.payload == ByteBuffer(string: "after"))
+                try server.cli("PUBLISH", "alerts.cpu", "hot")
+                #expect(await patternIterator.next()?.payload == ByteBuffer(string: "hot"))
             }
         }
     }

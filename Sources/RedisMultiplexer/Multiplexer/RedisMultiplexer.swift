@@ -409,11 +409,12 @@ public final class RedisMultiplexer: Sendable {
 
     // MARK: pub/sub
 
-    /// Subscribes to `channel` (re-subscribed after every reconnect) and returns its messages.
-    public func subscribe(_ channel: String) async -> AsyncStream<PubSubMessage> {
-        let (stream, isNew) = self.subscriptions.add(channel: channel)
+    /// Subscribes to a channel or pattern (re-subscribed after every reconnect) and returns its messages.
+    public func subscribe(_ subscription: Subscription) async -> AsyncStream<PubSubMessage> {
+        let (stream, isNew) = self.subscriptions.add(subscription)
         if isNew, let subscriber = self.state.withLock({ $0.subscriber }), subscriber.isActive {
-            _ = try? await subscriber.send(RESPCommand("SUBSCRIBE", channel))
+            // If this fails, the connection is failing: the reconnect subscribes to everything again.
+            _ = try? await subscriber.send(subscription.command)
         }
         return stream
     }

@@ -226,6 +226,11 @@ public final class ResilientRedisClient: Sendable {
 
     /// Subscribes to `channel`; the subscription survives reconnects and force-reconnects.
     public func subscribe(_ channel: String) async -> AsyncStream<PubSubMessage> {
-        await self.current.subscribe(channel)
+        await self.current.subscribe(Subscription(kind: .channel, name: channel))
+    }
+
+    /// Subscribes to channels matching `pattern` (PSUBSCRIBE); survives reconnects and force-reconnects.
+    public func psubscribe(_ pattern: String) async -> AsyncStream<PubSubMessage> {
+        await self.current.subscribe(Subscription(kind: .pattern, name: pattern))
     }
 }

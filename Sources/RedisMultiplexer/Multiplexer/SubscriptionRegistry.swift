@@ -4,15 +4,41 @@ import Synchronization
 
 /// A message received on a subscribed channel.
 public struct PubSubMessage: Sendable, Hashable {
+    /// The channel the message was published on.
     public var channel: String
+    /// The pattern it matched, for pattern subscriptions.
+    public var pattern: String?
     public var payload: ByteBuffer
+}
+
+/// A channel (SUBSCRIBE) or a pattern (PSUBSCRIBE).
+public struct Subscription: Sendable, Hashable, Comparable {
+    public enum Kind: Int, Sendable, Hashable {
+        case channel
+        case pattern
+    }
+
+    public var kind: Kind
+    public var name: String
+
+    public init(kind: Kind, name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
+    /// The command that establishes it.
+    var command: RESPCommand { RESPCommand(self.kind == .channel ? "SUBSCRIBE" : "PSUBSCRIBE", self.name) }
+
+    public static func < (lhs: Subscription, rhs: Subscription) -> Bool {
+        (lhs.kind.rawValue, lhs.name) < (rhs.kind.rawValue, rhs.name)
+    }
 }
 
 /// The channels subscribed to, shared by the successive multiplexers of one client so that every new
 /// subscriber connection re-subscribes to all of them; and the streams their messages go to.
 public final class SubscriptionRegistry: Sendable {
     private struct State {
-        var channels: [String: [Int: AsyncStream<PubSubMessage>.Continuation]] = [:]
+        var channels: [Subscription: [Int: AsyncStream<PubSubMessage>.Continuation]] = [:]
         var nextID = 0
         var notEmptyWaiters: [Int: CheckedContinuation<Bool, Never>] = [:]
     }
@@ -24,11 +50,11 @@ public final class SubscriptionRegistry: Sendable {
     /// How many channels are subscribed.
     public var count: Int { self.state.withLock { $0.channels.count } }
 
-    /// The channels subscribed, sorted.
-    public var channels: [String] { self.state.withLock { $0.channels.keys.sorted() } }
+    /// The channels and patterns subscribed, sorted.
+    public var subscriptions: [Subscription] { self.state.withLock { $0.channels.keys.sorted() } }
 
     /// Adds a listener for `channel`; `isNew` when nobody listened to it before.
-    func add(channel: String) -> (AsyncStream<PubSubMessage>, isNew: Bool) {
+    func add(_ channel: Subscription) -> (AsyncStream<PubSubMessage>, isNew: Bool) {
         let (stream, continuation) = AsyncStream.makeStream(of: PubSubMessage.self, bufferingPolicy: .bufferingNewest(1000))
         let (isNew, waiters) = self.state.withLock { state in
             let isNew = state.channels[channel] == nil
@@ -45,18 +71,32 @@ public final class SubscriptionRegistry: Sendable {
 
     /// SUBSCRIBEs to every channel on `connection`.
     func subscribeAll(on connection: RedisConnection) async throws(RedisClientError) {
-        for channel in self.channels {
-            _ = try await connection.send(RESPCommand("SUBSCRIBE", channel))
+        for subscription in self.subscriptions {
+            _ = try await connection.send(subscription.command)
         }
     }
 
     /// Routes a pushed `message` to its listeners.
     func deliver(_ value: RESPValue) {
-        guard let elements = value.elements, elements.count == 3, elements[0].string?.lowercased() == "message",
-            let channel = elements[1].string, case .bulkString(let payload) = elements[2].withoutAttributes
-        else { return }
-        let listeners = self.state.withLock { Array(($0.channels[channel] ?? [:]).values) }
-        for listener in listeners { listener.yield(PubSubMessage(channel: channel, payload: payload)) }
+        guard let elements = value.elements, let kind = elements.first?.string?.lowercased() else { return }
+        let key: Subscription
+        let message: PubSubMessage
+        switch (kind, elements.count) {
+        case ("message", 3):
+            guard let channel = elements[1].string, case .bulkString(let payload) = elements[2].withoutAttributes else { return }
+            key = Subscription(kind: .channel, name: channel)
+            message = PubSubMessage(channel: channel, pattern: nil, payload: payload)
+        case ("pmessage", 4):
+            guard let pattern = elements[1].string, let channel = elements[2].string,
+                case .bulkString(let payload) = elements[3].withoutAttributes
+            else { return }
+            key = Subscription(kind: .pattern, name: pattern)
+            message = PubSubMessage(channel: channel, pattern: pattern, payload: payload)
+        default:
+            return
+        }
+        let listeners = self.state.withLock { Array(($0.channels[key] ?? [:]).values) }
+        for listener in listeners { listener.yield(message) }
     }
 
     /// Returns true once at least one channel is subscribed; false when cancelled.
