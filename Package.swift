@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // RESP2/RESP3 values, command encoder and incremental parser. No I/O: NIOCore's ByteBuffer only.
@@ -53,9 +54,24 @@ let package = Package(
             dependencies: ["CSystemd"],
             swiftSettings: commonSettings
         ),
+        // Targets, configuration, status: composes the multiplexer for the daemon. Knows nothing of systemd.
+        .target(
+            name: "HealthDaemon",
+            dependencies: [
+                "RESP",
+                "RedisMultiplexer",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: commonSettings
+        ),
         .executableTarget(
             name: "redis-healthd",
             dependencies: [
+                "HealthDaemon",
                 "RESP",
                 "RedisMultiplexer",
                 "Systemd",
@@ -82,6 +98,11 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/RedisTestSupport",
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "HealthDaemonTests",
+            dependencies: ["HealthDaemon", "RedisMultiplexer", "RedisTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
         .testTarget(

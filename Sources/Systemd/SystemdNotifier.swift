@@ -15,6 +15,13 @@ public struct SystemdNotifier: Sendable {
         getenvString("NOTIFY_SOCKET") != nil
     }
 
+    /// The watchdog interval systemd expects pings within (`WatchdogSec=`), or nil when the watchdog is off.
+    public var watchdogInterval: Duration? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        return .microseconds(Int64(microseconds))
+    }
+
     /// Sends a raw notification string such as `"READY=1\nSTATUS=…"`.
     /// - Returns: `true` when the message was sent, `false` when there is no manager to talk to.
     @discardableResult

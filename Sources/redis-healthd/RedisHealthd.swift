@@ -5,7 +5,8 @@ struct RedisHealthd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "redis-healthd",
         abstract: "A Redis connection-health daemon for systemd hosts.",
-        version: RedisHealthdVersion.current
+        version: RedisHealthdVersion.current,
+        subcommands: [Run.self, Status.self, Reconnect.self, CheckConfig.self]
     )
 }
 

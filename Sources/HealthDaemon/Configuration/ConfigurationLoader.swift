@@ -1,0 +1,340 @@
+import Foundation
+import RedisMultiplexer
+import Yams
+
+/// Reads `redis-healthd.yaml`, reporting every problem at once: unknown keys, wrong types, invalid values,
+/// each with its key path.
+public struct ConfigurationLoader: Sendable {
+    /// Where `password_credential` files are found (systemd's `$CREDENTIALS_DIRECTORY`).
+    public var credentialsDirectory: String?
+
+    public init(credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]) {
+        self.credentialsDirectory = credentialsDirectory
+    }
+
+    public func load(file: String) throws(ConfigurationError) -> DaemonConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(
+                file: file, problems: [.init(path: "", message: "cannot read the file: \(error.localizedDescription)")])
+        }
+        return try self.parse(text, file: file)
+    }
+
+    public func parse(_ text: String, file: String = "<string>") throws(ConfigurationError) -> DaemonConfiguration {
+        var reader = Reader()
+        let configuration = reader.daemon(text)
+        guard reader.problems.isEmpty else { throw ConfigurationError(file: file, problems: reader.problems) }
+        return configuration
+    }
+
+    /// Reads a target's password from its file or systemd credential. Never logged.
+    public func password(for target: DaemonConfiguration.Target) throws(ConfigurationError) -> RedisSecret? {
+        let path: String
+        if let file = target.passwordFile {
+            path = file
+        } else if let credential = target.passwordCredential {
+            guard let directory = self.credentialsDirectory else {
+                throw ConfigurationError(
+                    file: "", problems: [.init(path: "targets.\(target.name).password_credential",
+                        message: "$CREDENTIALS_DIRECTORY is not set: use LoadCredential=\(credential):… in the unit")])
+            }
+            path = "\(directory)/\(credential)"
+        } else {
+            return nil
+        }
+        do {
+            let secret = try String(contentsOfFile: path, encoding: .utf8)
+            return RedisSecret(secret.trimmingCharacters(in: ["\n", "\r"]))
+        } catch {
+            throw ConfigurationError(
+                file: "", problems: [.init(path: "targets.\(target.name)", message: "cannot read the password from \(path)")])
+        }
+    }
+}
+
+/// Walks the YAML tree, collecting problems instead of stopping at the first.
+private struct Reader {
+    var problems: [ConfigurationError.Problem] = []
+
+    mutating func problem(_ path: String, _ message: String) {
+        self.problems.append(.init(path: path, message: message))
+    }
+
+    /// The mapping at `path`, with unknown keys reported.
+    mutating func mapping(_ node: Node?, _ path: String, allowed: Set<String>) -> [String: Node]? {
+        guard let node else { return nil }
+        if node.null != nil { return nil }
+        guard let mapping = node.mapping else {
+            self.problem(path, "expected a mapping of keys, got \(describe(node))")
+            return nil
+        }
+        var result: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string else { continue }
+            if !allowed.contains(name) {
+                self.problem(join(path, name), "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+            } else {
+                result[name] = value
+            }
+        }
+        return result
+    }
+
+    mutating func string(_ node: Node?, _ path: String) -> String? {
+        guard let node, node.null == nil else { return nil }
+        guard let scalar = node.scalar else {
+            self.problem(path, "expected a string, got \(describe(node))")
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func int(_ node: Node?, _ path: String, range: ClosedRange<Int>) -> Int? {
+        guard let node, node.null == nil else { return nil }
+        guard let value = node.int else {
+            self.problem(path, "expected a whole number, got \(describe(node))")
+            return nil
+        }
+        guard range.contains(value) else {
+            self.problem(path, "\(value) is out of range \(range.lowerBound)…\(range.upperBound)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func bool(_ node: Node?, _ path: String) -> Bool? {
+        guard let node, node.null == nil else { return nil }
+        guard let value = node.bool else {
+            self.problem(path, "expected true or false, got \(describe(node))")
+            return nil
+        }
+        return value
+    }
+
+    mutating func duration(_ node: Node?, _ path: String) -> Duration? {
+        guard let text = self.string(node, path) else { return nil }
+        guard let duration = DurationParsing.parse(text) else {
+            self.problem(path, "\"\(text)\" is not a duration; write a number and a unit: 250ms, 5s, 10m")
+            return nil
+        }
+        return duration
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node?, _ path: String, as: T.Type) -> T?
+    where T.RawValue == String {
+        guard let text = self.string(node, path) else { return nil }
+        guard let value = T(rawValue: text) else {
+            self.problem(path, "\"\(text)\" is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return value
+    }
+
+    mutating func daemon(_ text: String) -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            self.problem("", "not valid YAML: \(error)")
+            return configuration
+        }
+        guard let top = self.mapping(root, "", allowed: ["control", "metrics", "log", "targets"]) else {
+            self.problem("", "the file is empty; it needs at least `targets:`")
+            return configuration
+        }
+        if let control = self.mapping(top["control"], "control", allowed: ["socket", "mode"]) {
+            if let socket = self.string(control["socket"], "control.socket") {
+                if socket.hasPrefix("/") { configuration.control.socket = socket } else {
+                    self.problem("control.socket", "\"\(socket)\" must be an absolute path")
+                }
+            }
+            if let mode = self.string(control["mode"], "control.mode") {
+                if let value = UInt32(mode, radix: 8), value <= 0o777 {
+                    if value & 0o002 != 0 {
+                        self.problem("control.mode", "\(mode) makes the socket world-writable; use 0660 or stricter")
+                    } else {
+                        configuration.control.mode = value
+                    }
+                } else {
+                    self.problem("control.mode", "\"\(mode)\" is not an octal mode such as \"0660\"")
+                }
+            }
+        }
+        if let metrics = self.mapping(top["metrics"], "metrics", allowed: ["listen"]) {
+            configuration.metricsListen = self.string(metrics["listen"], "metrics.listen")
+        }
+        if let log = self.mapping(top["log"], "log", allowed: ["level"]) {
+            if let level = self.string(log["level"], "log.level") {
+                let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+                if levels.contains(level) { configuration.logLevel = level } else {
+                    self.problem("log.level", "\"\(level)\" is not one of \(levels.joined(separator: ", "))")
+                }
+            }
+        }
+        guard let targetsNode = top["targets"], targetsNode.null == nil else {
+            self.problem("targets", "missing: list at least one Redis target")
+            return configuration
+        }
+        guard let targets = targetsNode.sequence else {
+            self.problem("targets", "expected a list of targets, got \(describe(targetsNode))")
+            return configuration
+        }
+        if targets.isEmpty { self.problem("targets", "empty: list at least one Redis target") }
+        var names = Set<String>()
+        for (index, node) in targets.enumerated() {
+            if let target = self.target(node, "targets[\(index)]") {
+                if !names.insert(target.name).inserted {
+                    self.problem("targets[\(index)].name", "\"\(target.name)\" is used by another target")
+                }
+                configuration.targets.append(target)
+            }
+        }
+        return configuration
+    }
+
+    static let targetKeys: Set<String> = [
+        "name", "host", "port", "tls", "username", "password_file", "password_credential", "cluster",
+        "probe_interval", "probe_timeout", "probe_failures", "keepalive_interval", "connect_timeout",
+        "command_timeout", "tcp", "reconnect", "allowed_ports", "allowed_networks", "dial_disallowed",
+        "maintenance_events", "client_name",
+    ]
+
+    mutating func target(_ node: Node, _ path: String) -> DaemonConfiguration.Target? {
+        guard let map = self.mapping(node, path, allowed: Self.targetKeys) else { return nil }
+        let problemsBefore = self.problems.count
+        let name = self.string(map["name"], "\(path).name")
+        if name == nil { self.problem("\(path).name", "missing: every target needs a name") }
+        if let name, name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) {
+            self.problem("\(path).name", "\"\(name)\" must be letters, digits, '-', '_' or '.'")
+        }
+        let host = self.string(map["host"], "\(path).host")
+        if host == nil { self.problem("\(path).host", "missing: the Redis server's host name or address") }
+        let port = self.int(map["port"], "\(path).port", range: 1...65535) ?? 6379
+
+        var connection = RedisConnectionConfiguration(endpoint: RedisEndpoint(host: host ?? "", port: port))
+        connection.clientName = self.string(map["client_name"], "\(path).client_name") ?? "redis-healthd"
+        connection.username = self.string(map["username"], "\(path).username")
+        if let value = self.duration(map["connect_timeout"], "\(path).connect_timeout") { connection.connectTimeout = value }
+        if let value = self.duration(map["command_timeout"], "\(path).command_timeout") { connection.commandTimeout = value }
+
+        if let tls = self.mapping(map["tls"], "\(path).tls", allowed: ["enabled", "ca_file", "server_name", "cert_file", "key_file"]) {
+            if self.bool(tls["enabled"], "\(path).tls.enabled") == true {
+                let settings = RedisConnectionConfiguration.TLS(
+                    caFile: self.string(tls["ca_file"], "\(path).tls.ca_file"),
+                    serverName: self.string(tls["server_name"], "\(path).tls.server_name"),
+                    certificateFile: self.string(tls["cert_file"], "\(path).tls.cert_file"),
+                    keyFile: self.string(tls["key_file"], "\(path).tls.key_file"))
+                if (settings.certificateFile == nil) != (settings.keyFile == nil) {
+                    self.problem("\(path).tls", "cert_file and key_file go together: set both or neither")
+                }
+                connection.tls = settings
+            }
+        }
+        if let tcp = self.mapping(map["tcp"], "\(path).tcp", allowed: ["keepalive_idle", "keepalive_interval", "keepalive_count", "user_timeout"]) {
+            if let value = self.duration(tcp["keepalive_idle"], "\(path).tcp.keepalive_idle") { connection.tcp.keepaliveIdle = value }
+            if let value = self.duration(tcp["keepalive_interval"], "\(path).tcp.keepalive_interval") { connection.tcp.keepaliveInterval = value }
+            if let value = self.int(tcp["keepalive_count"], "\(path).tcp.keepalive_count", range: 1...127) { connection.tcp.keepaliveCount = value }
+            if let value = self.duration(tcp["user_timeout"], "\(path).tcp.user_timeout") { connection.tcp.userTimeout = value }
+        }
+
+        var multiplexer = RedisMultiplexerConfiguration(connection: connection)
+        if let value = self.duration(map["probe_interval"], "\(path).probe_interval") { multiplexer.probeInterval = value }
+        if let value = self.duration(map["probe_timeout"], "\(path).probe_timeout") { multiplexer.probeTimeout = value }
+        if let value = self.int(map["probe_failures"], "\(path).probe_failures", range: 1...1000) { multiplexer.probeFailures = value }
+        if let value = self.duration(map["keepalive_interval"], "\(path).keepalive_interval") { multiplexer.keepaliveInterval = value }
+        if let reconnect = self.mapping(
+            map["reconnect"], "\(path).reconnect",
+            allowed: ["backoff_base", "backoff_cap", "min_interval", "error_threshold", "count_timeouts"])
+        {
+            if let value = self.duration(reconnect["backoff_base"], "\(path).reconnect.backoff_base") { multiplexer.backoff.base = value }
+            if let value = self.duration(reconnect["backoff_cap"], "\(path).reconnect.backoff_cap") { multiplexer.backoff.cap = value }
+            if let value = self.duration(reconnect["min_interval"], "\(path).reconnect.min_interval") { multiplexer.forceReconnect.minimumInterval = value }
+            if let value = self.duration(reconnect["error_threshold"], "\(path).reconnect.error_threshold") { multiplexer.forceReconnect.errorThreshold = value }
+            if let value = self.bool(reconnect["count_timeouts"], "\(path).reconnect.count_timeouts") { multiplexer.forceReconnect.countTimeouts = value }
+        }
+        // The multiplexer's own rules (keepalive below 10 minutes, positive timeouts, …), with this target's path.
+        for message in multiplexer.validate() { self.problem(path, message) }
+
+        var target = DaemonConfiguration.Target(name: name ?? "", multiplexer: multiplexer)
+        target.passwordFile = self.string(map["password_file"], "\(path).password_file")
+        target.passwordCredential = self.string(map["password_credential"], "\(path).password_credential")
+        if target.passwordFile != nil && target.passwordCredential != nil {
+            self.problem(path, "password_file and password_credential exclude each other: choose one")
+        }
+        if let value = self.choice(map["cluster"], "\(path).cluster", as: DaemonConfiguration.Target.ClusterMode.self) { target.cluster = value }
+        if let value = self.choice(map["maintenance_events"], "\(path).maintenance_events", as: DaemonConfiguration.Target.MaintenanceEvents.self) {
+            target.maintenanceEvents = value
+        }
+        if let value = self.bool(map["dial_disallowed"], "\(path).dial_disallowed") { target.dialDisallowed = value }
+        if let ports = map["allowed_ports"], ports.null == nil {
+            if let list = ports.sequence {
+                target.allowedPorts = list.enumerated().compactMap { self.portRange($1, "\(path).allowed_ports[\($0)]") }
+            } else {
+                self.problem("\(path).allowed_ports", "expected a list of ports and ranges such as [6379, \"13000-13999\"]")
+            }
+        }
+        if let networks = map["allowed_networks"], networks.null == nil {
+            if let list = networks.sequence {
+                target.allowedNetworks = list.enumerated().compactMap { index, node in
+                    let itemPath = "\(path).allowed_networks[\(index)]"
+                    guard let text = self.string(node, itemPath) else { return nil }
+                    guard isCIDR(text) else {
+                        self.problem(itemPath, "\"\(text)\" is not a CIDR such as 10.0.0.0/8")
+                        return nil
+                    }
+                    return text
+                }
+            } else {
+                self.problem("\(path).allowed_networks", "expected a list of CIDRs")
+            }
+        }
+        return self.problems.count == problemsBefore ? target : nil
+    }
+
+    mutating func portRange(_ node: Node, _ path: String) -> ClosedRange<Int>? {
+        if let port = node.int {
+            guard (1...65535).contains(port) else {
+                self.problem(path, "\(port) is not a port (1…65535)")
+                return nil
+            }
+            return port...port
+        }
+        guard let text = node.string else {
+            self.problem(path, "expected a port or a range such as \"13000-13999\"")
+            return nil
+        }
+        let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let low = parts[0], let high = parts[1], 1 <= low, low <= high, high <= 65535 else {
+            self.problem(path, "\"\(text)\" is not a port range such as \"13000-13999\"")
+            return nil
+        }
+        return low...high
+    }
+}
+
+private func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+private func describe(_ node: Node) -> String {
+    switch node {
+    case .scalar(let scalar): "\"\(scalar.string)\""
+    case .mapping: "a mapping"
+    case .sequence: "a list"
+    case .alias: "an alias"
+    }
+}
+
+/// IPv4 or IPv6 CIDR, syntactically.
+func isCIDR(_ text: String) -> Bool {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 2, let bits = Int(parts[1]) else { return false }
+    let address = String(parts[0])
+    if address.contains(":") {
+        return (0...128).contains(bits) && address.allSatisfy { $0.isHexDigit || $0 == ":" }
+    }
+    let octets = address.split(separator: ".", omittingEmptySubsequences: false)
+    return (0...32).contains(bits) && octets.count == 4 && octets.allSatisfy { UInt8($0) != nil }
+}

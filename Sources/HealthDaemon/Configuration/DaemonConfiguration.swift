@@ -1,0 +1,58 @@
+import RedisMultiplexer
+
+/// The daemon's whole configuration, as read from `redis-healthd.yaml`. Defaults are DESIGN.md's.
+public struct DaemonConfiguration: Sendable {
+    public struct Control: Sendable, Hashable {
+        /// Path of the control socket. [/run/redis-healthd/control.sock]
+        public var socket: String = "/run/redis-healthd/control.sock"
+        /// Its permissions. [0660]
+        public var mode: UInt32 = 0o660
+    }
+
+    public struct Target: Sendable {
+        public enum ClusterMode: String, Sendable, Hashable, CaseIterable {
+            case off, auto, on
+        }
+
+        public enum MaintenanceEvents: String, Sendable, Hashable, CaseIterable {
+            case auto, on, off
+        }
+
+        public var name: String
+        public var multiplexer: RedisMultiplexerConfiguration
+        public var passwordFile: String?
+        public var passwordCredential: String?
+        public var cluster: ClusterMode = .auto
+        public var allowedPorts: [ClosedRange<Int>] = [6379...6379, 6380...6380, 13000...13999, 15000...15999]
+        public var allowedNetworks: [String] = []
+        public var dialDisallowed = false
+        public var maintenanceEvents: MaintenanceEvents = .auto
+    }
+
+    public var control = Control()
+    /// `host:port` of a Prometheus listener; nil: off.
+    public var metricsListen: String?
+    /// trace, debug, info, notice, warning, error, critical. [info]
+    public var logLevel = "info"
+    public var targets: [Target] = []
+
+    public init() {}
+}
+
+/// Everything wrong with a configuration file, each with its key path.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public struct Problem: Sendable, Hashable, CustomStringConvertible {
+        /// e.g. `targets[0].keepalive_interval`
+        public var path: String
+        public var message: String
+        public var description: String { self.path.isEmpty ? self.message : "\(self.path): \(self.message)" }
+    }
+
+    public var file: String
+    public var problems: [Problem]
+
+    public var description: String {
+        "invalid configuration \(self.file) (\(self.problems.count) problem\(self.problems.count == 1 ? "" : "s")):\n"
+            + self.problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}

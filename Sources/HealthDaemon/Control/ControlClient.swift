@@ -1,0 +1,73 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ControlClientError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A minimal HTTP/1.1 client over the daemon's Unix control socket.
+public struct ControlClient: Sendable {
+    public var socketPath: String
+
+    public init(socketPath: String) { self.socketPath = socketPath }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: Data
+    }
+
+    /// Sends one request and reads the whole reply. Throws ``ControlClientError`` saying what to do.
+    public func request(_ method: String, _ path: String, body: String = "") throws(ControlClientError) -> Response {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ControlClientError("cannot create a socket: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard self.socketPath.utf8.count < capacity else { throw ControlClientError("socket path too long: \(self.socketPath)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in self.socketPath.utf8.enumerated() { raw[index] = byte }
+            raw[self.socketPath.utf8.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            let reason = errno
+            switch reason {
+            case ENOENT, ECONNREFUSED:
+                throw ControlClientError("redis-healthd is not running (no daemon listens on \(self.socketPath)); start it with `systemctl start redis-healthd`")
+            case EACCES:
+                throw ControlClientError("permission denied on \(self.socketPath): run as root or as a member of the socket's group")
+            default:
+                throw ControlClientError("cannot connect to \(self.socketPath): \(String(cString: strerror(reason)))")
+            }
+        }
+        // A daemon that accepts but never answers (stopped, wedged) must not wedge the CLI too.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                throw ControlClientError("the daemon did not answer on \(self.socketPath) within 10 s")
+            }
+            if count <= 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+        guard let separator = data.range(of: Data("\r\n\r\n".utf8)) else {
+            throw ControlClientError("the daemon sent an incomplete reply")
+        }
+        let head = String(decoding: data[..<separator.lowerBound], as: UTF8.self)
+        let statusCode = head.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return Response(status: statusCode, body: data[separator.upperBound...])
+    }
+}
+

@@ -1,0 +1,241 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the control socket serves. Implemented by the daemon.
+public protocol ControlBackend: Sendable {
+    func statusDocument() -> StatusDocument
+    func events(since: Int) -> [EventLog.Entry]
+    /// Force-reconnects `target`; nil when there is no such target.
+    func reconnect(target: String) async -> String?
+}
+
+/// HTTP/1.1 with JSON bodies on a Unix socket: `GET /status`, `GET /status/{target}`, `GET /events?since=`,
+/// `POST /reconnect/{target}` (only for root, the daemon's own user, or members of the socket's group, checked
+/// with SO_PEERCRED). Bad requests get a 4xx JSON error; nothing a client sends disturbs the daemon.
+public final class ControlServer: Sendable {
+    /// Largest request body accepted.
+    public static let maxBodySize = 64 * 1024
+
+    public let path: String
+    private let channel: any Channel
+
+    private init(path: String, channel: any Channel) {
+        self.path = path
+        self.channel = channel
+    }
+
+    /// Binds the socket (removing a stale file), sets its mode, starts serving.
+    public static func start(
+        path: String, mode: UInt32, backend: any ControlBackend, logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> ControlServer {
+        let directory = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let temporaryPath = "\(path).\(getpid()).tmp"
+        let channel = try await ServerBootstrap(group: eventLoopGroup)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ControlHTTPHandler(backend: backend, socketPath: path, logger: logger))
+                }
+            }
+            .bind(unixDomainSocketPath: temporaryPath, cleanupExistingSocketFile: true).get()
+        // Bound under a temporary name, given its mode, then renamed: the socket never appears at its real path
+        // with a wider mode than configured, and whoever sees it there can rely on its mode.
+        guard chmod(temporaryPath, mode_t(mode)) == 0, rename(temporaryPath, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? await channel.close()
+            unlink(temporaryPath)
+            throw ControlServerError(message: "cannot set up the control socket \(path) (mode \(String(mode, radix: 8))): \(reason)")
+        }
+        return ControlServer(path: path, channel: channel)
+    }
+
+    public func stop() async {
+        try? await self.channel.close()
+        unlink(self.path)
+    }
+}
+
+public struct ControlServerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { self.message }
+}
+
+private final class ControlHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let backend: any ControlBackend
+    private let socketPath: String
+    private let logger: Logger
+    private var head: HTTPRequestHead?
+    /// Whether the connection stays open after the response (HTTP/1.1 keep-alive, no `Connection: close`).
+    private var keepAlive = true
+    private var bodySize = 0
+    private var rejected = false
+
+    init(backend: any ControlBackend, socketPath: String, logger: Logger) {
+        self.backend = backend
+        self.socketPath = socketPath
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            self.keepAlive = head.isKeepAlive
+            self.bodySize = 0
+            self.rejected = false
+        case .body(let body):
+            self.bodySize += body.readableBytes
+            if self.bodySize > ControlServer.maxBodySize && !self.rejected {
+                self.rejected = true
+                self.respond(context: context, status: .payloadTooLarge, json: error("request body larger than \(ControlServer.maxBodySize) bytes"), close: true)
+            }
+        case .end:
+            guard let head = self.head, !self.rejected else { return }
+            self.head = nil
+            self.route(head, context: context)
+        }
+    }
+
+    private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let parts = head.uri.split(separator: "?", maxSplits: 1)
+        let path = parts.first.map(String.init) ?? "/"
+        let query = parts.count > 1 ? String(parts[1]) : ""
+        let segments = path.split(separator: "/").map(String.init)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+
+        switch (head.method, segments.first, segments.count) {
+        case (.GET, "status", 1):
+            self.respond(context: context, status: .ok, json: encode(encoder, self.backend.statusDocument()))
+        case (.GET, "status", 2):
+            let name = segments[1].removingPercentEncoding ?? segments[1]
+            let document = self.backend.statusDocument()
+            if let target = document.targets.first(where: { $0.name == name }) {
+                self.respond(context: context, status: .ok, json: encode(encoder, target))
+            } else {
+                self.respond(context: context, status: .notFound, json: error("no target named \(name)"))
+            }
+        case (.GET, "events", 1):
+            var since = 0
+            for pair in query.split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                if kv.first == "since" {
+                    guard kv.count == 2, let value = Int(kv[1]), value >= 0 else {
+                        self.respond(context: context, status: .badRequest, json: error("since must be a non-negative event number"))
+                        return
+                    }
+                    since = value
+                }
+            }
+            self.respond(context: context, status: .ok, json: encode(encoder, ["events": self.backend.events(since: since)]))
+        case (.POST, "reconnect", 2):
+            let name = segments[1].removingPercentEncoding ?? segments[1]
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            self.peerMayMutate(context: context).whenComplete { result in
+                let (handler, context) = loopBound.value
+                guard case .success(true) = result else {
+                    handler.respond(
+                        context: context, status: .forbidden,
+                        json: error("reconnect is allowed only to root, the daemon's user or the control socket's group"))
+                    return
+                }
+                handler.reconnect(name, context: context)
+            }
+        case (_, "status", 1), (_, "status", 2), (_, "events", 1), (_, "reconnect", 2):
+            self.respond(context: context, status: .methodNotAllowed, json: error("\(head.method) is not allowed on \(path)"))
+        default:
+            self.respond(
+                context: context, status: .notFound,
+                json: error("unknown path \(path); try GET /status, GET /status/{target}, GET /events?since=N, POST /reconnect/{target}"))
+        }
+    }
+
+    private func reconnect(_ name: String, context: ChannelHandlerContext) {
+            let backend = self.backend
+            let logger = self.logger
+            let eventLoop = context.eventLoop
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            Task {
+                logger.notice("Reconnect requested on the control socket", metadata: ["redis.target": "\(name)"])
+                let outcome = await backend.reconnect(target: name)
+                eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    if let outcome {
+                        handler.respond(context: context, status: .ok, json: "{\"target\":\(jsonString(name)),\"outcome\":\(jsonString(outcome))}")
+                    } else {
+                        handler.respond(context: context, status: .notFound, json: error("no target named \(name)"))
+                    }
+                }
+            }
+    }
+
+    /// Root, our own user, or a member (primary group) of the socket file's group.
+    private func peerMayMutate(context: ChannelHandlerContext) -> EventLoopFuture<Bool> {
+        guard let provider = context.channel as? any SocketOptionProvider else {
+            return context.eventLoop.makeSucceededFuture(false)
+        }
+        let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+            level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
+        let socketPath = self.socketPath
+        return future.map { credentials in
+            if credentials.uid == 0 || credentials.uid == getuid() { return true }
+            var info = stat()
+            guard stat(socketPath, &info) == 0 else { return false }
+            return credentials.gid == info.st_gid
+        }
+    }
+
+    func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, json: String, close: Bool = false) {
+        let close = close || !self.keepAlive
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: "\(json.utf8.count + 1)")
+        if close { headers.add(name: "Connection", value: "close") }
+        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: json + "\n")))), promise: nil)
+        if close {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
+                loopBound.value.close(promise: nil)
+            }
+        } else {
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// `struct ucred` of <sys/socket.h> (SO_PEERCRED), which Swift's Glibc module does not export.
+private struct PeerCredentials {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}
+
+private func encode(_ encoder: JSONEncoder, _ value: some Encodable) -> String {
+    (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+}
+
+private func error(_ message: String) -> String {
+    "{\"error\":\(jsonString(message))}"
+}
+
+private func jsonString(_ text: String) -> String {
+    (try? JSONEncoder().encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// The JSON of `GET /status` and `redis-healthd status --json`: timestamps in RFC 3339, durations in seconds.
+public struct StatusDocument: Codable, Sendable, Hashable {
+    public struct Target: Codable, Sendable, Hashable {
+        public var name: String
+        public var endpoint: String
+        public var state: String
+        public var since: String
+        public var sinceSeconds: Double
+        public var lastError: String?
+        public var lastErrorKind: String?
+        public var probeLastSeconds: Double?
+        public var probeP50Seconds: Double?
+        public var probeP99Seconds: Double?
+        public var connectionFailures: Int
+        public var reconnects: Int
+        public var forceReconnects: Int
+        public var forceReconnectsSuppressed: Int
+
+        enum CodingKeys: String, CodingKey {
+            case name, endpoint, state, since
+            case sinceSeconds = "since_seconds"
+            case lastError = "last_error"
+            case lastErrorKind = "last_error_kind"
+            case probeLastSeconds = "probe_last_seconds"
+            case probeP50Seconds = "probe_p50_seconds"
+            case probeP99Seconds = "probe_p99_seconds"
+            case connectionFailures = "connection_failures"
+            case reconnects
+            case forceReconnects = "force_reconnects"
+            case forceReconnectsSuppressed = "force_reconnects_suppressed"
+        }
+
+        public init(_ status: TargetStatus, now: Double) {
+            self.name = status.name
+            self.endpoint = status.endpoint
+            self.state = status.state.rawValue
+            self.since = rfc3339(status.since)
+            self.sinceSeconds = max(0, now - status.since)
+            self.lastError = status.lastError
+            self.lastErrorKind = status.lastErrorKind
+            self.probeLastSeconds = status.probeLast.map(seconds)
+            self.probeP50Seconds = status.probePercentile(50).map(seconds)
+            self.probeP99Seconds = status.probePercentile(99).map(seconds)
+            self.connectionFailures = status.connectionFailures
+            self.reconnects = status.reconnects
+            self.forceReconnects = status.forceReconnects
+            self.forceReconnectsSuppressed = status.forceReconnectsSuppressed
+        }
+    }
+
+    public var targets: [Target]
+
+    public init(targets: [Target]) { self.targets = targets }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func rfc3339(_ time: Double) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: Date(timeIntervalSince1970: time))
+}
+
+/// The one-line summary for systemd's STATUS=: "2/2 targets healthy; cache-a 0.4 ms".
+public func statusLine(_ statuses: [TargetStatus]) -> String {
+    let healthy = statuses.filter { $0.state == .healthy }
+    var line = "\(healthy.count)/\(statuses.count) targets healthy"
+    let details = statuses.map { status -> String in
+        if status.state == .healthy, let latency = status.probeLast {
+            return "\(status.name) \(String(format: "%.1f", seconds(latency) * 1000)) ms"
+        }
+        if status.state == .healthy { return status.name }
+        return "\(status.name) \(status.state.rawValue)" + (status.lastErrorKind.map { ": \($0)" } ?? "")
+    }
+    if !details.isEmpty { line += "; " + details.joined(separator: ", ") }
+    return line
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import RedisMultiplexer
+import Synchronization
+
+/// The daemon: one supervisor per target, the control socket, and a summary for the service manager.
+///
+/// It knows nothing of systemd: it reports through `notify` (sd_notify strings) and leaves signals to its caller.
+public final class Daemon: ControlBackend {
+    public let configuration: DaemonConfiguration
+    public let events = EventLog()
+    private let supervisors: [TargetSupervisor]
+    private let logger: Logger
+    private let notify: @Sendable (String) -> Void
+    private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    private let stopped = Mutex(false)
+
+    public init(
+        configuration: DaemonConfiguration, loader: ConfigurationLoader = ConfigurationLoader(), logger: Logger,
+        notify: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.notify = notify
+        var supervisors: [TargetSupervisor] = []
+        let events = self.events
+        let summary = Mutex<[String: TargetStatus]>([:])
+        for target in configuration.targets {
+            let password = try loader.password(for: target)
+            let supervisor = try TargetSupervisor(
+                target: target, password: password, events: events, logger: logger,
+                onStateChange: { status in
+                    let line = summary.withLock { statuses in
+                        statuses[status.name] = status
+                        return statusLine(configuration.targets.map { statuses[$0.name] ?? TargetStatus(name: $0.name, endpoint: "", now: 0) })
+                    }
+                    notify("STATUS=\(line)")
+                })
+            supervisors.append(supervisor)
+        }
+        self.supervisors = supervisors
+    }
+
+    public func statusDocument() -> StatusDocument {
+        let now = Date().timeIntervalSince1970
+        return StatusDocument(targets: self.supervisors.map { StatusDocument.Target($0.snapshot, now: now) })
+    }
+
+    public var statuses: [TargetStatus] { self.supervisors.map(\.snapshot) }
+
+    public func events(since: Int) -> [EventLog.Entry] { self.events.entries(since: since) }
+
+    public func reconnect(target: String) async -> String? {
+        guard let supervisor = self.supervisors.first(where: { $0.target.name == target }) else { return nil }
+        switch await supervisor.client.forceReconnect() {
+        case .replaced: return "replaced"
+        case .failed(let message): return "failed: \(message)"
+        case .suppressed(let reason): return "suppressed: \(reason.rawValue)"
+        }
+    }
+
+    /// Starts the control socket and every target, sends READY=1 (without waiting for Redis), and runs until
+    /// ``stop()``.
+    public func run() async throws {
+        let control = try await ControlServer.start(
+            path: self.configuration.control.socket, mode: self.configuration.control.mode, backend: self,
+            logger: self.logger)
+        self.logger.info(
+            "Listening on the control socket",
+            metadata: ["control.socket": "\(control.path)", "targets": "\(self.supervisors.count)"])
+        self.notify("READY=1\nSTATUS=\(statusLine(self.statuses))")
+        await withTaskGroup(of: Void.self) { group in
+            for supervisor in self.supervisors {
+                group.addTask { await supervisor.run() }
+            }
+            await self.waitForStop()
+            self.notify("STOPPING=1\nSTATUS=stopping")
+            self.logger.info("Stopping: closing connections")
+            for supervisor in self.supervisors { await supervisor.shutdown() }
+            await group.waitForAll()
+        }
+        await control.stop()
+    }
+
+    /// Ends ``run()``: connections are closed, the control socket removed.
+    public func stop() {
+        let waiter = self.stopSignal.withLock { waiter in
+            defer { waiter = nil }
+            return waiter
+        }
+        self.stopped.withLock { $0 = true }
+        waiter?.resume()
+    }
+
+    private func waitForStop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let alreadyStopped = self.stopped.withLock { $0 }
+            if alreadyStopped {
+                continuation.resume()
+                return
+            }
+            self.stopSignal.withLock { $0 = continuation }
+            if self.stopped.withLock({ $0 }), let waiter = self.stopSignal.withLock({ w -> CheckedContinuation<Void, Never>? in
+                defer { w = nil }
+                return w
+            }) {
+                waiter.resume()
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import HealthDaemon
+import Logging
+import Systemd
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `redis-healthd run`: the daemon in the foreground, as systemd runs it.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon in the foreground (systemd Type=notify).")
+
+    @Option(name: .long, help: "The configuration file.")
+    var config: String = defaultConfigurationPath
+
+    func run() async throws {
+        let loader = ConfigurationLoader()
+        let configuration: DaemonConfiguration
+        do {
+            configuration = try loader.load(file: self.config)
+        } catch {
+            var standardError = StandardError()
+            print("<3>\(error.description)", to: &standardError)
+            throw ExitCode(1)
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = PriorityStderrLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "redis-healthd")
+        let notifier = SystemdNotifier()
+        let daemon = try Daemon(
+            configuration: configuration, loader: loader, logger: logger, notify: { notifier.send($0) })
+
+        // Signals: SIGTERM/SIGINT stop; SIGHUP re-reads and validates the file (an invalid file is rejected).
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        let queue = DispatchQueue(label: "redis-healthd.signals")
+        var sources: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
+            source.setEventHandler { daemon.stop() }
+            source.resume()
+            sources.append(source)
+        }
+        let configPath = self.config
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
+        hangup.setEventHandler {
+            notifier.send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
+            do {
+                _ = try loader.load(file: configPath)
+                logger.notice("Configuration reloaded", metadata: ["redis.event": "config-reloaded"])
+            } catch {
+                logger.error(
+                    "Configuration reload rejected; the running configuration stays",
+                    metadata: ["redis.event": "config-rejected", "error.message": "\(error)"])
+            }
+            notifier.send("READY=1")
+        }
+        hangup.resume()
+        sources.append(hangup)
+
+        let watchdog = Task {
+            // WATCHDOG=1 at half of WATCHDOG_USEC, only while this loop (and so the daemon's tasks) runs.
+            guard let interval = notifier.watchdogInterval else { return }
+            while !Task.isCancelled {
+                notifier.send("WATCHDOG=1")
+                try? await Task.sleep(for: interval / 2)
+            }
+        }
+        defer { watchdog.cancel() }
+        try await daemon.run()
+        _ = sources
+        logger.info("Stopped")
+    }
+}
+
+func monotonicMicroseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_nsec) / 1_000
+}
+
+/// Plain stderr lines with `<N>` syslog priority prefixes, which journald understands when stderr is its stream.
+struct PriorityStderrLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
+        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let text = "<\(event.level.syslogPriority)>\(event.message)\(fields.isEmpty ? "" : " " + fields)\n"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+extension Logger.Level {
+    var syslogPriority: Int {
+        switch self {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import RedisTestSupport
+import Synchronization
+import Testing
+
+@testable import HealthDaemon
+
+/// Runs a daemon with one target on `server` and a control socket in a temporary folder.
+/// The sd_notify messages a daemon sent, in order.
+final class Notifications: Sendable {
+    let messages = Mutex<[String]>([])
+    var all: [String] { self.messages.withLock { $0 } }
+}
+
+func withDaemon(
+    _ server: RedisServer, notifications: Notifications? = nil,
+    _ body: (Daemon, ControlClient) async throws -> Void
+) async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-ctl-\(UUID().uuidString.prefix(6))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let socket = directory.appendingPathComponent("control.sock").path
+    let yaml = """
+        control:
+          socket: \(socket)
+        targets:
+          - name: cache-a
+            host: 127.0.0.1
+            port: \(server.port)
+            probe_interval: 200ms
+            probe_timeout: 200ms
+            reconnect: {min_interval: 0s}
+        """
+    let configuration = try ConfigurationLoader(credentialsDirectory: nil).parse(yaml)
+    let daemon = try Daemon(
+        configuration: configuration, logger: Logger(label: "test"),
+        notify: { message in notifications?.messages.withLock { $0.append(message) } })
+    let runner = Task { try await daemon.run() }
+    let client = ControlClient(socketPath: socket)
+    #expect(await eventually(within: .seconds(5)) { FileManager.default.fileExists(atPath: socket) })
+    do {
+        try await body(daemon, client)
+    } catch {
+        daemon.stop()
+        _ = try? await runner.value
+        throw error
+    }
+    daemon.stop()
+    try await runner.value
+    #expect(!FileManager.default.fileExists(atPath: socket), "the socket file is removed at stop")
+}
+
+func eventually(within timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+func json(_ response: ControlClient.Response) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:]
+}
+
+@Suite("Daemon and control socket against a real redis-server", .serialized)
+struct ControlSocketTests {
+    @Test("status over the socket: healthy, then down with the reason when Redis dies, healthy again after")
+    func statusFollowsRedis() async throws {
+        let notifications = Notifications()
+        try await withRedisServer { server in
+            try await withDaemon(server, notifications: notifications) { daemon, client in
+                // READY=1 comes once the socket listens, before any Redis connection, and first.
+                #expect(await eventually(within: .seconds(5)) { notifications.all.first?.hasPrefix("READY=1") == true })
+                func state() throws -> [String: Any] {
+                    let response = try client.request("GET", "/status/cache-a")
+                    #expect(response.status == 200)
+                    return json(response)
+                }
+                #expect(try await eventually(within: .seconds(5)) { try state()["state"] as? String == "healthy" })
+                #expect(try await eventually(within: .seconds(5)) { try state()["probe_p50_seconds"] is Double })
+                let all = json(try client.request("GET", "/status"))
+                #expect((all["targets"] as? [[String: Any]])?.first?["name"] as? String == "cache-a")
+
+                server.kill9()
+                #expect(try await eventually(within: .seconds(5)) { try state()["state"] as? String == "down" })
+                let down = try state()
+                #expect((down["last_error"] as? String)?.contains("connection refused") == true)
+                #expect(down["last_error_kind"] as? String == "connection-refused")
+                #expect(notifications.all.contains { $0.hasPrefix("STATUS=0/1 targets healthy; cache-a down") })
+
+                try server.restart()
+                #expect(try await eventually(within: .seconds(5)) { try state()["state"] as? String == "healthy" })
+                #expect(notifications.all.last?.hasPrefix("STATUS=1/1 targets healthy; cache-a") == true)
+                #expect((try state()["reconnects"] as? Int) ?? 0 >= 1)
+
+                let events = json(try client.request("GET", "/events?since=0"))["events"] as? [[String: Any]] ?? []
+                #expect(events.contains { ($0["event"] as? String)?.contains("connection failed [connection-refused]") == true })
+                #expect(events.contains { ($0["event"] as? String)?.contains("restored") == true })
+                let last = events.compactMap { $0["sequence"] as? Int }.max() ?? 0
+                let newer = json(try client.request("GET", "/events?since=\(last)"))["events"] as? [[String: Any]]
+                #expect(newer?.isEmpty == true)
+            }
+        }
+    }
+
+    @Test("reconnect over the socket, by a permitted peer (root or our own user)")
+    func reconnect() async throws {
+        try await withRedisServer { server in
+            try await withDaemon(server) { daemon, client in
+                #expect(try await eventually(within: .seconds(5)) {
+                    json(try client.request("GET", "/status/cache-a"))["state"] as? String == "healthy"
+                })
+                let response = try client.request("POST", "/reconnect/cache-a")
+                #expect(response.status == 200)
+                #expect(json(response)["outcome"] as? String == "replaced")
+                #expect(try await eventually(within: .seconds(5)) {
+                    json(try client.request("GET", "/status/cache-a"))["force_reconnects"] as? Int == 1
+                })
+                #expect(try client.request("POST", "/reconnect/nope").status == 404)
+            }
+        }
+    }
+
+    @Test("bad requests get 4xx JSON errors and do not disturb the daemon")
+    func badRequests() async throws {
+        try await withRedisServer { server in
+            try await withDaemon(server) { daemon, client in
+                #expect(try client.request("GET", "/nope").status == 404)
+                #expect(try client.request("GET", "/status/unknown").status == 404)
+                #expect(try client.request("DELETE", "/status").status == 405)
+                #expect(try client.request("GET", "/reconnect/cache-a").status == 405)
+                #expect(try client.request("GET", "/events?since=-3").status == 400)
+                #expect(json(try client.request("GET", "/nope"))["error"] is String)
+                // Oversized body.
+                let huge = try client.request("POST", "/reconnect/cache-a", body: String(repeating: "x", count: 200_000))
+                #expect(huge.status == 413)
+                // Garbage that is not HTTP at all: the connection is dropped, the daemon carries on.
+                try sendRaw(client.socketPath, "\u{0}\u{1}NOT HTTP\r\n\r\n\u{ff}")
+                #expect(try client.request("GET", "/status").status == 200)
+            }
+        }
+    }
+}
+
+/// Writes raw bytes to the control socket and reads until it closes.
+func sendRaw(_ path: String, _ text: String) throws {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+    }
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    _ = text.withCString { send(fd, $0, strlen($0), 0) }
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    var timeout = timeval(tv_sec: 2, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    while recv(fd, &buffer, buffer.count, 0) > 0 {}
+}
+
+@Suite("Control socket peer credentials", .serialized)
+struct PeerCredentialTests {
+    @Test("a peer that is not root, not the daemon's user and not in the socket's group may read but not reconnect")
+    func nonPermittedPeerRefused() async throws {
+        guard getuid() == 0, let setpriv = try? which("setpriv"), let curl = try? which("curl") else {
+            print("SKIPPED peer-credential test: needs root, setpriv and curl")
+            return
+        }
+        try await withRedisServer { server in
+            try await withDaemon(server) { daemon, client in
+                // Let anybody connect for this test only, so that SO_PEERCRED is what refuses.
+                chmod(client.socketPath, 0o666)
+                func curlAsNobody(_ arguments: [String]) throws -> String {
+                    try run(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", curl, "-s", "-w", " %{http_code}",
+                        "--unix-socket", client.socketPath] + arguments)
+                }
+                let read = try curlAsNobody(["http://localhost/status"])
+                #expect(read.hasSuffix(" 200"), "\(read)")
+                let refused = try curlAsNobody(["-X", "POST", "http://localhost/reconnect/cache-a"])
+                #expect(refused.hasSuffix(" 403"), "\(refused)")
+                #expect(refused.contains("allowed only to root"))
+                #expect(json(try client.request("GET", "/status/cache-a"))["force_reconnects"] as? Int == 0)
+            }
+        }
+    }
+}
