@@ -28,6 +28,9 @@ echo "==> building (warnings are errors)"
 export REDIS_HEALTHD_WERROR=1
 swift build --build-tests
 
+echo "==> checking the systemd unit (verify, security exposure <= 1.2)"
+scripts/check-unit.sh
+
 echo "==> testing"
 swift test --skip-build 2>&1 | tee .build/test-output.log
 grep -q "✔ Test run with .* passed" .build/test-output.log
