@@ -31,10 +31,10 @@ struct Status: ParsableCommand {
         do {
             response = try client.request("GET", path)
         } catch {
-            throw ValidationError(error.description)
+            throw failure(error.description)
         }
         guard response.status == 200 else {
-            throw ValidationError(errorMessage(response))
+            throw failure(errorMessage(response))
         }
         if self.json {
             print(String(decoding: response.body, as: UTF8.self), terminator: "")
@@ -67,12 +67,19 @@ struct Reconnect: ParsableCommand {
             response = try ControlClient(socketPath: self.socket.socket).request(
                 "POST", "/reconnect/\(self.target.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? self.target)")
         } catch {
-            throw ValidationError(error.description)
+            throw failure(error.description)
         }
-        guard response.status == 200 else { throw ValidationError(errorMessage(response)) }
+        guard response.status == 200 else { throw failure(errorMessage(response)) }
         let object = try JSONSerialization.jsonObject(with: response.body) as? [String: Any]
         print("\(self.target): \(object?["outcome"] as? String ?? "done")")
     }
+}
+
+/// Prints `message` to stderr and exits 1 (not ArgumentParser's usage error, which would print the usage too).
+private func failure(_ message: String) -> ExitCode {
+    var standardError = StandardError()
+    print("redis-healthd: \(message)", to: &standardError)
+    return ExitCode(1)
 }
 
 private func errorMessage(_ response: ControlClient.Response) -> String {
@@ -80,33 +87,3 @@ private func errorMessage(_ response: ControlClient.Response) -> String {
     return (object?["error"] as? String) ?? "the daemon answered HTTP \(response.status)"
 }
 
-/// The readable table of `redis-healthd status`.
-func renderTable(_ targets: [StatusDocument.Target]) -> String {
-    var rows = [["TARGET", "STATE", "SINCE", "PROBE p50/p99", "FAILURES", "RECONNECTS", "LAST ERROR"]]
-    for target in targets {
-        let probe: String
-        if let p50 = target.probeP50Seconds, let p99 = target.probeP99Seconds {
-            probe = String(format: "%.1f/%.1f ms", p50 * 1000, p99 * 1000)
-        } else {
-            probe = "-"
-        }
-        rows.append([
-            target.name, target.state, humanDuration(target.sinceSeconds), probe, "\(target.connectionFailures)",
-            "\(target.reconnects) / \(target.forceReconnects)", target.lastError ?? "-",
-        ])
-    }
-    let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-    return rows.map { row in
-        row.enumerated().map { index, cell in
-            index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
-        }.joined()
-    }.joined(separator: "\n") + "\n"
-}
-
-func humanDuration(_ seconds: Double) -> String {
-    let total = Int(seconds)
-    if total < 60 { return "\(total)s" }
-    if total < 3600 { return String(format: "%dm%02ds", total / 60, total % 60) }
-    if total < 86400 { return "\(total / 3600)h\(String(format: "%02d", (total % 3600) / 60))m" }
-    return "\(total / 86400)d\(String(format: "%02d", (total % 86400) / 3600))h"
-}

@@ -51,14 +51,6 @@ func withDaemon(
     #expect(!FileManager.default.fileExists(atPath: socket), "the socket file is removed at stop")
 }
 
-func eventually(within timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
 
 func json(_ response: ControlClient.Response) -> [String: Any] {
     (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:]

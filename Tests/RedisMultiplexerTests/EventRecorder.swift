@@ -1,3 +1,4 @@
+import RedisTestSupport
 import Synchronization
 import Testing
 
@@ -82,12 +83,3 @@ func withClient<T>(
     }
 }
 
-/// Waits until `condition` holds, polling, for at most `timeout`; returns whether it held.
-func eventually(within timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try await condition()
-}

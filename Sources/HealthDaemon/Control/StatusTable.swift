@@ -1,0 +1,33 @@
+import Foundation
+
+/// The readable table of `redis-healthd status`.
+public func renderTable(_ targets: [StatusDocument.Target]) -> String {
+    var rows = [["TARGET", "STATE", "SINCE", "PROBE p50/p99", "FAILURES", "RECONNECTS", "LAST ERROR"]]
+    for target in targets {
+        let probe: String
+        if let p50 = target.probeP50Seconds, let p99 = target.probeP99Seconds {
+            probe = String(format: "%.1f/%.1f ms", p50 * 1000, p99 * 1000)
+        } else {
+            probe = "-"
+        }
+        rows.append([
+            target.name, target.state, humanDuration(target.sinceSeconds), probe, "\(target.connectionFailures)",
+            // The last error stays in --json; the table shows it while the target is not healthy.
+            "\(target.reconnects) / \(target.forceReconnects)", target.state == "healthy" ? "-" : (target.lastError ?? "-"),
+        ])
+    }
+    let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    return rows.map { row in
+        row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
+        }.joined()
+    }.joined(separator: "\n") + "\n"
+}
+
+public func humanDuration(_ seconds: Double) -> String {
+    let total = Int(seconds)
+    if total < 60 { return "\(total)s" }
+    if total < 3600 { return String(format: "%dm%02ds", total / 60, total % 60) }
+    if total < 86400 { return "\(total / 3600)h\(String(format: "%02d", (total % 3600) / 60))m" }
+    return "\(total / 86400)d\(String(format: "%02d", (total % 86400) / 3600))h"
+}
