@@ -210,20 +210,25 @@ public struct TestFixtureError: Error, CustomStringConvertible {
 
 /// A child process started with posix_spawn and reaped with waitpid (Foundation's Process did not always
 /// notice its child's exit here).
-final class ChildProcess: @unchecked Sendable {
-    let pid: pid_t
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
     private let lock = NSLock()
     private var exited = false
+    /// The exit status once reaped (WEXITSTATUS), or nil.
+    public private(set) var exitStatus: Int32?
 
     private init(pid: pid_t) { self.pid = pid }
 
-    static func spawn(_ executable: String, _ arguments: [String]) throws -> ChildProcess {
+    /// Starts `executable`; `environment` entries are added to this process's environment.
+    public static func spawn(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], output: String = "/dev/null"
+    ) throws -> ChildProcess {
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         defer { posix_spawn_file_actions_destroy(&fileActions) }
         posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fileActions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&fileActions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&fileActions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&fileActions, 2, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         // The child must not inherit this process's blocked signals (the test runner's threads block some),
@@ -240,21 +245,29 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawnattr_setsigmask(&attributes, &noSignals)
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &fileActions, &attributes, argv, environ)
+        let result = posix_spawn(&pid, executable, &fileActions, &attributes, argv, envp)
         guard result == 0 else { throw TestFixtureError("posix_spawn \(executable) failed: \(result)") }
         ServerRegistry.shared.add(pid)
         return ChildProcess(pid: pid)
     }
 
+    /// Sends a signal.
+    public func signal(_ signal: Int32) { kill(self.pid, signal) }
+
     /// Whether the child still runs (reaps it when it has exited).
-    var isRunning: Bool {
+    public var isRunning: Bool {
         self.lock.withLock {
             if self.exited { return false }
             var status: Int32 = 0
             let result = waitpid(self.pid, &status, WNOHANG)
             if result == self.pid || result < 0 {
                 self.exited = true
+                if result == self.pid, status & 0x7f == 0 { self.exitStatus = (status >> 8) & 0xff }
                 ServerRegistry.shared.remove(self.pid)
                 return false
             }
@@ -263,7 +276,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Sends `signal`, waits up to `grace` seconds, then SIGKILLs; returns once the child is reaped.
-    func terminate(signal: Int32, grace: TimeInterval) {
+    public func terminate(signal: Int32, grace: TimeInterval) {
         guard self.isRunning else { return }
         kill(self.pid, signal)
         let deadline = Date().addingTimeInterval(grace)
