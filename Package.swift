@@ -51,7 +51,7 @@ let package = Package(
         // Swift wrappers over libsystemd: sd_notify, watchdog, journal.
         .target(
             name: "Systemd",
-            dependencies: ["CSystemd"],
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
         // Targets, configuration, status: composes the multiplexer for the daemon. Knows nothing of systemd.
@@ -103,6 +103,11 @@ let package = Package(
         .testTarget(
             name: "HealthDaemonTests",
             dependencies: ["HealthDaemon", "RedisMultiplexer", "RedisTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "SystemdTests",
+            dependencies: ["Systemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
         .testTarget(

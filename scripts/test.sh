@@ -34,3 +34,6 @@ scripts/check-unit.sh
 echo "==> testing"
 swift test --skip-build 2>&1 | tee .build/test-output.log
 grep -q "✔ Test run with .* passed" .build/test-output.log
+
+echo "==> journald end to end (a real systemd-journald in a private mount namespace)"
+scripts/journald-test.sh .build/debug/redis-healthd

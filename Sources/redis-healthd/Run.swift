@@ -28,7 +28,15 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        // journald when stderr is its stream (or when asked with REDIS_HEALTHD_LOG=journal), else stderr lines.
+        let useJournal =
+            JournalLogHandler.stderrIsJournal || ProcessInfo.processInfo.environment["REDIS_HEALTHD_LOG"] == "journal"
         LoggingSystem.bootstrap { label in
+            if useJournal {
+                var handler = JournalLogHandler()
+                handler.logLevel = level
+                return handler
+            }
             var handler = PriorityStderrLogHandler(label: label)
             handler.logLevel = level
             return handler
@@ -108,14 +116,5 @@ struct PriorityStderrLogHandler: LogHandler {
 }
 
 extension Logger.Level {
-    var syslogPriority: Int {
-        switch self {
-        case .trace, .debug: 7
-        case .info: 6
-        case .notice: 5
-        case .warning: 4
-        case .error: 3
-        case .critical: 2
-        }
-    }
+    var syslogPriority: Int { self.journalPriority }
 }

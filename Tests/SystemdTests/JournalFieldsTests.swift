@@ -1,0 +1,38 @@
+import Logging
+import Testing
+
+@testable import Systemd
+
+@Suite("journald fields")
+struct JournalFieldsTests {
+    @Test("structured fields, named Redis fields and a stable MESSAGE_ID")
+    func fields() {
+        let fields = JournalLogHandler.fields(
+            message: "Connection failed", level: .warning,
+            metadata: [
+                "redis.target": "cache-a", "redis.endpoint": "10.0.0.4:6380", "redis.event": "connection-failed",
+                "error.kind": "connection-refused", "redis.role": "interactive",
+            ],
+            identifier: "redis-healthd", file: "HealthDaemon/TargetSupervisor.swift", line: 42, function: "log(_:)")
+        #expect(fields == [
+            "MESSAGE=Connection failed", "PRIORITY=4", "SYSLOG_IDENTIFIER=redis-healthd",
+            "CODE_FILE=HealthDaemon/TargetSupervisor.swift", "CODE_LINE=42", "CODE_FUNC=log(_:)",
+            "ERROR_KIND=connection-refused", "REDIS_ENDPOINT=10.0.0.4:6380", "REDIS_EVENT=connection-failed",
+            "REDIS_ROLE=interactive", "REDIS_TARGET=cache-a", "MESSAGE_ID=3f1c6a0e9b5d4a6f8e2a7c1d5b9e0f41",
+        ])
+    }
+
+    @Test("message ids are distinct 128-bit hex ids")
+    func messageIDs() {
+        let ids = Array(JournalLogHandler.messageIDs.values)
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) })
+    }
+
+    @Test("metadata keys become journal field names", arguments: [
+        ("redis.probe_failures", "REDIS_PROBE_FAILURES"), ("error.message", "ERROR_MESSAGE"), ("_x", "X"), ("9a", "A"),
+    ])
+    func names(key: String, expected: String) {
+        #expect(fieldName(key) == expected)
+    }
+}

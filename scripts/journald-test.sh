@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# End-to-end check of the journald handler against a real systemd-journald (no service manager): journald
+# runs in a private mount namespace whose /run/systemd and /run/log are a temporary folder; redis-healthd runs
+# in the same namespace with REDIS_HEALTHD_LOG=journal against a local redis-server, which is killed to make a
+# connection-failed event; the journal is read back with journalctl --directory and its fields checked.
+# Needs root, unshare/nsenter and systemd-journald; prints SKIPPED otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+binary=$(realpath "${1:-.build/debug/redis-healthd}")
+if [ "$(id -u)" -ne 0 ] || [ ! -x /lib/systemd/systemd-journald ] || ! command -v journalctl >/dev/null; then
+    echo "SKIPPED journald test: needs root and systemd-journald"; exit 0
+fi
+lab=$(mktemp -d)
+ns_pid=; redis_pid=
+teardown() {
+    set +e
+    [ -n "$redis_pid" ] && kill -9 "$redis_pid" 2>/dev/null
+    jd=$(cat "$lab/journald.pid" 2>/dev/null); [ -n "$jd" ] && kill -TERM "$jd" 2>/dev/null
+    for _ in $(seq 50); do [ -n "$jd" ] && kill -0 "$jd" 2>/dev/null || break; sleep 0.1; done
+    [ -n "$ns_pid" ] && kill -TERM "$ns_pid" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$lab"
+}
+trap teardown EXIT
+mkdir -p "$lab/run-systemd" "$lab/log"
+printf '[Journal]\nStorage=volatile\nReadKMsg=no\n' > "$lab/journald.conf"
+cat > "$lab/ns.sh" <<'NS'
+set -e
+mount --make-rprivate /
+mount --bind "$1/run-systemd" /run/systemd
+mount --bind "$1/log" /run/log
+mount --bind "$1/journald.conf" /etc/systemd/journald.conf
+mkdir -p /run/systemd/journal
+/lib/systemd/systemd-journald </dev/null >"$1/journald.log" 2>&1 & echo $! > "$1/journald.pid"
+exec sleep infinity
+NS
+setsid unshare --mount bash "$lab/ns.sh" "$lab" </dev/null >/dev/null 2>&1 &
+ns_pid=$!
+for _ in $(seq 50); do [ -S "$lab/run-systemd/journal/socket" ] && break; sleep 0.1; done
+[ -S "$lab/run-systemd/journal/socket" ] || { echo "FAIL: journald did not start"; cat "$lab/journald.log"; exit 1; }
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$lab" --logfile "$lab/redis.log" --daemonize no &
+redis_pid=$!
+until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
+cat > "$lab/redis-healthd.yaml" <<YAML
+control:
+  socket: $lab/control.sock
+targets:
+  - name: journal-demo
+    host: 127.0.0.1
+    port: $port
+YAML
+nsenter -t "$ns_pid" -m env REDIS_HEALTHD_LOG=journal "$binary" run --config "$lab/redis-healthd.yaml" &
+daemon=$!
+sleep 1.5
+kill -9 "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=
+sleep 1.5
+kill -TERM "$daemon"; wait "$daemon"
+sleep 0.5
+journal=$(ls -d "$lab"/log/journal/*)
+journalctl --directory="$journal" -o json --no-pager SYSLOG_IDENTIFIER=redis-healthd > "$lab/entries.json"
+python3 - "$lab/entries.json" <<'PY'
+import json, sys
+entries = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+def find(event):
+    return [e for e in entries if e.get("REDIS_EVENT") == event]
+problems = []
+connected, failed = find("connected"), find("connection-failed")
+if not connected: problems.append("no REDIS_EVENT=connected entry")
+if not failed: problems.append("no REDIS_EVENT=connection-failed entry")
+for e in connected + failed:
+    for field in ("REDIS_TARGET", "REDIS_ENDPOINT", "MESSAGE_ID", "PRIORITY", "CODE_FILE", "CODE_LINE", "CODE_FUNC"):
+        if field not in e: problems.append(f"{e.get('REDIS_EVENT')}: missing {field}")
+    if e.get("REDIS_TARGET") != "journal-demo": problems.append(f"REDIS_TARGET={e.get('REDIS_TARGET')}")
+if failed and failed[0].get("ERROR_KIND") not in ("connection-closed", "socket", "connection-refused"):
+    problems.append(f"ERROR_KIND={failed[0].get('ERROR_KIND')}")
+if failed and failed[0].get("PRIORITY") != "4": problems.append(f"connection-failed PRIORITY={failed[0].get('PRIORITY')}")
+if failed and failed[0].get("MESSAGE_ID") != "3f1c6a0e9b5d4a6f8e2a7c1d5b9e0f41": problems.append("wrong MESSAGE_ID for connection-failed")
+if problems:
+    print("FAIL journald test:", "; ".join(problems)); print(json.dumps(entries[:5], indent=1)); sys.exit(1)
+e = failed[0]
+print(f"journald test passed: {len(entries)} entries; connection-failed has REDIS_TARGET={e['REDIS_TARGET']} "
+      f"REDIS_ENDPOINT={e['REDIS_ENDPOINT']} ERROR_KIND={e['ERROR_KIND']} MESSAGE_ID={e['MESSAGE_ID']}")
+PY
