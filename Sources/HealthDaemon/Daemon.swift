@@ -9,6 +9,7 @@ import Synchronization
 public final class Daemon: ControlBackend {
     public let configuration: DaemonConfiguration
     public let events = EventLog()
+    public let metrics: DaemonMetrics
     private let supervisors: [TargetSupervisor]
     private let logger: Logger
     private let notify: @Sendable (String) -> Void
@@ -17,8 +18,9 @@ public final class Daemon: ControlBackend {
 
     public init(
         configuration: DaemonConfiguration, loader: ConfigurationLoader = ConfigurationLoader(), logger: Logger,
-        notify: @escaping @Sendable (String) -> Void = { _ in }
+        version: String = "dev", notify: @escaping @Sendable (String) -> Void = { _ in }
     ) throws {
+        self.metrics = DaemonMetrics(version: version)
         self.configuration = configuration
         self.logger = logger
         self.notify = notify
@@ -28,7 +30,7 @@ public final class Daemon: ControlBackend {
         for target in configuration.targets {
             let password = try loader.password(for: target)
             let supervisor = try TargetSupervisor(
-                target: target, password: password, events: events, logger: logger,
+                target: target, password: password, events: events, metrics: self.metrics, logger: logger,
                 onStateChange: { status in
                     let line = summary.withLock { statuses in
                         statuses[status.name] = status
@@ -49,6 +51,8 @@ public final class Daemon: ControlBackend {
     public var statuses: [TargetStatus] { self.supervisors.map(\.snapshot) }
 
     public func events(since: Int) -> [EventLog.Entry] { self.events.entries(since: since) }
+
+    public func metricsText() -> String { self.metrics.exposition() }
 
     public func reconnect(target: String) async -> String? {
         guard let supervisor = self.supervisors.first(where: { $0.target.name == target }) else { return nil }

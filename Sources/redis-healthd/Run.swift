@@ -44,7 +44,8 @@ struct Run: AsyncParsableCommand {
         let logger = Logger(label: "redis-healthd")
         let notifier = SystemdNotifier()
         let daemon = try Daemon(
-            configuration: configuration, loader: loader, logger: logger, notify: { notifier.send($0) })
+            configuration: configuration, loader: loader, logger: logger, version: RedisHealthdVersion.current,
+            notify: { notifier.send($0) })
 
         // Signals: SIGTERM/SIGINT stop; SIGHUP re-reads and validates the file (an invalid file is rejected).
         signal(SIGTERM, SIG_IGN)

@@ -87,6 +87,19 @@ struct ControlSocketTests {
                 #expect(notifications.all.last?.hasPrefix("STATUS=1/1 targets healthy; cache-a") == true)
                 #expect((try state()["reconnects"] as? Int) ?? 0 >= 1)
 
+                let metrics = String(decoding: try client.request("GET", "/metrics").body, as: UTF8.self)
+                for line in [
+                    #"redis_healthd_target_up{target="cache-a"} 1"#,
+                    #"redis_healthd_target_state{target="cache-a",state="healthy"} 1"#,
+                    #"redis_healthd_target_state{target="cache-a",state="down"} 0"#,
+                    #"redis_healthd_connection_failures_total{target="cache-a",kind="connection-refused"}"#,
+                    #"redis_healthd_reconnects_total{target="cache-a",level="connection"}"#,
+                    #"redis_healthd_probe_duration_seconds_bucket{target="cache-a",le="#,
+                    #"redis_healthd_build_info{version="dev"} 1"#,
+                    #"redis_healthd_topology_anomalies{target="cache-a"} 0"#,
+                ] {
+                    #expect(metrics.contains(line), "missing \(line) in\n\(metrics)")
+                }
                 let events = json(try client.request("GET", "/events?since=0"))["events"] as? [[String: Any]] ?? []
                 #expect(events.contains { ($0["event"] as? String)?.contains("connection failed [connection-refused]") == true })
                 #expect(events.contains { ($0["event"] as? String)?.contains("restored") == true })

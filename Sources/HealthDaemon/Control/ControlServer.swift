@@ -12,6 +12,8 @@ import Glibc
 public protocol ControlBackend: Sendable {
     func statusDocument() -> StatusDocument
     func events(since: Int) -> [EventLog.Entry]
+    /// Prometheus text exposition.
+    func metricsText() -> String
     /// Force-reconnects `target`; nil when there is no such target.
     func reconnect(target: String) async -> String?
 }
@@ -128,6 +130,10 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
             } else {
                 self.respond(context: context, status: .notFound, json: error("no target named \(name)"))
             }
+        case (.GET, "metrics", 1):
+            self.respond(
+                context: context, status: .ok, body: self.backend.metricsText(),
+                contentType: "text/plain; version=0.0.4; charset=utf-8")
         case (.GET, "events", 1):
             var since = 0
             for pair in query.split(separator: "&") {
@@ -154,12 +160,12 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
                 }
                 handler.reconnect(name, context: context)
             }
-        case (_, "status", 1), (_, "status", 2), (_, "events", 1), (_, "reconnect", 2):
+        case (_, "status", 1), (_, "status", 2), (_, "events", 1), (_, "reconnect", 2), (_, "metrics", 1):
             self.respond(context: context, status: .methodNotAllowed, json: error("\(head.method) is not allowed on \(path)"))
         default:
             self.respond(
                 context: context, status: .notFound,
-                json: error("unknown path \(path); try GET /status, GET /status/{target}, GET /events?since=N, POST /reconnect/{target}"))
+                json: error("unknown path \(path); try GET /status, GET /status/{target}, GET /events?since=N, GET /metrics, POST /reconnect/{target}"))
         }
     }
 
@@ -199,13 +205,19 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
     }
 
     func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, json: String, close: Bool = false) {
+        self.respond(context: context, status: status, body: json + "\n", contentType: "application/json", close: close)
+    }
+
+    func respond(
+        context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, contentType: String, close: Bool = false
+    ) {
         let close = close || !self.keepAlive
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: "\(json.utf8.count + 1)")
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
         if close { headers.add(name: "Connection", value: "close") }
         context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: json + "\n")))), promise: nil)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
         if close {
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in

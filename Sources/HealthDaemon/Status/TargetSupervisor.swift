@@ -9,12 +9,13 @@ public final class TargetSupervisor: Sendable {
     public let client: ResilientRedisClient
     private let status: Mutex<TargetStatus>
     private let events: EventLog
+    private let metrics: DaemonMetrics?
     private let logger: Logger
     private let onStateChange: @Sendable (TargetStatus) -> Void
 
     public init(
-        target: DaemonConfiguration.Target, password: RedisSecret?, events: EventLog, logger: Logger,
-        onStateChange: @escaping @Sendable (TargetStatus) -> Void
+        target: DaemonConfiguration.Target, password: RedisSecret?, events: EventLog, metrics: DaemonMetrics? = nil,
+        logger: Logger, onStateChange: @escaping @Sendable (TargetStatus) -> Void
     ) throws(RedisClientError) {
         var configuration = target.multiplexer
         configuration.connection.password = password
@@ -25,6 +26,8 @@ public final class TargetSupervisor: Sendable {
                 name: target.name, endpoint: configuration.connection.endpoint.description,
                 now: Date().timeIntervalSince1970))
         self.events = events
+        self.metrics = metrics
+        metrics?.register(target: target.name)
         var logger = logger
         logger[metadataKey: "redis.target"] = "\(target.name)"
         logger[metadataKey: "redis.endpoint"] = "\(configuration.connection.endpoint)"
@@ -58,11 +61,13 @@ public final class TargetSupervisor: Sendable {
             let changed = status.apply(event, now: now)
             return (changed, status)
         }
+        self.metrics?.record(event, target: self.target.name)
         if case .probe = event {} else {
             self.events.append(target: self.target.name, event: event, at: now)
             self.log(event)
         }
         if changed {
+            self.metrics?.recordState(target: self.target.name, state: status.state)
             self.logger.notice(
                 "Target state changed",
                 metadata: ["redis.event": "state-changed", "redis.state": "\(status.state.rawValue)"])
