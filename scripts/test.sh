@@ -37,3 +37,6 @@ grep -q "✔ Test run with .* passed" .build/test-output.log
 
 echo "==> journald end to end (a real systemd-journald in a private mount namespace)"
 scripts/journald-test.sh .build/debug/redis-healthd
+
+echo "==> end to end under a real systemd (PID 1 of fresh namespaces)"
+scripts/systemd-e2e.sh .build/debug/redis-healthd

@@ -72,6 +72,11 @@ public final class Daemon: ControlBackend {
         self.logger.info(
             "Listening on the control socket",
             metadata: ["control.socket": "\(control.path)", "targets": "\(self.supervisors.count)"])
+        if let listen = self.configuration.metricsListen {
+            self.logger.warning(
+                "metrics.listen is not supported yet; scrape GET /metrics on the control socket instead",
+                metadata: ["metrics.listen": "\(listen)"])
+        }
         self.notify("READY=1\nSTATUS=\(statusLine(self.statuses))")
         await withTaskGroup(of: Void.self) { group in
             for supervisor in self.supervisors {

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# End to end under a real systemd 252: the manager runs as PID 1 of fresh pid+mount+uts+cgroup namespaces on
+# this machine's root filesystem, seeing only a curated unit folder (technique of ../shared/systemd-lab). The
+# project's own hardened unit is installed with a drop-in for test paths (binary and config under the
+# namespace's private /run, a 3 s watchdog); the target is a local redis-server.
+# Checks: start reaches active (READY=1), StatusText follows redis-server stopping and starting, the journal has
+# REDIS_TARGET/REDIS_EVENT/MESSAGE_ID fields, reload goes through, a SIGSTOPped daemon is killed by the watchdog
+# and restarted, stop is clean. Needs root, cgroup2 and systemd; prints SKIPPED otherwise.
+#   scripts/systemd-e2e.sh [path/to/redis-healthd]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+binary=$(realpath "${1:-.build/debug/redis-healthd}")
+cg2root=$(findmnt -n -t cgroup2 -o TARGET | head -1 || true)
+if [ "$(id -u)" -ne 0 ] || [ ! -x /lib/systemd/systemd ] || [ -z "$cg2root" ]; then
+    echo "SKIPPED systemd end-to-end test: needs root, systemd and a cgroup2 mount"; exit 0
+fi
+lab=$(mktemp -d)
+cg=$cg2root/redis-healthd-e2e-$$
+sysd_pid=; unshare_pid=; redis_pid=
+fail() { echo "FAIL systemd e2e: $*"; [ -n "$sysd_pid" ] && $S journalctl -u redis-healthd --no-pager -n 40 2>/dev/null; exit 1; }
+teardown() {
+    set +e
+    if [ -n "$sysd_pid" ] && kill -0 "$sysd_pid" 2>/dev/null; then
+        nsenter -t "$sysd_pid" -m -p systemctl --no-block exit >/dev/null 2>&1
+        for _ in $(seq 100); do kill -0 "$unshare_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$sysd_pid" 2>/dev/null && kill -KILL "$sysd_pid"
+    fi
+    [ -n "$unshare_pid" ] && wait "$unshare_pid" 2>/dev/null
+    [ -n "$redis_pid" ] && { kill -9 "$redis_pid"; wait "$redis_pid"; } 2>/dev/null
+    [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
+    rm -rf "$lab"
+}
+trap teardown EXIT
+
+# ---- the target: a redis-server on the host's loopback (the namespaces share the network)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_redis() {
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$lab" --logfile "$lab/redis.log" --daemonize no &
+    redis_pid=$!
+    until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
+}
+start_redis
+
+# ---- curated unit folder, the project's unit and a drop-in for test paths
+mkdir -p "$lab/run/units" "$lab/run/none" "$lab/run/e2e"; : > "$lab/console.log"
+u=$lab/run/units
+for unit in systemd-journald.service systemd-journald.socket shutdown.target final.target exit.target \
+    systemd-exit.service poweroff.target systemd-poweroff.service halt.target systemd-halt.service umount.target; do
+    cp "/lib/systemd/system/$unit" "$u/"
+done
+for t in sysinit basic sockets local-fs network network-online nss-lookup multi-user timers paths slices; do
+    printf '[Unit]\nDescription=stub %s\nDefaultDependencies=no\n' "$t" > "$u/$t.target"
+done
+printf '[Unit]\nDescription=e2e boot target\nDefaultDependencies=no\nWants=systemd-journald.socket systemd-journald.service\n' > "$u/e2e.target"
+cp systemd/redis-healthd.service "$u/"
+mkdir -p "$u/redis-healthd.service.d"
+cat > "$u/redis-healthd.service.d/e2e.conf" <<CONF
+[Service]
+ExecStart=
+ExecStart=/run/e2e/redis-healthd run --config /run/e2e/redis-healthd.yaml
+ConfigurationDirectory=
+WatchdogSec=3
+RestartSec=1
+CONF
+install -m 0755 "$binary" "$lab/run/e2e/redis-healthd"
+cat > "$lab/run/e2e/redis-healthd.yaml" <<YAML
+targets:
+  - name: e2e
+    host: 127.0.0.1
+    port: $port
+YAML
+chmod 0755 "$lab/run" "$lab/run/e2e"; chmod 0644 "$lab/run/e2e/redis-healthd.yaml"
+
+cat > "$lab/inner.sh" <<'INNER'
+#!/bin/bash
+set -e
+lab=$1
+mount --make-rprivate /
+mount --bind "$lab/run" /run
+mount -t tmpfs tmpfs /sys/fs/cgroup
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount --bind "$lab/console.log" /dev/console
+mkdir -p /run/systemd/journald.conf.d
+printf '[Journal]\nStorage=volatile\nReadKMsg=no\n' > /run/systemd/journald.conf.d/e2e.conf
+export container=redis-healthd-e2e SYSTEMD_UNIT_PATH=/run/units
+export SYSTEMD_GENERATOR_PATH=/run/none SYSTEMD_ENVIRONMENT_GENERATOR_PATH=/run/none
+exec /lib/systemd/systemd --unit=e2e.target --log-target=journal --log-level=info </dev/null >/dev/console 2>&1
+INNER
+chmod +x "$lab/inner.sh"
+mkdir -p "$cg"
+setsid bash -c "echo \$\$ > $cg/cgroup.procs; exec unshare --pid --fork --mount --mount-proc --uts --cgroup $lab/inner.sh $lab" \
+    </dev/null >"$lab/unshare.log" 2>&1 &
+unshare_pid=$!
+for _ in $(seq 50); do sysd_pid=$(pgrep -P "$unshare_pid" || true); [ -n "$sysd_pid" ] && break; sleep 0.1; done
+[ -n "$sysd_pid" ] || fail "the manager did not start: $(cat "$lab/unshare.log")"
+S="nsenter -t $sysd_pid -m -p -u"
+for _ in $(seq 100); do st=$($S systemctl is-system-running 2>/dev/null || true); [ "$st" = running ] && break; sleep 0.1; done
+echo "manager running (PID $sysd_pid on the host)"
+
+show() { $S systemctl show -P "$1" redis-healthd; }
+wait_for() {   # property, pattern, seconds
+    for _ in $(seq $(( $3 * 10 ))); do show "$1" | grep -qE "$2" && return 0; sleep 0.1; done
+    fail "$1 never matched '$2' (now: $(show "$1"))"
+}
+
+# ---- start: active means READY=1 arrived
+t0=$(date +%s%N)
+$S systemctl start redis-healthd || fail "systemctl start failed"
+echo "start → active in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+[ "$(show ActiveState)" = active ] || fail "not active"
+wait_for StatusText "1/1 targets healthy; e2e" 10
+echo "StatusText: $(show StatusText)"
+$S /run/e2e/redis-healthd status || fail "redis-healthd status failed inside"
+
+# ---- the status follows redis-server
+kill -9 "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=
+wait_for StatusText "0/1 targets healthy; e2e down" 10
+echo "StatusText after kill -9 of redis-server: $(show StatusText)"
+start_redis
+wait_for StatusText "1/1 targets healthy" 10
+echo "StatusText after restart: $(show StatusText)"
+
+# ---- journal fields
+$S journalctl -u redis-healthd -o json --no-pager > "$lab/journal.json"
+python3 - "$lab/journal.json" <<'PY' || fail "journal fields"
+import json, sys
+entries = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ours = [e for e in entries if "REDIS_EVENT" in e]
+failed = [e for e in ours if e["REDIS_EVENT"] == "connection-failed"]
+restored = [e for e in ours if e["REDIS_EVENT"] == "connection-restored"]
+assert failed and restored, f"events: {sorted({e['REDIS_EVENT'] for e in ours})}"
+for e in failed + restored:
+    assert e.get("REDIS_TARGET") == "e2e" and e.get("MESSAGE_ID") and e.get("_SYSTEMD_UNIT") == "redis-healthd.service", e
+print(f"journal: {len(ours)} structured entries; connection-failed MESSAGE_ID={failed[0]['MESSAGE_ID']} ERROR_KIND={failed[0].get('ERROR_KIND')}")
+PY
+
+# ---- reload
+$S systemctl reload redis-healthd || fail "reload failed"
+sleep 0.5
+[ "$(show ActiveState)" = active ] || fail "not active after reload"
+$S journalctl -u redis-healthd --no-pager | grep -q "Configuration reloaded" || fail "no reload in the journal"
+echo "reload: RELOADING=1 … READY=1, configuration reloaded"
+
+# ---- the watchdog kills a hung daemon and systemd restarts it
+pid=$(show MainPID)
+$S kill -STOP "$pid"
+for _ in $(seq 250); do [ "$(show NRestarts)" -ge 1 ] && break; sleep 0.1; done
+[ "$(show NRestarts)" -ge 1 ] || fail "the watchdog did not restart the hung daemon"
+wait_for ActiveState "^active$" 10
+wait_for StatusText "1/1 targets healthy" 10
+echo "watchdog: hung daemon killed and restarted (NRestarts=$(show NRestarts)), healthy again"
+
+# ---- stop
+$S systemctl stop redis-healthd
+[ "$(show ActiveState)" = inactive ] || fail "not inactive after stop"
+[ "$(show Result)" = success ] || fail "stop result $(show Result)"
+echo "systemd end-to-end test passed"
