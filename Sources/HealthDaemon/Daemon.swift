@@ -72,10 +72,17 @@ public final class Daemon: ControlBackend {
         self.logger.info(
             "Listening on the control socket",
             metadata: ["control.socket": "\(control.path)", "targets": "\(self.supervisors.count)"])
-        if let listen = self.configuration.metricsListen {
-            self.logger.warning(
-                "metrics.listen is not supported yet; scrape GET /metrics on the control socket instead",
-                metadata: ["metrics.listen": "\(listen)"])
+        var metricsListener: ControlServer?
+        if let listen = self.configuration.metricsListen, let (host, port) = splitHostPort(listen) {
+            do {
+                metricsListener = try await ControlServer.startMetricsListener(
+                    host: host, port: port, backend: self, logger: self.logger)
+                self.logger.info("Serving metrics", metadata: ["metrics.listen": "\(metricsListener!.path)"])
+            } catch {
+                // The daemon's job is the health of Redis paths: a busy metrics port must not stop it.
+                self.logger.error(
+                    "Cannot listen for metrics; carrying on without", metadata: ["metrics.listen": "\(listen)", "error.message": "\(error)"])
+            }
         }
         self.notify("READY=1\nSTATUS=\(statusLine(self.statuses))")
         await withTaskGroup(of: Void.self) { group in
@@ -89,6 +96,7 @@ public final class Daemon: ControlBackend {
             await group.waitForAll()
         }
         await control.stop()
+        await metricsListener?.stop()
     }
 
     /// Ends ``run()``: connections are closed, the control socket removed.
@@ -117,4 +125,13 @@ public final class Daemon: ControlBackend {
             }
         }
     }
+}
+
+/// `127.0.0.1:9121` / `[::1]:9121` → (host, port).
+func splitHostPort(_ text: String) -> (String, Int)? {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+    else { return nil }
+    var host = String(text[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    return host.isEmpty ? nil : (host, port)
 }

@@ -87,3 +87,39 @@ private func errorMessage(_ response: ControlClient.Response) -> String {
     return (object?["error"] as? String) ?? "the daemon answered HTTP \(response.status)"
 }
 
+
+/// `redis-healthd events [--follow]`
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show recent events; with --follow, keep printing new ones.")
+
+    @Flag(name: .long, help: "Keep printing new events until interrupted.")
+    var follow = false
+
+    @Option(name: .long, help: "Only events after this number.")
+    var since: Int = 0
+
+    @OptionGroup var socket: SocketOption
+
+    func run() throws {
+        let client = ControlClient(socketPath: self.socket.socket)
+        var since = self.since
+        repeat {
+            let response: ControlClient.Response
+            do {
+                response = try client.request("GET", "/events?since=\(since)")
+            } catch {
+                throw failure(error.description)
+            }
+            guard response.status == 200 else { throw failure(errorMessage(response)) }
+            let object = try JSONSerialization.jsonObject(with: response.body) as? [String: Any]
+            for entry in object?["events"] as? [[String: Any]] ?? [] {
+                let sequence = entry["sequence"] as? Int ?? since
+                let time = (entry["time"] as? Double).map { Date(timeIntervalSince1970: $0) } ?? Date()
+                print("\(sequence)\t\(ISO8601DateFormatter().string(from: time))\t\(entry["target"] as? String ?? "-")\t\(entry["event"] as? String ?? "")")
+                since = max(since, sequence)
+            }
+            fflush(nil)
+            if self.follow { Thread.sleep(forTimeInterval: 1) }
+        } while self.follow
+    }
+}

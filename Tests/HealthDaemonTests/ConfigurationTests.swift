@@ -77,6 +77,9 @@ struct ConfigurationTests {
                 "targets[0].tls: cert_file and key_file go together: set both or neither",
                 "targets[0]: reconnect.backoff_base 5s must be positive and at most backoff_cap 1s",
             ]),
+        BadCase(
+            yaml: "metrics:\n  listen: 9121\ntargets:\n  - name: a\n    host: h\n",
+            expected: ["metrics.listen: \"9121\" is not host:port such as 127.0.0.1:9121"]),
         BadCase(yaml: "targets: [\n", expected: []),
     ]
 

@@ -14,14 +14,14 @@ final class Notifications: Sendable {
 }
 
 func withDaemon(
-    _ server: RedisServer, notifications: Notifications? = nil,
+    _ server: RedisServer, notifications: Notifications? = nil, topYAML: String = "",
     _ body: (Daemon, ControlClient) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-ctl-\(UUID().uuidString.prefix(6))")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let socket = directory.appendingPathComponent("control.sock").path
-    let yaml = """
+    let yaml = topYAML + """
         control:
           socket: \(socket)
         targets:
@@ -166,6 +166,30 @@ func sendRaw(_ path: String, _ text: String) throws {
     var timeout = timeval(tv_sec: 2, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     while recv(fd, &buffer, buffer.count, 0) > 0 {}
+}
+
+@Suite("Prometheus listener", .serialized)
+struct MetricsListenerTests {
+    @Test("metrics.listen serves GET /metrics on TCP, and nothing else")
+    func tcpMetrics() async throws {
+        guard let curl = try? which("curl") else {
+            print("SKIPPED metrics listener test: needs curl")
+            return
+        }
+        let port = try freePort()
+        try await withRedisServer { server in
+            try await withDaemon(server, topYAML: "metrics:\n  listen: 127.0.0.1:\(port)\n") { daemon, client in
+                #expect(await eventually(within: .seconds(5)) { canConnect(port: port) })
+                let metrics = try run(curl, ["-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)/metrics"])
+                #expect(metrics.hasSuffix("\n200"))
+                #expect(metrics.contains("redis_healthd_build_info"))
+                let status = try run(curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/status"])
+                #expect(status == "404")
+                let reconnect = try run(curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "http://127.0.0.1:\(port)/reconnect/cache-a"])
+                #expect(reconnect == "404")
+            }
+        }
+    }
 }
 
 @Suite("Control socket peer credentials", .serialized)

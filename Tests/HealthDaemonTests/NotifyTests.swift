@@ -48,6 +48,22 @@ struct NotifyTests {
             if let ready { print("start → READY=1: \(started.duration(to: ready))") }
             #expect(await notify.waitFor("STATUS=1/1 targets healthy; cache-a", within: .seconds(10)) != nil)
 
+            // The CLI against the running daemon.
+            let binary = try daemonBinary()
+            let table = try run(binary, ["status", "--socket", "\(directory.path)/control.sock"])
+            #expect(table.hasPrefix("TARGET   STATE    SINCE"), "\(table)")
+            #expect(table.contains("cache-a  healthy"), "\(table)")
+            let jsonText = try run(binary, ["status", "cache-a", "--json", "--socket", "\(directory.path)/control.sock"])
+            #expect(jsonText.contains("\"state\":\"healthy\""))
+            let events = try run(binary, ["events", "--socket", "\(directory.path)/control.sock"])
+            #expect(events.contains("cache-a\tinteractive connection up to 127.0.0.1:\(server.port) (RESP3)"), "\(events)")
+            do {
+                _ = try run(binary, ["status", "--socket", "\(directory.path)/nothing.sock"])
+                Issue.record("status against a missing socket should fail")
+            } catch {
+                #expect("\(error)".contains("redis-healthd is not running"), "\(error)")
+            }
+
             // Watchdog: WATCHDOG_USEC=1 s → a ping every 0.5 s.
             let watchdogFrom = ContinuousClock.now
             try await Task.sleep(for: .seconds(2))

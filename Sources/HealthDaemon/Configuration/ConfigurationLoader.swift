@@ -165,7 +165,13 @@ private struct Reader {
             }
         }
         if let metrics = self.mapping(top["metrics"], "metrics", allowed: ["listen"]) {
-            configuration.metricsListen = self.string(metrics["listen"], "metrics.listen")
+            if let listen = self.string(metrics["listen"], "metrics.listen") {
+                if splitHostPort(listen) == nil {
+                    self.problem("metrics.listen", "\"\(listen)\" is not host:port such as 127.0.0.1:9121")
+                } else {
+                    configuration.metricsListen = listen
+                }
+            }
         }
         if let log = self.mapping(top["log"], "log", allowed: ["level"]) {
             if let level = self.string(log["level"], "log.level") {

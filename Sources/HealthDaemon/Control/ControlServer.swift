@@ -25,12 +25,36 @@ public final class ControlServer: Sendable {
     /// Largest request body accepted.
     public static let maxBodySize = 64 * 1024
 
+    /// The socket path, or `host:port` for the metrics listener.
     public let path: String
     private let channel: any Channel
+    private let isUnix: Bool
 
-    private init(path: String, channel: any Channel) {
+    private init(path: String, channel: any Channel, isUnix: Bool = true) {
         self.path = path
         self.channel = channel
+        self.isUnix = isUnix
+    }
+
+    /// The TCP port actually bound (metrics listener).
+    public var port: Int? { self.channel.localAddress?.port }
+
+    /// Serves `GET /metrics` only, on TCP (`metrics.listen`), for Prometheus. Nothing else is reachable there.
+    public static func startMetricsListener(
+        host: String, port: Int, backend: any ControlBackend, logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> ControlServer {
+        let channel = try await ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ControlHTTPHandler(backend: backend, socketPath: nil, logger: logger))
+                }
+            }
+            .bind(host: host, port: port).get()
+        return ControlServer(path: "\(host):\(channel.localAddress?.port ?? port)", channel: channel, isUnix: false)
     }
 
     /// Binds the socket (removing a stale file), sets its mode, starts serving.
@@ -63,7 +87,7 @@ public final class ControlServer: Sendable {
 
     public func stop() async {
         try? await self.channel.close()
-        unlink(self.path)
+        if self.isUnix { unlink(self.path) }
     }
 }
 
@@ -77,7 +101,8 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let backend: any ControlBackend
-    private let socketPath: String
+    /// nil: the TCP metrics listener, which serves GET /metrics only.
+    private let socketPath: String?
     private let logger: Logger
     private var head: HTTPRequestHead?
     /// Whether the connection stays open after the response (HTTP/1.1 keep-alive, no `Connection: close`).
@@ -85,7 +110,7 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
     private var bodySize = 0
     private var rejected = false
 
-    init(backend: any ControlBackend, socketPath: String, logger: Logger) {
+    init(backend: any ControlBackend, socketPath: String?, logger: Logger) {
         self.backend = backend
         self.socketPath = socketPath
         self.logger = logger
@@ -116,6 +141,10 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
         let path = parts.first.map(String.init) ?? "/"
         let query = parts.count > 1 ? String(parts[1]) : ""
         let segments = path.split(separator: "/").map(String.init)
+        if self.socketPath == nil && !(head.method == .GET && segments == ["metrics"]) {
+            self.respond(context: context, status: .notFound, json: error("only GET /metrics is served here"))
+            return
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
 
@@ -195,7 +224,7 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
         }
         let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
             level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
-        let socketPath = self.socketPath
+        guard let socketPath = self.socketPath else { return context.eventLoop.makeSucceededFuture(false) }
         return future.map { credentials in
             if credentials.uid == 0 || credentials.uid == getuid() { return true }
             var info = stat()
