@@ -7,14 +7,40 @@ import Synchronization
 ///
 /// It knows nothing of systemd: it reports through `notify` (sd_notify strings) and leaves signals to its caller.
 public final class Daemon: ControlBackend {
+    /// The configuration the daemon started with (control socket, metrics listener: those need a restart).
     public let configuration: DaemonConfiguration
     public let events = EventLog()
     public let metrics: DaemonMetrics
-    private let supervisors: [TargetSupervisor]
+    private let loader: ConfigurationLoader
     private let logger: Logger
     private let notify: @Sendable (String) -> Void
+    private let state = Mutex(State())
+    private let starts: AsyncStream<TargetSupervisor>
+    private let startsContinuation: AsyncStream<TargetSupervisor>.Continuation
     private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
     private let stopped = Mutex(false)
+
+    private struct State {
+        /// In configuration order.
+        var supervisors: [TargetSupervisor] = []
+        /// What each target was built from (settings and password), to see what a reload changes.
+        var fingerprints: [String: String] = [:]
+        var latest: [String: TargetStatus] = [:]
+    }
+
+    /// What a reload did.
+    public struct ReloadOutcome: Sendable, Hashable, CustomStringConvertible {
+        public var added: [String] = []
+        public var removed: [String] = []
+        public var restarted: [String] = []
+        public var unchanged: [String] = []
+        public var needsRestart: [String] = []
+
+        public var description: String {
+            "added [\(added.joined(separator: ", "))], removed [\(removed.joined(separator: ", "))], restarted [\(restarted.joined(separator: ", "))], unchanged [\(unchanged.joined(separator: ", "))]"
+                + (needsRestart.isEmpty ? "" : "; needs a restart to apply: \(needsRestart.joined(separator: ", "))")
+        }
+    }
 
     public init(
         configuration: DaemonConfiguration, loader: ConfigurationLoader = ConfigurationLoader(), logger: Logger,
@@ -22,25 +48,91 @@ public final class Daemon: ControlBackend {
     ) throws {
         self.metrics = DaemonMetrics(version: version)
         self.configuration = configuration
+        self.loader = loader
         self.logger = logger
         self.notify = notify
+        (self.starts, self.startsContinuation) = AsyncStream.makeStream(of: TargetSupervisor.self)
         var supervisors: [TargetSupervisor] = []
-        let events = self.events
-        let summary = Mutex<[String: TargetStatus]>([:])
+        var fingerprints: [String: String] = [:]
         for target in configuration.targets {
-            let password = try loader.password(for: target)
-            let supervisor = try TargetSupervisor(
-                target: target, password: password, events: events, metrics: self.metrics, logger: logger,
-                onStateChange: { status in
-                    let line = summary.withLock { statuses in
-                        statuses[status.name] = status
-                        return statusLine(configuration.targets.map { statuses[$0.name] ?? TargetStatus(name: $0.name, endpoint: "", now: 0) })
-                    }
-                    notify("STATUS=\(line)")
-                })
+            let (supervisor, fingerprint) = try self.makeSupervisor(target)
             supervisors.append(supervisor)
+            fingerprints[target.name] = fingerprint
         }
-        self.supervisors = supervisors
+        self.state.withLock {
+            $0.supervisors = supervisors
+            $0.fingerprints = fingerprints
+        }
+    }
+
+    private var supervisors: [TargetSupervisor] { self.state.withLock { $0.supervisors } }
+
+    private func makeSupervisor(_ target: DaemonConfiguration.Target) throws -> (TargetSupervisor, String) {
+        let password = try self.loader.password(for: target)
+        let supervisor = try TargetSupervisor(
+            target: target, password: password, events: self.events, metrics: self.metrics, logger: self.logger,
+            onStateChange: { [weak self] status in self?.stateChanged(status) })
+        var hasher = Hasher()
+        hasher.combine(password?.value)
+        // The password enters the fingerprint only as a hash, which stays in memory.
+        return (supervisor, "\(target)|\(hasher.finalize())")
+    }
+
+    private func stateChanged(_ status: TargetStatus) {
+        let line = self.state.withLock { state in
+            state.latest[status.name] = status
+            return statusLine(state.supervisors.map { state.latest[$0.target.name] ?? $0.snapshot })
+        }
+        self.notify("STATUS=\(line)")
+    }
+
+    /// Applies a new configuration: new targets start, removed ones stop, changed ones are rebuilt, unchanged
+    /// ones keep running untouched. Control socket and metrics listener changes need a restart (reported).
+    public func reload(_ configuration: DaemonConfiguration) throws -> ReloadOutcome {
+        var outcome = ReloadOutcome()
+        if configuration.control != self.configuration.control { outcome.needsRestart.append("control") }
+        if configuration.metricsListen != self.configuration.metricsListen { outcome.needsRestart.append("metrics.listen") }
+        // Build every new supervisor first: a password that cannot be read rejects the whole reload.
+        var built: [String: (TargetSupervisor, String)] = [:]
+        let current = self.state.withLock { ($0.fingerprints, Dictionary(uniqueKeysWithValues: $0.supervisors.map { ($0.target.name, $0) })) }
+        for target in configuration.targets {
+            let made = try self.makeSupervisor(target)
+            if current.0[target.name] != made.1 { built[target.name] = made }
+        }
+        var toStop: [TargetSupervisor] = []
+        var toStart: [TargetSupervisor] = []
+        self.state.withLock { state in
+            var supervisors: [TargetSupervisor] = []
+            for target in configuration.targets {
+                if let (supervisor, fingerprint) = built[target.name] {
+                    if let old = current.1[target.name] {
+                        toStop.append(old)
+                        outcome.restarted.append(target.name)
+                    } else {
+                        outcome.added.append(target.name)
+                    }
+                    supervisors.append(supervisor)
+                    toStart.append(supervisor)
+                    state.fingerprints[target.name] = fingerprint
+                    state.latest[target.name] = nil
+                } else if let existing = current.1[target.name] {
+                    supervisors.append(existing)
+                    outcome.unchanged.append(target.name)
+                }
+            }
+            let kept = Set(configuration.targets.map(\.name))
+            for (name, old) in current.1 where !kept.contains(name) {
+                toStop.append(old)
+                outcome.removed.append(name)
+                state.fingerprints[name] = nil
+                state.latest[name] = nil
+            }
+            state.supervisors = supervisors
+        }
+        for supervisor in toStop { Task { await supervisor.shutdown() } }
+        for supervisor in toStart { self.startsContinuation.yield(supervisor) }
+        self.notify("STATUS=\(statusLine(self.statuses))")
+        return outcome
     }
 
     public func statusDocument() -> StatusDocument {
@@ -85,15 +177,19 @@ public final class Daemon: ControlBackend {
             }
         }
         self.notify("READY=1\nSTATUS=\(statusLine(self.statuses))")
-        await withTaskGroup(of: Void.self) { group in
-            for supervisor in self.supervisors {
+        for supervisor in self.supervisors { self.startsContinuation.yield(supervisor) }
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await self.waitForStop()
+                self.startsContinuation.finish()
+            }
+            // Supervisors start here, at first and after reloads.
+            for await supervisor in self.starts {
                 group.addTask { await supervisor.run() }
             }
-            await self.waitForStop()
             self.notify("STOPPING=1\nSTATUS=stopping")
             self.logger.info("Stopping: closing connections")
             for supervisor in self.supervisors { await supervisor.shutdown() }
-            await group.waitForAll()
         }
         await control.stop()
         await metricsListener?.stop()

@@ -64,8 +64,9 @@ struct Run: AsyncParsableCommand {
         hangup.setEventHandler {
             notifier.send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
             do {
-                _ = try loader.load(file: configPath)
-                logger.notice("Configuration reloaded", metadata: ["redis.event": "config-reloaded"])
+                let outcome = try daemon.reload(try loader.load(file: configPath))
+                logger.notice(
+                    "Configuration reloaded", metadata: ["redis.event": "config-reloaded", "reload.outcome": "\(outcome)"])
             } catch {
                 logger.error(
                     "Configuration reload rejected; the running configuration stays",

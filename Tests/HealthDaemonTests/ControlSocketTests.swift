@@ -168,6 +168,44 @@ func sendRaw(_ path: String, _ text: String) throws {
     while recv(fd, &buffer, buffer.count, 0) > 0 {}
 }
 
+@Suite("Reload", .serialized)
+struct ReloadTests {
+    @Test("a reload adds, rebuilds and removes targets; unchanged ones keep running; connections follow")
+    func reload() async throws {
+        try await withRedisServer { server in
+            try await withDaemon(server) { daemon, client in
+                func yaml(_ targets: String) throws -> DaemonConfiguration {
+                    try ConfigurationLoader(credentialsDirectory: nil).parse("control:\n  socket: \(client.socketPath)\ntargets:\n" + targets)
+                }
+                func states() throws -> [String: String] {
+                    let targets = json(try client.request("GET", "/status"))["targets"] as? [[String: Any]] ?? []
+                    return Dictionary(uniqueKeysWithValues: targets.map { ($0["name"] as! String, $0["state"] as! String) })
+                }
+                func ourConnections() throws -> Int {
+                    try server.cli("CLIENT", "LIST").split(separator: "\n").filter { $0.contains("name=redis-healthd#") }.count
+                }
+                #expect(try await eventually(within: .seconds(5)) { try states() == ["cache-a": "healthy"] })
+                let a = "  - {name: cache-a, host: 127.0.0.1, port: \(server.port), probe_interval: 200ms, probe_timeout: 200ms, reconnect: {min_interval: 0s}}\n"
+                let b = "  - {name: cache-b, host: 127.0.0.1, port: \(server.port)}\n"
+                let added = try daemon.reload(try yaml(a + b))
+                #expect(added.added == ["cache-b"] && added.unchanged == ["cache-a"] && added.restarted.isEmpty)
+                #expect(try await eventually(within: .seconds(5)) { try states() == ["cache-a": "healthy", "cache-b": "healthy"] })
+                #expect(try await eventually(within: .seconds(5)) { try ourConnections() == 2 })
+
+                let changedB = "  - {name: cache-b, host: 127.0.0.1, port: \(server.port), probe_interval: 2s}\n"
+                let changed = try daemon.reload(try yaml(changedB))
+                #expect(changed.removed == ["cache-a"] && changed.restarted == ["cache-b"] && changed.added.isEmpty)
+                #expect(try await eventually(within: .seconds(5)) { try states() == ["cache-b": "healthy"] })
+                #expect(try await eventually(within: .seconds(5)) { try ourConnections() == 1 }, "old connections closed")
+
+                let moved = try daemon.reload(try ConfigurationLoader(credentialsDirectory: nil).parse(
+                    "control:\n  socket: /elsewhere.sock\ntargets:\n" + changedB))
+                #expect(moved.needsRestart == ["control"] && moved.unchanged == ["cache-b"])
+            }
+        }
+    }
+}
+
 @Suite("Prometheus listener", .serialized)
 struct MetricsListenerTests {
     @Test("metrics.listen serves GET /metrics on TCP, and nothing else")

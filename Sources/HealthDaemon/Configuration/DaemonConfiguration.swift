@@ -2,7 +2,7 @@ import RedisMultiplexer
 
 /// The daemon's whole configuration, as read from `redis-healthd.yaml`. Defaults are DESIGN.md's.
 public struct DaemonConfiguration: Sendable {
-    public struct Control: Sendable, Hashable {
+    public struct Control: Sendable, Hashable, Equatable {
         /// Path of the control socket. [/run/redis-healthd/control.sock]
         public var socket: String = "/run/redis-healthd/control.sock"
         /// Its permissions. [0660]
