@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -80,6 +81,9 @@ public final class RedisConnection: Sendable {
             .channelOption(.tcpOption(.tcp_nodelay), value: configuration.tcp.noDelay ? 1 : 0)
         bootstrap = applyKeepalive(configuration.tcp, to: bootstrap)
         let channel: any Channel
+        // The handler is kept from the initializer: looked up later, it may already be gone from a pipeline
+        // that a failed TLS handshake has closed.
+        let handlerBox = NIOLockedValueBox<NIOLoopBound<RedisCommandHandler>?>(nil)
         do {
             channel = try await bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -89,24 +93,18 @@ public final class RedisConnection: Sendable {
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPValueDecoder(limits: limits)))
-                    try channel.pipeline.syncOperations.addHandler(
-                        RedisCommandHandler(endpoint: description, logger: logger, subscriber: subscriber, onPush: onPush))
+                    let handler = RedisCommandHandler(
+                        endpoint: description, logger: logger, subscriber: subscriber, onPush: onPush)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    handlerBox.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                 }
             }.connect(host: endpoint.host, port: endpoint.port).get()
         } catch {
             throw classifyConnectError(error, configuration: configuration)
         }
-
-        let handler: NIOLoopBound<RedisCommandHandler>
-        do {
-            handler = try await channel.eventLoop.submit {
-                NIOLoopBound(
-                    try channel.pipeline.syncOperations.handler(type: RedisCommandHandler.self),
-                    eventLoop: channel.eventLoop)
-            }.get()
-        } catch {
+        guard let handler = handlerBox.withLockedValue({ $0 }) else {
             channel.close(promise: nil)
-            throw RedisClientError.classify(error, endpoint: description)
+            throw RedisClientError(.connectFailed, endpoint: description, message: "connection set-up failed")
         }
 
         let connection = RedisConnection(
@@ -260,11 +258,15 @@ public final class RedisConnection: Sendable {
     private func write(_ request: RedisRequest) {
         let writePromise = self.channel.eventLoop.makePromise(of: Void.self)
         let endpoint = self.endpoint.description
+        let handler = self.handler
         writePromise.futureResult.whenFailure { error in
+            // Why the connection closed (a TLS failure, a reset…) says more than "closed".
+            let reason = handler.value.closeReason?.forCommand(request.command.name)
             request.promise.fail(
-                RedisClientError(
-                    .connectionClosed, endpoint: endpoint, command: request.command.name,
-                    message: "connection closed", underlying: error))
+                reason
+                    ?? RedisClientError(
+                        .connectionClosed, endpoint: endpoint, command: request.command.name,
+                        message: "connection closed", underlying: error))
         }
         self.channel.write(request, promise: writePromise)
     }
