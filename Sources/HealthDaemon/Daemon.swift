@@ -17,6 +17,7 @@ public final class Daemon: ControlBackend {
     private let state = Mutex(State())
     private let starts: AsyncStream<TargetSupervisor>
     private let startsContinuation: AsyncStream<TargetSupervisor>.Continuation
+    private let lastSupervisionTick = Mutex<ContinuousClock.Instant>(.now)
     private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
     private let stopped = Mutex(false)
 
@@ -183,6 +184,7 @@ public final class Daemon: ControlBackend {
                 await self.waitForStop()
                 self.startsContinuation.finish()
             }
+            group.addTask { await self.supervisionLoop() }
             // Supervisors start here, at first and after reloads.
             for await supervisor in self.starts {
                 group.addTask { await supervisor.run() }
@@ -193,6 +195,21 @@ public final class Daemon: ControlBackend {
         }
         await control.stop()
         await metricsListener?.stop()
+    }
+
+    /// Ticks while the daemon works: it reads every target's status (taking the same locks the event handling
+    /// takes). The watchdog pings only while these ticks keep coming.
+    private func supervisionLoop() async {
+        while !self.stopped.withLock({ $0 }) {
+            _ = self.statuses
+            self.lastSupervisionTick.withLock { $0 = .now }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// Whether the supervision loop ticked within `interval`: what WATCHDOG=1 vouches for.
+    public func isAlive(within interval: Duration) -> Bool {
+        self.lastSupervisionTick.withLock { $0.duration(to: .now) <= interval }
     }
 
     /// Ends ``run()``: connections are closed, the control socket removed.

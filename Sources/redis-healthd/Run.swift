@@ -81,7 +81,8 @@ struct Run: AsyncParsableCommand {
             // WATCHDOG=1 at half of WATCHDOG_USEC, only while this loop (and so the daemon's tasks) runs.
             guard let interval = notifier.watchdogInterval else { return }
             while !Task.isCancelled {
-                notifier.send("WATCHDOG=1")
+                // Only while the daemon's own supervision loop is alive: a wedged daemon gets restarted.
+                if daemon.isAlive(within: interval / 2) { notifier.send("WATCHDOG=1") }
                 try? await Task.sleep(for: interval / 2)
             }
         }

@@ -123,6 +123,9 @@ struct ControlSocketTests {
                 #expect(try await eventually(within: .seconds(5)) {
                     json(try client.request("GET", "/status/cache-a"))["force_reconnects"] as? Int == 1
                 })
+                let guardState = json(try client.request("GET", "/status/cache-a"))
+                #expect(guardState["force_reconnect_in_progress"] as? Bool == false)
+                #expect(guardState["force_reconnect_blocked_seconds"] as? Double == 0, "min_interval is 0s here")
                 #expect(try client.request("POST", "/reconnect/nope").status == 404)
             }
         }

@@ -17,6 +17,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         public var reconnects: Int
         public var forceReconnects: Int
         public var forceReconnectsSuppressed: Int
+        public var forceReconnectInProgress: Bool
+        public var forceReconnectBlockedSeconds: Double
 
         enum CodingKeys: String, CodingKey {
             case name, endpoint, state, since
@@ -30,6 +32,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case reconnects
             case forceReconnects = "force_reconnects"
             case forceReconnectsSuppressed = "force_reconnects_suppressed"
+            case forceReconnectInProgress = "force_reconnect_in_progress"
+            case forceReconnectBlockedSeconds = "force_reconnect_blocked_seconds"
         }
 
         public init(_ status: TargetStatus, now: Double) {
@@ -47,6 +51,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             self.reconnects = status.reconnects
             self.forceReconnects = status.forceReconnects
             self.forceReconnectsSuppressed = status.forceReconnectsSuppressed
+            self.forceReconnectInProgress = status.forceReconnectInProgress
+            self.forceReconnectBlockedSeconds = seconds(status.forceReconnectBlockedFor)
         }
     }
 

@@ -20,6 +20,9 @@ public struct TargetStatus: Sendable, Hashable {
     public var reconnects = 0
     public var forceReconnects = 0
     public var forceReconnectsSuppressed = 0
+    /// The guard: a force-reconnect under way, and how long the minimum interval still blocks the next one.
+    public var forceReconnectInProgress = false
+    public var forceReconnectBlockedFor: Duration = .zero
 
     public init(name: String, endpoint: String, now: Double) {
         self.name = name

@@ -35,8 +35,14 @@ public final class TargetSupervisor: Sendable {
         self.onStateChange = onStateChange
     }
 
-    /// The status now.
-    public var snapshot: TargetStatus { self.status.withLock { $0 } }
+    /// The status now, with the force-reconnect guard's state.
+    public var snapshot: TargetStatus {
+        var status = self.status.withLock { $0 }
+        let guardState = self.client.forceReconnectGuardState
+        status.forceReconnectInProgress = guardState.inProgress
+        status.forceReconnectBlockedFor = guardState.blockedFor
+        return status
+    }
 
     /// Runs until cancelled or shut down.
     public func run() async {

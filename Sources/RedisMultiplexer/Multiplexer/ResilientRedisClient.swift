@@ -70,6 +70,12 @@ public final class ResilientRedisClient: Sendable {
     /// The multiplexer in use now.
     public var current: RedisMultiplexer { self.state.withLock { $0.current } }
 
+    /// The force-reconnect guard's state: whether one is under way, and how long until the minimum interval
+    /// allows the next.
+    public var forceReconnectGuardState: (inProgress: Bool, blockedFor: Duration) {
+        self.state.withLock { ($0.guardState.isReconnecting, $0.guardState.minimumIntervalRemaining(now: .now)) }
+    }
+
     /// Force-reconnects done so far.
     public var forceReconnectCount: Int { self.state.withLock { $0.forceReconnects } }
 
