@@ -44,15 +44,8 @@ public final class ControlServer: Sendable {
         host: String, port: Int, backend: any ControlBackend, logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ControlServer {
-        let channel = try await ServerBootstrap(group: eventLoopGroup)
+        let channel = try await Self.bootstrap(eventLoopGroup, backend: backend, socketPath: nil, logger: logger)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(
-                        ControlHTTPHandler(backend: backend, socketPath: nil, logger: logger))
-                }
-            }
             .bind(host: host, port: port).get()
         return ControlServer(path: "\(host):\(channel.localAddress?.port ?? port)", channel: channel, isUnix: false)
     }
@@ -65,14 +58,7 @@ public final class ControlServer: Sendable {
         let directory = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let temporaryPath = "\(path).\(getpid()).tmp"
-        let channel = try await ServerBootstrap(group: eventLoopGroup)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(
-                        ControlHTTPHandler(backend: backend, socketPath: path, logger: logger))
-                }
-            }
+        let channel = try await Self.bootstrap(eventLoopGroup, backend: backend, socketPath: path, logger: logger)
             .bind(unixDomainSocketPath: temporaryPath, cleanupExistingSocketFile: true).get()
         // Bound under a temporary name, given its mode, then renamed: the socket never appears at its real path
         // with a wider mode than configured, and whoever sees it there can rely on its mode.
@@ -83,6 +69,19 @@ public final class ControlServer: Sendable {
             throw ControlServerError(message: "cannot set up the control socket \(path) (mode \(String(mode, radix: 8))): \(reason)")
         }
         return ControlServer(path: path, channel: channel)
+    }
+
+    /// HTTP/1.1 with the control handler; `socketPath` nil serves GET /metrics only.
+    private static func bootstrap(
+        _ group: any EventLoopGroup, backend: any ControlBackend, socketPath: String?, logger: Logger
+    ) -> ServerBootstrap {
+        ServerBootstrap(group: group).childChannelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                try channel.pipeline.syncOperations.addHandler(
+                    ControlHTTPHandler(backend: backend, socketPath: socketPath, logger: logger))
+            }
+        }
     }
 
     public func stop() async {
