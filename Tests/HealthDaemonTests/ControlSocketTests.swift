@@ -199,7 +199,11 @@ struct ReloadTests {
                 let changed = try daemon.reload(try yaml(changedB))
                 #expect(changed.removed == ["cache-a"] && changed.restarted == ["cache-b"] && changed.added.isEmpty)
                 #expect(try await eventually(within: .seconds(5)) { try states() == ["cache-b": "healthy"] })
-                #expect(try await eventually(within: .seconds(5)) { try ourConnections() == 1 }, "old connections closed")
+                let closing = ContinuousClock.now
+                let closed = try await eventually(within: .seconds(10)) { try ourConnections() == 1 }
+                let names = try server.cli("CLIENT", "LIST")
+                #expect(closed, "old connections still open after \(ContinuousClock.now - closing):\n\(names)")
+                print("reload: old connections gone after \(ContinuousClock.now - closing)")
 
                 let moved = try daemon.reload(try ConfigurationLoader(credentialsDirectory: nil).parse(
                     "control:\n  socket: /elsewhere.sock\ntargets:\n" + changedB))
