@@ -18,8 +18,8 @@ public final class Daemon: ControlBackend {
     private let starts: AsyncStream<TargetSupervisor>
     private let startsContinuation: AsyncStream<TargetSupervisor>.Continuation
     private let lastSupervisionTick = Mutex<ContinuousClock.Instant>(.now)
-    private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
-    private let stopped = Mutex(false)
+    /// Whether stop() was called, and run()'s waiter for it.
+    private let stopState = Mutex<(stopped: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
     private struct State {
         /// In configuration order.
@@ -200,7 +200,7 @@ public final class Daemon: ControlBackend {
     /// Ticks while the daemon works: it reads every target's status (taking the same locks the event handling
     /// takes). The watchdog pings only while these ticks keep coming.
     private func supervisionLoop() async {
-        while !self.stopped.withLock({ $0 }) {
+        while !self.isStopped {
             _ = self.statuses
             self.lastSupervisionTick.withLock { $0 = .now }
             try? await Task.sleep(for: .milliseconds(250))
@@ -214,28 +214,23 @@ public final class Daemon: ControlBackend {
 
     /// Ends ``run()``: connections are closed, the control socket removed.
     public func stop() {
-        let waiter = self.stopSignal.withLock { waiter in
-            defer { waiter = nil }
-            return waiter
+        let waiter = self.stopState.withLock { state in
+            state.stopped = true
+            defer { state.waiter = nil }
+            return state.waiter
         }
-        self.stopped.withLock { $0 = true }
         waiter?.resume()
     }
 
+    private var isStopped: Bool { self.stopState.withLock { $0.stopped } }
+
     private func waitForStop() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let alreadyStopped = self.stopped.withLock { $0 }
-            if alreadyStopped {
-                continuation.resume()
-                return
+            let alreadyStopped = self.stopState.withLock { state in
+                if !state.stopped { state.waiter = continuation }
+                return state.stopped
             }
-            self.stopSignal.withLock { $0 = continuation }
-            if self.stopped.withLock({ $0 }), let waiter = self.stopSignal.withLock({ w -> CheckedContinuation<Void, Never>? in
-                defer { w = nil }
-                return w
-            }) {
-                waiter.resume()
-            }
+            if alreadyStopped { continuation.resume() }
         }
     }
 }
