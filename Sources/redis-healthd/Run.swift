@@ -113,11 +113,7 @@ struct PriorityStderrLogHandler: LogHandler {
     func log(event: LogEvent) {
         let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
         let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let text = "<\(event.level.syslogPriority)>\(event.message)\(fields.isEmpty ? "" : " " + fields)\n"
+        let text = "<\(event.level.journalPriority)>\(event.message)\(fields.isEmpty ? "" : " " + fields)\n"
         FileHandle.standardError.write(Data(text.utf8))
     }
-}
-
-extension Logger.Level {
-    var syslogPriority: Int { self.journalPriority }
 }

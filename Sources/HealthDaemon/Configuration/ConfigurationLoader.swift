@@ -47,7 +47,7 @@ public struct ConfigurationLoader: Sendable {
         }
         do {
             let secret = try String(contentsOfFile: path, encoding: .utf8)
-            return RedisSecret(secret.trimmingCharacters(in: ["\n", "\r"]))
+            return RedisSecret(secret.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n")))
         } catch {
             throw ConfigurationError(
                 file: "", problems: [.init(path: "targets.\(target.name)", message: "cannot read the password from \(path)")])

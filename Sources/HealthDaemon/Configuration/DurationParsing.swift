@@ -1,10 +1,12 @@
+import Foundation
+
 /// Parses durations written with a unit: `250ms`, `5s`, `1.5s`, `10m`, `1h`.
 enum DurationParsing {
     static func parse(_ text: String) -> Duration? {
         let units: [(suffix: String, nanoseconds: Double)] = [
             ("ms", 1e6), ("us", 1e3), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
         ]
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingCharacters(in: CharacterSet(charactersIn: " \t\n\r"))
         for unit in units where trimmed.hasSuffix(unit.suffix) {
             let number = trimmed.dropLast(unit.suffix.count)
             guard !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }), let value = Double(number) else {
@@ -16,17 +18,4 @@ enum DurationParsing {
         }
         return nil
     }
-}
-
-extension String {
-    func trimmingCharacters(in set: Set<Character>) -> String {
-        var slice = self[...]
-        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
-        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
-        return String(slice)
-    }
-}
-
-extension Set where Element == Character {
-    static let whitespaces: Set<Character> = [" ", "\t", "\n", "\r"]
 }
