@@ -24,6 +24,9 @@ public struct RedisClientError: Error, Sendable, CustomStringConvertible {
             case notConnected = "not-connected"
             case configuration = "configuration"
             case socket = "socket"
+            case tooManyRedirects = "too-many-redirects"
+            case disallowedEndpoint = "disallowed-endpoint"
+            case clusterTopology = "cluster-topology"
         }
 
         private let base: Base
@@ -61,6 +64,12 @@ public struct RedisClientError: Error, Sendable, CustomStringConvertible {
         public static let configuration = Code(.configuration)
         /// A socket-level error on an established connection (reset, broken pipe, …).
         public static let socket = Code(.socket)
+        /// A cluster command was redirected (MOVED/ASK) more often than allowed: the topology keeps changing.
+        public static let tooManyRedirects = Code(.tooManyRedirects)
+        /// The node that serves a slot announces an endpoint the dial policy forbids (allowed ports/networks).
+        public static let disallowedEndpoint = Code(.disallowedEndpoint)
+        /// The cluster's topology could not be read, or does not cover a slot.
+        public static let clusterTopology = Code(.clusterTopology)
 
         /// A short, stable name for logs and metrics labels ("command-timeout").
         public var description: String { self.base.rawValue }

@@ -333,6 +333,24 @@ public final class RedisMultiplexer: Sendable {
         }
     }
 
+    /// Sends `commands` in one write on the interactive connection (nothing else comes between them) and returns
+    /// their replies in order, error replies included: what `ASKING` + a command needs. Waits for a connection
+    /// like ``send(_:timeout:)``.
+    public func pipeline(_ commands: [RESPCommand], timeout: Duration? = nil) async throws(RedisClientError) -> [RESPValue] {
+        guard let first = commands.first else { return [] }
+        let timeout = timeout ?? self.configuration.connection.commandTimeout
+        let started = ContinuousClock.now
+        let connection = try await self.connectionForCommand(first, timeout: timeout)
+        let remaining = timeout - started.duration(to: .now)
+        self.state.withLock { $0.lastUsedAt = .now }
+        do {
+            return try await connection.pipeline(commands, timeout: max(remaining, .milliseconds(1)))
+        } catch {
+            if error.code == .commandTimeout { await self.closeIfSilent(connection) }
+            throw error
+        }
+    }
+
     private func connectionForCommand(_ command: RESPCommand, timeout: Duration) async throws(RedisClientError) -> RedisConnection {
         let endpoint = self.configuration.connection.endpoint.description
         if let connection = self.state.withLock({ $0.interactive }), connection.isActive { return connection }

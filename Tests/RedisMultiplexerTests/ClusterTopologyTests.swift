@@ -1,0 +1,154 @@
+import NIOCore
+import RESP
+import Testing
+
+@testable import RedisMultiplexer
+
+private func bulk(_ text: String) -> RESPValue { .bulkString(ByteBuffer(string: text)) }
+
+/// A CLUSTER SHARDS node, as a RESP3 map or a RESP2 flat array.
+private func shardNode(_ fields: [(String, RESPValue)], resp3: Bool) -> RESPValue {
+    resp3
+        ? .map(fields.map { RESPMapEntry(key: bulk($0.0), value: $0.1) })
+        : .array(fields.flatMap { [bulk($0.0), $0.1] })
+}
+
+private func shards(resp3: Bool, port2: Int = 7001) -> RESPValue {
+    func node(_ id: String, _ ip: String, _ port: Int, _ role: String) -> RESPValue {
+        shardNode(
+            [("id", bulk(id)), ("port", .integer(Int64(port))), ("ip", bulk(ip)), ("endpoint", bulk(ip)),
+             ("role", bulk(role)), ("replication-offset", .integer(42)), ("health", bulk("online"))], resp3: resp3)
+    }
+    func shard(_ slots: [Int64], _ nodes: [RESPValue]) -> RESPValue {
+        shardNode([("slots", .array(slots.map { .integer($0) })), ("nodes", .array(nodes))], resp3: resp3)
+    }
+    return .array([
+        shard([0, 5460], [node("a" + String(repeating: "1", count: 39), "10.0.0.1", 7000, "master"),
+                          node("d" + String(repeating: "4", count: 39), "10.0.0.4", 7003, "replica")]),
+        shard([5461, 10922], [node("b" + String(repeating: "2", count: 39), "10.0.0.2", port2, "master")]),
+        shard([10923, 16000, 16001, 16383], [node("c" + String(repeating: "3", count: 39), "10.0.0.3", 7002, "master")]),
+    ])
+}
+
+@Suite("Cluster: hash slots, topology parsing, diffs, redirections, refresh schedule")
+struct ClusterTopologyTests {
+    @Test("hash slots match Redis (CRC16 XMODEM, hash tags)")
+    func hashSlots() {
+        #expect(HashSlot.crc16(Array("123456789".utf8)[...]) == 0x31C3)
+        #expect(HashSlot.slot(for: "foo") == 12182)
+        #expect(HashSlot.slot(for: "bar") == 5061)
+        #expect(HashSlot.slot(for: "{user1000}.following") == HashSlot.slot(for: "{user1000}.followers"))
+        #expect(HashSlot.slot(for: "{user1000}.following") == HashSlot.slot(for: "user1000"))
+        // An empty tag hashes the whole key.
+        #expect(HashSlot.slot(for: "foo{}{bar}") == Int(HashSlot.crc16(Array("foo{}{bar}".utf8)[...]) % 16384))
+        #expect(HashSlot.slot(for: "") == 0)
+    }
+
+    @Test("CLUSTER SHARDS parses the same in RESP2 and RESP3", arguments: [false, true])
+    func parseShards(resp3: Bool) throws {
+        let topology = try ClusterTopology.parseShards(shards(resp3: resp3), replyHost: "seed")
+        #expect(topology.nodes.count == 4)
+        #expect(topology.primaries.map(\.port) == [7000, 7001, 7002])
+        let replica = try #require(topology.nodes.last)
+        #expect(replica.role == .replica && replica.slots.isEmpty && replica.host == "10.0.0.4")
+        #expect(topology.primaries[2].slots == [10923...16000, 16001...16383])
+        #expect(topology.uncoveredSlots == 0)
+        #expect(topology.primaries[0].endpoint(tls: false) == RedisEndpoint(host: "10.0.0.1", port: 7000))
+        #expect(topology.primaries[0].health == "online")
+    }
+
+    @Test("CLUSTER SLOTS parses, an empty host meaning the host asked")
+    func parseSlots() throws {
+        let reply: RESPValue = .array([
+            .array([.integer(0), .integer(8191), .array([bulk(""), .integer(7000), bulk("n1")]), .array([bulk("10.0.0.9"), .integer(7009), bulk("r1")])]),
+            .array([.integer(8192), .integer(16383), .array([bulk("10.0.0.2"), .integer(7001), bulk("n2"), .array([])])]),
+        ])
+        let topology = try ClusterTopology.parseSlots(reply, replyHost: "seed.example", tls: true)
+        #expect(topology.primaries.map(\.host) == ["seed.example", "10.0.0.2"])
+        #expect(topology.primaries[0].tlsPort == 7000 && topology.primaries[0].port == nil)
+        #expect(topology.node(id: "r1")?.role == .replica)
+        #expect(topology.uncoveredSlots == 0)
+    }
+
+    @Test("malformed topology replies are clear errors, never crashes", arguments: [
+        RESPValue.integer(3),
+        .array([.integer(1)]),
+        .array([.array([bulk("slots"), .array([.integer(0)]), bulk("nodes"), .array([])])]),
+        .array([.array([bulk("slots"), .array([.integer(5), .integer(99999)]), bulk("nodes"), .array([])])]),
+        .array([.array([bulk("nodes"), .array([.array([bulk("port"), .integer(1)])])])]),
+        .array([.array([bulk("odd")])]),
+    ])
+    func malformedShards(reply: RESPValue) {
+        #expect(throws: RedisClientError.self) { try ClusterTopology.parseShards(reply, replyHost: "h") }
+        #expect(throws: RedisClientError.self) { try ClusterTopology.parseSlots(reply, replyHost: "h", tls: false) }
+    }
+
+    @Test("diff: endpoint changed, node added and removed, role, slots moved")
+    func diff() throws {
+        let before = try ClusterTopology.parseShards(shards(resp3: true), replyHost: "h")
+        var after = try ClusterTopology.parseShards(shards(resp3: true, port2: 10226), replyHost: "h")
+        #expect(TopologyChange.diff(from: before, to: before).isEmpty)
+        let changes = TopologyChange.diff(from: before, to: after)
+        #expect(changes.count == 1)
+        #expect(changes.first?.kind == .endpointChanged)
+        #expect(changes.first?.description == "node b2222222 endpoint 10.0.0.2:7001 -> 10.0.0.2:10226")
+
+        // Slots 0-99 move from a… to c…, the replica is promoted, a node joins.
+        after.nodes[0].slots = [100...5460]
+        after.nodes[2].slots.insert(0...99, at: 0)
+        after.nodes[3].role = .primary
+        after.nodes.append(ClusterNode(id: "e5555555", host: "10.0.0.5", port: 7004, role: .primary))
+        let more = TopologyChange.diff(from: before, to: after)
+        #expect(more.contains { $0.kind == .slotsMoved && $0.slots == "0-99" && $0.from == "a1111111" && $0.to == "c3333333" })
+        #expect(more.contains { $0.kind == .roleChanged && $0.from == "replica" && $0.to == "primary" })
+        #expect(more.contains { $0.kind == .nodeAdded && $0.nodeID == "e5555555" })
+        let removed = TopologyChange.diff(from: after, to: before)
+        #expect(removed.contains { $0.kind == .nodeRemoved && $0.nodeID == "e5555555" })
+        #expect(TopologyChange.diff(from: nil, to: before).allSatisfy { $0.kind == .nodeAdded })
+    }
+
+    @Test("MOVED and ASK redirections parse; anything else is not one", arguments: [
+        ("MOVED 3999 127.0.0.1:6381", ClusterRedirection(kind: .moved, slot: 3999, endpoint: .init(host: "127.0.0.1", port: 6381))),
+        ("ASK 1 10.0.0.5:10226", ClusterRedirection(kind: .ask, slot: 1, endpoint: .init(host: "10.0.0.5", port: 10226))),
+        ("MOVED 7 :6380", ClusterRedirection(kind: .moved, slot: 7, endpoint: .init(host: "origin", port: 6380))),
+        ("MOVED 7 [::1]:6380", ClusterRedirection(kind: .moved, slot: 7, endpoint: .init(host: "::1", port: 6380))),
+        ("MOVED 16384 h:1", nil), ("MOVED x h:1", nil), ("ERR wrong", nil), ("MOVED 1 h:0", nil), ("ASK 1 h", nil),
+    ] as [(String, ClusterRedirection?)])
+    func redirections(message: String, expected: ClusterRedirection?) {
+        #expect(ClusterRedirection(errorMessage: message, replyHost: "origin") == expected)
+    }
+
+    @Test("refresh schedule: initial at once, periodic, triggers rate-limited and coalesced")
+    func schedule() {
+        var schedule = TopologyRefreshSchedule<TestInstant>(interval: .seconds(60), minimumInterval: .seconds(5))
+        #expect(schedule.startIfDue(now: .at(0)) == "initial")
+        #expect(schedule.startIfDue(now: .at(1)) == nil)
+        #expect(schedule.nextRefresh(now: .at(1)) == .at(60))
+        // A MOVED 2 s after the refresh waits until 5 s; later triggers join it.
+        #expect(schedule.triggered("moved", now: .at(2)) == .scheduled(.at(5)))
+        #expect(schedule.triggered("connection-failed", now: .at(3)) == .coalesced(.at(5)))
+        #expect(schedule.startIfDue(now: .at(4.999)) == nil)
+        #expect(schedule.startIfDue(now: .at(5)) == "moved")
+        // A trigger long after the last refresh runs at once.
+        #expect(schedule.triggered("maintenance", now: .at(30)) == .scheduled(.at(30)))
+        #expect(schedule.startIfDue(now: .at(30)) == "maintenance")
+        #expect(schedule.startIfDue(now: .at(89)) == nil)
+        #expect(schedule.startIfDue(now: .at(90)) == "periodic")
+        // A hundred triggers within one minimum interval make one refresh.
+        var refreshes = 0
+        for step in 0..<100 {
+            let now = TestInstant.at(90 + Double(step) * 0.04)
+            _ = schedule.triggered("moved", now: now)
+            if schedule.startIfDue(now: now) != nil { refreshes += 1 }
+        }
+        #expect(refreshes == 0)
+        #expect(schedule.startIfDue(now: .at(95)) == "moved")
+    }
+
+    @Test("cluster mode detection from INFO cluster")
+    func detection() {
+        #expect(RedisClusterClient.isClusterEnabled(info: "# Cluster\r\ncluster_enabled:1\r\n"))
+        #expect(!RedisClusterClient.isClusterEnabled(info: "# Cluster\r\ncluster_enabled:0\r\n"))
+        #expect(!RedisClusterClient.isClusterEnabled(info: ""))
+    }
+}
