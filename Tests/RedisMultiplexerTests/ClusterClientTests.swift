@@ -1,0 +1,186 @@
+import Foundation
+import NIOCore
+import RESP
+import RedisTestSupport
+import Synchronization
+import Testing
+
+@testable import RedisMultiplexer
+
+/// Records a cluster client's events.
+final class ClusterEventRecorder: Sendable {
+    private final class Box: Sendable {
+        let events = Mutex<[ClusterEvent]>([])
+    }
+    private let box = Box()
+    private let task: Task<Void, Never>
+
+    init(_ client: RedisClusterClient) {
+        let stream = client.events()
+        let box = self.box
+        self.task = Task {
+            for await event in stream { box.events.withLock { $0.append(event) } }
+        }
+    }
+
+    deinit { self.task.cancel() }
+
+    var all: [ClusterEvent] { self.box.events.withLock { $0 } }
+
+    func contains(_ predicate: (ClusterEvent) -> Bool) -> Bool { self.all.contains(where: predicate) }
+}
+
+func clusterConfiguration(_ cluster: RedisCluster, clientName: String = "healthd-cluster") -> RedisClusterConfiguration {
+    RedisClusterConfiguration(
+        node: RedisMultiplexerConfiguration(
+            connection: RedisConnectionConfiguration(
+                endpoint: RedisEndpoint(host: "127.0.0.1", port: cluster.servers[0].port), clientName: clientName,
+                commandTimeout: .seconds(3))),
+        seeds: [RedisEndpoint(host: "127.0.0.1", port: cluster.servers[0].port)],
+        refreshInterval: .seconds(60), minimumRefreshInterval: .milliseconds(200))
+}
+
+/// Runs a cluster client for the duration of `body`, then shuts it down.
+func withClusterClient<T>(
+    _ configuration: RedisClusterConfiguration, dialPolicy: @escaping @Sendable (RedisEndpoint) -> String? = { _ in nil },
+    _ body: (RedisClusterClient, ClusterEventRecorder) async throws -> T
+) async throws -> T {
+    let client = try RedisClusterClient(configuration: configuration, dialPolicy: dialPolicy)
+    let recorder = ClusterEventRecorder(client)
+    let runner = Task { await client.run() }
+    do {
+        let result = try await body(client, recorder)
+        await client.shutdown()
+        await runner.value
+        return result
+    } catch {
+        await client.shutdown()
+        await runner.value
+        throw error
+    }
+}
+
+@Suite("Cluster client against a real 3-node cluster", .serialized)
+struct ClusterClientTests {
+    @Test("discovery and routing: one multiplexer per primary, every key lands on the node that owns its slot")
+    func discoveryAndRouting() async throws {
+        try await withRedisCluster { cluster in
+            try await withClusterClient(clusterConfiguration(cluster)) { client, recorder in
+                #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
+                let topology = try #require(client.topology)
+                #expect(topology.primaries.count == 3 && topology.uncoveredSlots == 0)
+                #expect(Set(topology.primaries.compactMap(\.port)) == Set(cluster.servers.map(\.port)))
+                #expect(recorder.contains {
+                    if case .topologyRefreshed(_, _, "CLUSTER SHARDS", "initial") = $0 { return true }
+                    return false
+                })
+                for index in 0..<60 {
+                    let key = "key:\(index)"
+                    let reply = try await client.send(RESPCommand("SET", key, "v\(index)"), key: key)
+                    #expect(reply.string == "OK")
+                }
+                // Checked with redis-cli on the owning node, not with our client.
+                for index in stride(from: 0, to: 60, by: 7) {
+                    let key = "key:\(index)"
+                    let owner = try cluster.owner(of: HashSlot.slot(for: key))
+                    #expect(try owner.cli("GET", key).trimmingCharacters(in: .whitespacesAndNewlines) == "v\(index)")
+                }
+                #expect(!recorder.contains { if case .redirected = $0 { return true } else { return false } })
+                // Every node sees our connection (interactive only: nothing subscribed).
+                for server in cluster.servers {
+                    #expect(try clientNames(server).filter { $0 == "healthd-cluster#1" }.count == 1)
+                }
+            }
+        }
+    }
+
+    @Test("MOVED after a slot migration: the command follows, the map updates, a refresh follows; ASK with ASKING")
+    func movedAndAsk() async throws {
+        try await withRedisCluster { cluster in
+            try await withClusterClient(clusterConfiguration(cluster)) { client, recorder in
+                #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
+                // MOVED: the slot of "foo" (empty) is given to another node behind the client's back.
+                let slot = HashSlot.slot(for: "foo")
+                let oldOwner = try cluster.owner(of: slot)
+                let newOwner = cluster.servers.first { $0 !== oldOwner }!
+                try cluster.assign(slot: slot, to: newOwner)
+                let reply = try await client.send(RESPCommand("SET", "foo", "moved"), key: "foo")
+                #expect(reply.string == "OK")
+                #expect(try newOwner.cli("GET", "foo").trimmingCharacters(in: .whitespacesAndNewlines) == "moved")
+                #expect(recorder.contains {
+                    if case .redirected(let r) = $0 { return r.kind == .moved && r.slot == slot && r.endpoint.port == newOwner.port }
+                    return false
+                })
+                #expect(await eventually(within: .seconds(5)) {
+                    recorder.contains { if case .topologyRefreshed(_, _, _, "moved") = $0 { return true } else { return false } }
+                })
+                // The second command goes straight to the new owner.
+                let redirectsBefore = recorder.all.filter { if case .redirected = $0 { return true } else { return false } }.count
+                _ = try await client.send(RESPCommand("GET", "foo"), key: "foo")
+                #expect(recorder.all.filter { if case .redirected = $0 { return true } else { return false } }.count == redirectsBefore)
+
+                // ASK: slot of "bar" migrating from its owner to another node; a missing key is asked for there.
+                let askSlot = HashSlot.slot(for: "bar")
+                let source = try cluster.owner(of: askSlot)
+                let destination = cluster.servers.first { $0 !== source }!
+                try destination.cli("CLUSTER", "SETSLOT", "\(askSlot)", "IMPORTING", try cluster.nodeID(source))
+                try source.cli("CLUSTER", "SETSLOT", "\(askSlot)", "MIGRATING", try cluster.nodeID(destination))
+                let asked = try await client.send(RESPCommand("SET", "bar", "asked"), key: "bar")
+                #expect(asked.string == "OK")
+                // The key was written on the importing node (a plain GET there would be redirected back).
+                #expect(try destination.cli("CLUSTER", "COUNTKEYSINSLOT", "\(askSlot)").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+                #expect(try source.cli("CLUSTER", "COUNTKEYSINSLOT", "\(askSlot)").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+                #expect(recorder.contains {
+                    if case .redirected(let r) = $0 { return r.kind == .ask && r.endpoint.port == destination.port }
+                    return false
+                })
+            }
+        }
+    }
+
+    @Test("node added and removed: a connection opens to the new primary and closes when it leaves")
+    func nodesFollowTopology() async throws {
+        try await withRedisCluster { cluster in
+            try await withClusterClient(clusterConfiguration(cluster)) { client, recorder in
+                #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
+                let added = try cluster.addNode()
+                client.requestRefresh(trigger: "test")
+                #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 4 })
+                #expect(await eventually(within: .seconds(5)) { (try? clientNames(added).contains("healthd-cluster#1")) == true })
+                try cluster.removeNode(added)
+                client.requestRefresh(trigger: "test")
+                #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
+                #expect(recorder.contains { if case .nodeClosed(let e) = $0 { return e.port == added.port } else { return false } })
+                #expect(!client.nodeEndpoints.contains { $0.port == added.port })
+            }
+        }
+    }
+
+    @Test("a node announcing a forbidden port is not dialed; commands for its slots fail with disallowed-endpoint")
+    func dialPolicy() async throws {
+        try await withRedisCluster { cluster in
+            let policy: @Sendable (RedisEndpoint) -> String? = { $0.port == 10226 ? "port 10226 is outside allowed_ports" : nil }
+            try await withClusterClient(clusterConfiguration(cluster), dialPolicy: policy) { client, recorder in
+                #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
+                let moved = cluster.servers[2]
+                try moved.cli("CONFIG", "SET", "cluster-announce-port", "10226")
+                #expect(await eventually(within: .seconds(15)) {
+                    client.requestRefresh(trigger: "test")
+                    try? await Task.sleep(for: .milliseconds(200))
+                    return client.notDialed.keys.contains { $0.port == 10226 }
+                })
+                #expect(client.nodeEndpoints.count == 2)
+                #expect(recorder.contains { if case .nodeNotDialed(_, let e, _) = $0 { return e.port == 10226 } else { return false } })
+                // A key served by that node.
+                let key = (0..<1000).map { "k\($0)" }.first { (try? cluster.owner(of: HashSlot.slot(for: $0))) === moved }!
+                do throws(RedisClientError) {
+                    _ = try await client.send(RESPCommand("GET", key), key: key)
+                    Issue.record("a command for a disallowed node succeeded")
+                } catch {
+                    #expect(error.code == .disallowedEndpoint)
+                    #expect(error.description.contains("10226"))
+                }
+            }
+        }
+    }
+}
