@@ -12,6 +12,7 @@ public final class Daemon: ControlBackend {
     public let events = EventLog()
     public let metrics: DaemonMetrics
     private let loader: ConfigurationLoader
+    private let version: String
     private let logger: Logger
     private let notify: @Sendable (String) -> Void
     private let state = Mutex(State())
@@ -50,6 +51,7 @@ public final class Daemon: ControlBackend {
         self.metrics = DaemonMetrics(version: version)
         self.configuration = configuration
         self.loader = loader
+        self.version = version
         self.logger = logger
         self.notify = notify
         (self.starts, self.startsContinuation) = AsyncStream.makeStream(of: TargetSupervisor.self)
@@ -156,9 +158,49 @@ public final class Daemon: ControlBackend {
         }
     }
 
+    public func topology(target: String) -> TopologyDocument? {
+        self.supervisors.first { $0.target.name == target }?.topologyDocument()
+    }
+
+    /// The support bundle as JSON, secrets redacted; nil when `target` names no target.
+    public func export(target: String?) async -> String? {
+        let chosen = self.supervisors.filter { target == nil || $0.target.name == target }
+        if target != nil && chosen.isEmpty { return nil }
+        let events = self.events.entries(since: 0)
+        var targets: [DiagnosticsBundle.Target] = []
+        for supervisor in chosen { targets.append(await supervisor.exportBundle(events: events)) }
+        let bundle = DiagnosticsBundle(
+            generatedAt: rfc3339(Date().timeIntervalSince1970), version: self.version,
+            host: DiagnosticsExporter.host(targets: chosen.map(\.target)), targets: targets,
+            redaction: "passwords and CONFIG parameters holding secrets (*pass*, masterauth, *secret*, *token*) are replaced by <redacted>")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        let text = (try? encoder.encode(bundle)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return DiagnosticsExporter.scrub(text, secrets: chosen.flatMap(\.secrets))
+    }
+
+    /// Warns when the host would take minutes to notice a dead connection (tcp_retries2 > 5 without
+    /// TCP_USER_TIMEOUT); returns the warning, if any.
+    @discardableResult
+    public func checkHost() -> String? {
+        let retries = HostCheck.sysctl("net.ipv4.tcp_retries2")
+        let warning = HostCheck.warning(
+            tcpRetries2: retries.flatMap { Int($0) },
+            targetsWithoutUserTimeout: HostCheck.targetsWithoutUserTimeout(self.supervisors.map(\.target)))
+        if let warning {
+            self.logger.warning(
+                "Host check: dead connections would be noticed late",
+                metadata: ["redis.event": "host-check", "host.tcp_retries2": "\(retries ?? "unreadable")", "error.message": "\(warning)"])
+        } else {
+            self.logger.debug("Host check passed", metadata: ["host.tcp_retries2": "\(retries ?? "unreadable")"])
+        }
+        return warning
+    }
+
     /// Starts the control socket and every target, sends READY=1 (without waiting for Redis), and runs until
     /// ``stop()``.
     public func run() async throws {
+        self.checkHost()
         let control = try await ControlServer.start(
             path: self.configuration.control.socket, mode: self.configuration.control.mode, backend: self,
             logger: self.logger)

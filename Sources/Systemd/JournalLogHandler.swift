@@ -36,6 +36,13 @@ public struct JournalLogHandler: LogHandler {
         "state-changed": "8d0f2b4d6f8b4d0f8b2d4f6b8d0f2ba7",
         "config-reloaded": "4a6c8e0a2c4e4a6c8e0a2c4e6a8c0eb8",
         "config-rejected": "6e8a0c2e4a6c4e8a0c2e4a6c8e0a2cc9",
+        "topology-anomaly": "b7e3c1a94d2f4e6a9c8b1d3f5a7e9c10",
+        "topology-anomaly-cleared": "c2d4e6f8a0b24c4e8f1a3b5c7d9e1f21",
+        "topology-changed": "d3e5f7a9b1c34d5f9a2b4c6d8e0f2a32",
+        "topology-refresh-failed": "e4f6a8b0c2d44e6a8b3c5d7e9f1a3b43",
+        "maintenance-event": "f5a7b9c1d3e54f7b9c4d6e8f0a2b4c54",
+        "maintenance-malformed": "a6b8c0d2e4f64a8c0d5e7f9a1b3c5d65",
+        "host-check": "0b1c2d3e4f5a4b6c8d7e9f0a1b2c3d76",
     ]
 
     /// The journal fields of one entry, in order (pure: tested without a journal).

@@ -76,13 +76,13 @@ struct Reconnect: ParsableCommand {
 }
 
 /// Prints `message` to stderr and exits 1 (not ArgumentParser's usage error, which would print the usage too).
-private func failure(_ message: String) -> ExitCode {
+func failure(_ message: String) -> ExitCode {
     var standardError = StandardError()
     print("redis-healthd: \(message)", to: &standardError)
     return ExitCode(1)
 }
 
-private func errorMessage(_ response: ControlClient.Response) -> String {
+func errorMessage(_ response: ControlClient.Response) -> String {
     let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]
     return (object?["error"] as? String) ?? "the daemon answered HTTP \(response.status)"
 }

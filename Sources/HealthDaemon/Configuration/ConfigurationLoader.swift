@@ -206,7 +206,7 @@ private struct Reader {
         "name", "host", "port", "tls", "username", "password_file", "password_credential", "cluster",
         "probe_interval", "probe_timeout", "probe_failures", "keepalive_interval", "connect_timeout",
         "command_timeout", "tcp", "reconnect", "allowed_ports", "allowed_networks", "dial_disallowed",
-        "maintenance_events", "client_name",
+        "maintenance_events", "client_name", "topology",
     ]
 
     mutating func target(_ node: Node, _ path: String) -> DaemonConfiguration.Target? {
@@ -276,6 +276,18 @@ private struct Reader {
             target.maintenanceEvents = value
         }
         if let value = self.bool(map["dial_disallowed"], "\(path).dial_disallowed") { target.dialDisallowed = value }
+        if let topology = self.mapping(map["topology"], "\(path).topology", allowed: ["refresh_interval", "min_refresh_interval", "history"]) {
+            if let value = self.duration(topology["refresh_interval"], "\(path).topology.refresh_interval") {
+                target.topologyRefreshInterval = value
+            }
+            if let value = self.duration(topology["min_refresh_interval"], "\(path).topology.min_refresh_interval") {
+                target.topologyMinimumRefreshInterval = value
+            }
+            if let value = self.int(topology["history"], "\(path).topology.history", range: 1...10_000) { target.topologyHistory = value }
+        }
+        if target.topologyRefreshInterval <= .zero || target.topologyMinimumRefreshInterval <= .zero {
+            self.problem("\(path).topology", "refresh_interval and min_refresh_interval must be positive")
+        }
         if let ports = map["allowed_ports"], ports.null == nil {
             if let list = ports.sequence {
                 target.allowedPorts = list.enumerated().compactMap { self.portRange($1, "\(path).allowed_ports[\($0)]") }
@@ -335,12 +347,5 @@ private func describe(_ node: Node) -> String {
 
 /// IPv4 or IPv6 CIDR, syntactically.
 func isCIDR(_ text: String) -> Bool {
-    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-    guard parts.count == 2, let bits = Int(parts[1]) else { return false }
-    let address = String(parts[0])
-    if address.contains(":") {
-        return (0...128).contains(bits) && address.allSatisfy { $0.isHexDigit || $0 == ":" }
-    }
-    let octets = address.split(separator: ".", omittingEmptySubsequences: false)
-    return (0...32).contains(bits) && octets.count == 4 && octets.allSatisfy { UInt8($0) != nil }
+    EndpointRules.Network(cidr: text) != nil
 }

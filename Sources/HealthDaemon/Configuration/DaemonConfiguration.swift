@@ -27,6 +27,26 @@ public struct DaemonConfiguration: Sendable {
         public var allowedNetworks: [String] = []
         public var dialDisallowed = false
         public var maintenanceEvents: MaintenanceEvents = .auto
+        /// Time between periodic topology refreshes of a cluster target. [60 s]
+        public var topologyRefreshInterval: Duration = .seconds(60)
+        /// Least time between two refreshes, however many triggers come. [5 s]
+        public var topologyMinimumRefreshInterval: Duration = .seconds(5)
+        /// Topology snapshots kept in the history. [50]
+        public var topologyHistory = 50
+
+        /// The allow-lists as rules (the CIDRs were validated when the file was read).
+        public var endpointRules: EndpointRules {
+            EndpointRules(allowedPorts: self.allowedPorts, allowedNetworks: self.allowedNetworks.compactMap { EndpointRules.Network(cidr: $0) })
+        }
+
+        /// Whether to subscribe to maintenance events: `on`, or `auto` on an Azure host.
+        public var subscribesToMaintenanceEvents: Bool {
+            switch self.maintenanceEvents {
+            case .on: true
+            case .off: false
+            case .auto: MaintenanceEvent.isAzureHost(self.multiplexer.connection.endpoint.host)
+            }
+        }
     }
 
     public var control = Control()

@@ -13,7 +13,13 @@ public struct ControlClientError: Error, CustomStringConvertible, Sendable {
 public struct ControlClient: Sendable {
     public var socketPath: String
 
-    public init(socketPath: String) { self.socketPath = socketPath }
+    /// How long to wait for the daemon's answer.
+    public var timeout: Int
+
+    public init(socketPath: String, timeout: Int = 10) {
+        self.socketPath = socketPath
+        self.timeout = timeout
+    }
 
     public struct Response: Sendable {
         public var status: Int
@@ -48,7 +54,7 @@ public struct ControlClient: Sendable {
             }
         }
         // A daemon that accepts but never answers (stopped, wedged) must not wedge the CLI too.
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        var timeout = timeval(tv_sec: self.timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
@@ -57,7 +63,7 @@ public struct ControlClient: Sendable {
         while true {
             let count = recv(fd, &buffer, buffer.count, 0)
             if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                throw ControlClientError("the daemon did not answer on \(self.socketPath) within 10 s")
+                throw ControlClientError("the daemon did not answer on \(self.socketPath) within \(self.timeout) s")
             }
             if count <= 0 { break }
             data.append(contentsOf: buffer[0..<count])

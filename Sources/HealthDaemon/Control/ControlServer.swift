@@ -16,10 +16,14 @@ public protocol ControlBackend: Sendable {
     func metricsText() -> String
     /// Force-reconnects `target`; nil when there is no such target.
     func reconnect(target: String) async -> String?
+    /// The topology of `target` (current, anomalies, history); nil when there is no such target.
+    func topology(target: String) -> TopologyDocument?
+    /// A diagnostics bundle (JSON, secrets redacted) for one target or all (`nil`); nil when there is no such target.
+    func export(target: String?) async -> String?
 }
 
 /// HTTP/1.1 with JSON bodies on a Unix socket: `GET /status`, `GET /status/{target}`, `GET /events?since=`,
-/// `POST /reconnect/{target}` (only for root, the daemon's own user, or members of the socket's group, checked
+/// `GET /topology/{target}`, `GET /export`, `GET /export/{target}`, `POST /reconnect/{target}` (only for root, the daemon's own user, or members of the socket's group, checked
 /// with SO_PEERCRED). Bad requests get a 4xx JSON error; nothing a client sends disturbs the daemon.
 public final class ControlServer: Sendable {
     /// Largest request body accepted.
@@ -175,6 +179,31 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
                 }
             }
             self.respond(context: context, status: .ok, json: encode(encoder, ["events": self.backend.events(since: since)]))
+        case (.GET, "topology", 2):
+            let name = segments[1].removingPercentEncoding ?? segments[1]
+            if let document = self.backend.topology(target: name) {
+                self.respond(context: context, status: .ok, json: encode(encoder, document))
+            } else {
+                self.respond(context: context, status: .notFound, json: error("no target named \(name)"))
+            }
+        case (.GET, "export", 1), (.GET, "export", 2):
+            let name = segments.count == 2 ? (segments[1].removingPercentEncoding ?? segments[1]) : nil
+            let backend = self.backend
+            let logger = self.logger
+            let eventLoop = context.eventLoop
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            Task {
+                logger.notice("Diagnostics export requested on the control socket", metadata: ["redis.target": "\(name ?? "all")"])
+                let bundle = await backend.export(target: name)
+                eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    if let bundle {
+                        handler.respond(context: context, status: .ok, json: bundle)
+                    } else {
+                        handler.respond(context: context, status: .notFound, json: error("no target named \(name ?? "")"))
+                    }
+                }
+            }
         case (.POST, "reconnect", 2):
             let name = segments[1].removingPercentEncoding ?? segments[1]
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -188,12 +217,15 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
                 }
                 handler.reconnect(name, context: context)
             }
-        case (_, "status", 1), (_, "status", 2), (_, "events", 1), (_, "reconnect", 2), (_, "metrics", 1):
+        case (_, "status", 1), (_, "status", 2), (_, "events", 1), (_, "reconnect", 2), (_, "metrics", 1), (_, "topology", 2),
+            (_, "export", 1), (_, "export", 2):
             self.respond(context: context, status: .methodNotAllowed, json: error("\(head.method) is not allowed on \(path)"))
         default:
             self.respond(
                 context: context, status: .notFound,
-                json: error("unknown path \(path); try GET /status, GET /status/{target}, GET /events?since=N, GET /metrics, POST /reconnect/{target}"))
+                json: error(
+                    "unknown path \(path); try GET /status, GET /status/{target}, GET /topology/{target}, GET /events?since=N, GET /metrics, GET /export, GET /export/{target}, POST /reconnect/{target}"
+                ))
         }
     }
 

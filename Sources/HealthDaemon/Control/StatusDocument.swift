@@ -19,6 +19,15 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         public var forceReconnectsSuppressed: Int
         public var forceReconnectInProgress: Bool
         public var forceReconnectBlockedSeconds: Double
+        /// Why the target is not healthy (nil when healthy).
+        public var reason: String?
+        /// Topology anomalies (announced endpoints outside allowed_ports / allowed_networks).
+        public var anomalies: [TopologyAnomaly]
+        /// standalone, cluster, detecting or off.
+        public var topology: String
+        public var clusterPrimaries: Int?
+        public var clusterPrimariesConnected: Int?
+        public var lastMaintenanceEvent: String?
 
         enum CodingKeys: String, CodingKey {
             case name, endpoint, state, since
@@ -34,6 +43,10 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case forceReconnectsSuppressed = "force_reconnects_suppressed"
             case forceReconnectInProgress = "force_reconnect_in_progress"
             case forceReconnectBlockedSeconds = "force_reconnect_blocked_seconds"
+            case reason, anomalies, topology
+            case clusterPrimaries = "cluster_primaries"
+            case clusterPrimariesConnected = "cluster_primaries_connected"
+            case lastMaintenanceEvent = "last_maintenance_event"
         }
 
         public init(_ status: TargetStatus, now: Double) {
@@ -53,6 +66,12 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             self.forceReconnectsSuppressed = status.forceReconnectsSuppressed
             self.forceReconnectInProgress = status.forceReconnectInProgress
             self.forceReconnectBlockedSeconds = seconds(status.forceReconnectBlockedFor)
+            self.reason = status.reason
+            self.anomalies = status.anomalies
+            self.topology = status.topologyMode
+            self.clusterPrimaries = status.clusterPrimaries
+            self.clusterPrimariesConnected = status.clusterPrimariesConnected
+            self.lastMaintenanceEvent = status.lastMaintenanceEvent
         }
     }
 
@@ -80,7 +99,7 @@ public func statusLine(_ statuses: [TargetStatus]) -> String {
             return "\(status.name) \(String(format: "%.1f", seconds(latency) * 1000)) ms"
         }
         if status.state == .healthy { return status.name }
-        return "\(status.name) \(status.state.rawValue)" + (status.lastErrorKind.map { ": \($0)" } ?? "")
+        return "\(status.name) \(status.state.rawValue)" + (status.shortReason.map { ": \($0)" } ?? "")
     }
     if !details.isEmpty { line += "; " + details.joined(separator: ", ") }
     return line

@@ -12,16 +12,11 @@ public func renderTable(_ targets: [StatusDocument.Target]) -> String {
         }
         rows.append([
             target.name, target.state, humanDuration(target.sinceSeconds), probe, "\(target.connectionFailures)",
-            // The last error stays in --json; the table shows it while the target is not healthy.
-            "\(target.reconnects) / \(target.forceReconnects)", target.state == "healthy" ? "-" : (target.lastError ?? "-"),
+            // The last error stays in --json; the table shows why the target is not healthy.
+            "\(target.reconnects) / \(target.forceReconnects)", target.state == "healthy" ? "-" : (target.reason ?? target.lastError ?? "-"),
         ])
     }
-    let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-    return rows.map { row in
-        row.enumerated().map { index, cell in
-            index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
-        }.joined()
-    }.joined(separator: "\n") + "\n"
+    return table(rows).joined(separator: "\n") + "\n"
 }
 
 public func humanDuration(_ seconds: Double) -> String {

@@ -44,6 +44,37 @@ public final class DaemonMetrics: Sendable {
             .record(state == .healthy || state == .degraded ? 1 : 0)
     }
 
+    func recordAnomalies(target: String, count: Int) {
+        Gauge(label: "redis_healthd_topology_anomalies", dimensions: [("target", target)], factory: self.factory).record(count)
+    }
+
+    /// Topology changes seen, by kind (node-added, endpoint-changed, slots-moved, …).
+    func recordTopologyChange(target: String, kind: String) {
+        Counter(label: "redis_healthd_topology_changes_total", dimensions: [("target", target), ("kind", kind)], factory: self.factory)
+            .increment()
+    }
+
+    /// Topology refreshes, by outcome (ok, failed).
+    func recordTopologyRefresh(target: String, ok: Bool) {
+        Counter(
+            label: "redis_healthd_topology_refreshes_total", dimensions: [("target", target), ("outcome", ok ? "ok" : "failed")],
+            factory: self.factory
+        ).increment()
+    }
+
+    /// Maintenance notifications, by type (known types, `unknown` or `malformed`: a bounded label set).
+    func recordMaintenance(target: String, type: String) {
+        Counter(label: "redis_healthd_maintenance_events_total", dimensions: [("target", target), ("type", type)], factory: self.factory)
+            .increment()
+    }
+
+    /// Connection failures of a cluster node's connections (the target's own are in connection_failures_total).
+    func recordNodeFailure(target: String, kind: String) {
+        Counter(
+            label: "redis_healthd_cluster_node_failures_total", dimensions: [("target", target), ("kind", kind)], factory: self.factory
+        ).increment()
+    }
+
     func record(_ event: MultiplexerEvent, target: String) {
         switch event {
         case .probe(let latency):

@@ -23,6 +23,17 @@ public struct TargetStatus: Sendable, Hashable {
     /// The guard: a force-reconnect under way, and how long the minimum interval still blocks the next one.
     public var forceReconnectInProgress = false
     public var forceReconnectBlockedFor: Duration = .zero
+    /// Whether probes go unanswered (`probe_failures` in a row) right now.
+    public var unresponsive = false
+    /// Announced endpoints outside the allowed ports/networks (cluster targets): they make the target degraded.
+    public var anomalies: [TopologyAnomaly] = []
+    /// `standalone`, `cluster`, `detecting` (cluster: auto, not known yet) or `off` (cluster: off).
+    public var topologyMode = "detecting"
+    /// Cluster targets: primaries in the topology, and those with a connection up.
+    public var clusterPrimaries: Int?
+    public var clusterPrimariesConnected: Int?
+    /// The latest maintenance notification, if any.
+    public var lastMaintenanceEvent: String?
 
     public init(name: String, endpoint: String, now: Double) {
         self.name = name
@@ -40,6 +51,38 @@ public struct TargetStatus: Sendable, Hashable {
 
     static let probeWindowSize = 300
 
+    /// Healthy, unless anomalies make it degraded.
+    private var upState: State { self.anomalies.isEmpty ? .healthy : .degraded }
+
+    /// Why the target is not healthy, for the status table and STATUS=.
+    public var reason: String? {
+        switch self.state {
+        case .healthy: return nil
+        case .degraded where !self.unresponsive && !self.anomalies.isEmpty:
+            return self.anomalies[0].message + (self.anomalies.count > 1 ? " (and \(self.anomalies.count - 1) more)" : "")
+        default: return self.lastError
+        }
+    }
+
+    /// A few words for systemd's STATUS= line.
+    public var shortReason: String? {
+        if self.state == .degraded && !self.unresponsive, let anomaly = self.anomalies.first {
+            let port = anomaly.endpoint.split(separator: ":").last.map(String.init) ?? anomaly.endpoint
+            return anomaly.rule == "allowed_ports" ? "disallowed port \(port)" : "disallowed address \(anomaly.endpoint)"
+        }
+        return self.state == .degraded && self.unresponsive ? "unresponsive" : self.lastErrorKind
+    }
+
+    /// Sets the topology anomalies; returns whether the state changed.
+    @discardableResult
+    public mutating func setAnomalies(_ anomalies: [TopologyAnomaly], now: Double) -> Bool {
+        self.anomalies = anomalies
+        guard (self.state == .healthy || self.state == .degraded) && !self.unresponsive, self.state != self.upState else { return false }
+        self.state = self.upState
+        self.since = now
+        return true
+    }
+
     /// Folds one multiplexer event into the status; returns whether the state changed.
     @discardableResult
     public mutating func apply(_ event: MultiplexerEvent, now: Double) -> Bool {
@@ -49,9 +92,11 @@ public struct TargetStatus: Sendable, Hashable {
             if self.state == .starting { self.state = .connecting }
             else if attempt > 0 && self.state != .down && self.state != .misconfigured { self.state = .reconnecting }
         case .connected(.interactive, _, _, let restored):
-            self.state = .healthy
+            self.unresponsive = false
+            self.state = self.upState
             if restored { self.reconnects += 1 }
         case .connectionFailed(.interactive, _, let kind, let message):
+            self.unresponsive = false
             self.connectionFailures += 1
             self.lastError = message
             self.lastErrorKind = kind.description
@@ -69,11 +114,13 @@ public struct TargetStatus: Sendable, Hashable {
             self.probeWindow.append(latency)
             if self.probeWindow.count > Self.probeWindowSize { self.probeWindow.removeFirst() }
         case .unresponsive(let failures, let error):
+            self.unresponsive = true
             self.state = .degraded
             self.lastError = "unresponsive: \(failures) probes unanswered (\(error))"
             self.lastErrorKind = "unresponsive"
         case .responsive:
-            if self.state == .degraded { self.state = .healthy }
+            self.unresponsive = false
+            if self.state == .degraded { self.state = self.upState }
         case .forceReconnect(let acted, _):
             if acted { self.forceReconnects += 1 } else { self.forceReconnectsSuppressed += 1 }
         case .connecting(.subscriber, _, _), .connected(.subscriber, _, _, _), .connectionFailed(.subscriber, _, _, _),

@@ -1,17 +1,29 @@
 import Foundation
 import Logging
+import NIOCore
+import RESP
 import RedisMultiplexer
 import Synchronization
 
-/// Runs one target's resilient client and keeps its status up to date from its events.
+/// Runs one target: its resilient client (probes, reconnects), and for a cluster the cluster client with the
+/// topology watch; the maintenance-event subscription; and the status built from all their events.
 public final class TargetSupervisor: Sendable {
     public let target: DaemonConfiguration.Target
     public let client: ResilientRedisClient
+    private let password: RedisSecret?
     private let status: Mutex<TargetStatus>
+    private let topology: Mutex<TopologyState>
     private let events: EventLog
     private let metrics: DaemonMetrics?
     private let logger: Logger
     private let onStateChange: @Sendable (TargetStatus) -> Void
+
+    private struct TopologyState {
+        var mode = "detecting"
+        var cluster: RedisClusterClient?
+        var watch: TopologyWatch
+        var isShutdown = false
+    }
 
     public init(
         target: DaemonConfiguration.Target, password: RedisSecret?, events: EventLog, metrics: DaemonMetrics? = nil,
@@ -20,11 +32,14 @@ public final class TargetSupervisor: Sendable {
         var configuration = target.multiplexer
         configuration.connection.password = password
         self.target = target
+        self.password = password
         self.client = try ResilientRedisClient(configuration: configuration, logger: logger)
-        self.status = Mutex(
-            TargetStatus(
-                name: target.name, endpoint: configuration.connection.endpoint.description,
-                now: Date().timeIntervalSince1970))
+        var status = TargetStatus(name: target.name, endpoint: configuration.connection.endpoint.description, now: Date().timeIntervalSince1970)
+        status.topologyMode = target.cluster == .off ? "off" : target.cluster == .on ? "cluster" : "detecting"
+        self.status = Mutex(status)
+        self.topology = Mutex(
+            TopologyState(
+                mode: status.topologyMode, watch: TopologyWatch(rules: target.endpointRules, capacity: target.topologyHistory)))
         self.events = events
         self.metrics = metrics
         metrics?.register(target: target.name)
@@ -35,13 +50,42 @@ public final class TargetSupervisor: Sendable {
         self.onStateChange = onStateChange
     }
 
-    /// The status now, with the force-reconnect guard's state.
+    /// The status now, with the force-reconnect guard's state and the cluster's connections.
     public var snapshot: TargetStatus {
         var status = self.status.withLock { $0 }
         let guardState = self.client.forceReconnectGuardState
         status.forceReconnectInProgress = guardState.inProgress
         status.forceReconnectBlockedFor = guardState.blockedFor
+        if let cluster = self.clusterClient {
+            let primaries = cluster.topology?.primaries.count ?? 0
+            status.clusterPrimaries = primaries
+            status.clusterPrimariesConnected = cluster.nodeEndpoints.filter { cluster.multiplexer(at: $0)?.isConnected == true }.count
+        }
         return status
+    }
+
+    /// The cluster client, once the target is known to be a cluster.
+    public var clusterClient: RedisClusterClient? { self.topology.withLock { $0.cluster } }
+
+    /// The topology watch's state (history, anomalies).
+    public var topologyWatch: TopologyWatch { self.topology.withLock { $0.watch } }
+
+    /// `GET /topology/{target}`.
+    public func topologyDocument() -> TopologyDocument {
+        let (mode, cluster, watch) = self.topology.withLock { ($0.mode, $0.cluster, $0.watch) }
+        var dialed: [RedisEndpoint: Bool] = [:]
+        for endpoint in cluster?.nodeEndpoints ?? [] { dialed[endpoint] = cluster?.multiplexer(at: endpoint)?.isConnected ?? false }
+        return TopologyDocument(
+            target: self.target, mode: mode, watch: mode == "cluster" ? watch : nil, dialed: dialed,
+            notDialed: cluster?.notDialed ?? [:])
+    }
+
+    /// Asks the cluster client (if any) to read the topology again soon; false for a standalone target.
+    @discardableResult
+    public func requestTopologyRefresh(trigger: String) -> Bool {
+        guard let cluster = self.clusterClient else { return false }
+        cluster.requestRefresh(trigger: trigger)
+        return true
     }
 
     /// Runs until cancelled or shut down.
@@ -52,14 +96,23 @@ public final class TargetSupervisor: Sendable {
             group.addTask {
                 for await event in stream { self.handle(event) }
             }
+            group.addTask { await self.runTopology() }
+            group.addTask { await self.watchMaintenanceEvents() }
             await group.next()
             group.cancelAll()
         }
     }
 
     public func shutdown() async {
+        let cluster = self.topology.withLock { state in
+            state.isShutdown = true
+            return state.cluster
+        }
+        await cluster?.shutdown()
         await self.client.shutdown()
     }
+
+    // MARK: events of the target's own connection
 
     private func handle(_ event: MultiplexerEvent) {
         let now = Date().timeIntervalSince1970
@@ -72,13 +125,15 @@ public final class TargetSupervisor: Sendable {
             self.events.append(target: self.target.name, event: event, at: now)
             self.log(event)
         }
-        if changed {
-            self.metrics?.recordState(target: self.target.name, state: status.state)
-            self.logger.notice(
-                "Target state changed",
-                metadata: ["redis.event": "state-changed", "redis.state": "\(status.state.rawValue)"])
-            self.onStateChange(status)
-        }
+        if changed { self.stateChanged(status) }
+    }
+
+    private func stateChanged(_ status: TargetStatus) {
+        self.metrics?.recordState(target: self.target.name, state: status.state)
+        self.logger.notice(
+            "Target state changed",
+            metadata: ["redis.event": "state-changed", "redis.state": "\(status.state.rawValue)", "redis.reason": "\(status.reason ?? "-")"])
+        self.onStateChange(status)
     }
 
     private func log(_ event: MultiplexerEvent) {
@@ -109,48 +164,290 @@ public final class TargetSupervisor: Sendable {
             self.logger.debug("Multiplexer event", metadata: ["redis.event": "\(event)"])
         }
     }
-}
 
-/// A bounded, numbered log of recent events for `GET /events?since=`.
-public final class EventLog: Sendable {
-    public struct Entry: Sendable, Codable, Hashable {
-        public var sequence: Int
-        public var time: Double
-        public var target: String
-        public var event: String
+    // MARK: topology
+
+    private func setMode(_ mode: String) {
+        self.topology.withLock { $0.mode = mode }
+        self.status.withLock { $0.topologyMode = mode }
     }
 
-    private let state = Mutex<(next: Int, entries: [Entry])>((1, []))
-    public let capacity: Int
-
-    public init(capacity: Int = 1000) { self.capacity = capacity }
-
-    func append(target: String, event: MultiplexerEvent, at time: Double) {
-        self.state.withLock { state in
-            state.entries.append(Entry(sequence: state.next, time: time, target: target, event: describe(event)))
-            state.next += 1
-            if state.entries.count > self.capacity { state.entries.removeFirst(state.entries.count - self.capacity) }
+    /// `cluster: auto` asks the server (`INFO cluster`) once connected; `on` starts the cluster client at once.
+    private func runTopology() async {
+        switch self.target.cluster {
+        case .off:
+            return
+        case .on:
+            break
+        case .auto:
+            while true {
+                if Task.isCancelled || self.topology.withLock({ $0.isShutdown }) { return }
+                do {
+                    let info = try await self.client.send(RESPCommand("INFO", "cluster"))
+                    if !RedisClusterClient.isClusterEnabled(info: info.string ?? "") {
+                        self.setMode("standalone")
+                        self.logger.info("Standalone server: no cluster topology to watch", metadata: ["redis.event": "topology-mode"])
+                        return
+                    }
+                    break
+                } catch {
+                    // Not connected yet, or INFO refused: ask again later.
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+        var nodeConfiguration = self.target.multiplexer
+        nodeConfiguration.connection.password = self.password
+        let rules = self.target.endpointRules
+        let dialDisallowed = self.target.dialDisallowed
+        let policy: @Sendable (RedisEndpoint) -> String? = { endpoint in
+            guard !dialDisallowed else { return nil }
+            let violations = rules.violations(address: endpoint.host, port: endpoint.port)
+            return violations.isEmpty ? nil : violations.map(\.detail).joined(separator: "; ")
+        }
+        let cluster: RedisClusterClient
+        do {
+            cluster = try RedisClusterClient(
+                configuration: RedisClusterConfiguration(
+                    node: nodeConfiguration, seeds: [nodeConfiguration.connection.endpoint],
+                    refreshInterval: self.target.topologyRefreshInterval,
+                    minimumRefreshInterval: self.target.topologyMinimumRefreshInterval),
+                logger: self.logger, dialPolicy: policy)
+        } catch {
+            self.logger.error("Cannot start the cluster client", metadata: ["error.message": "\(error)"])
+            return
+        }
+        let started = self.topology.withLock { state -> Bool in
+            guard !state.isShutdown else { return false }
+            state.cluster = cluster
+            state.mode = "cluster"
+            return true
+        }
+        guard started else { return }
+        self.setMode("cluster")
+        self.logger.info("Cluster target: watching the topology", metadata: ["redis.event": "topology-mode"])
+        let stream = cluster.events()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await cluster.run() }
+            group.addTask {
+                for await event in stream { self.handle(event) }
+            }
+            await group.next()
+            group.cancelAll()
         }
     }
 
-    /// Entries with a sequence number above `since`.
-    public func entries(since: Int) -> [Entry] {
-        self.state.withLock { $0.entries.filter { $0.sequence > since } }
+    private func handle(_ event: ClusterEvent) {
+        let now = Date().timeIntervalSince1970
+        let name = self.target.name
+        switch event {
+        case .topologyRefreshed(let topology, let source, let command, let trigger):
+            self.metrics?.recordTopologyRefresh(target: name, ok: true)
+            let sourceText = "\(command) from \(source)"
+            let observation = self.topology.withLock { $0.watch.observe(topology, source: sourceText, trigger: trigger, at: now) }
+            self.topologyObserved(observation, topology: topology, source: sourceText, trigger: trigger, now: now)
+        case .refreshFailed(let trigger, let message):
+            self.metrics?.recordTopologyRefresh(target: name, ok: false)
+            self.events.append(target: name, text: "topology refresh failed (\(trigger)): \(message)", at: now)
+            self.logger.warning(
+                "Cluster topology refresh failed",
+                metadata: ["redis.event": "topology-refresh-failed", "redis.trigger": "\(trigger)", "error.message": "\(message)"])
+        case .nodeNotDialed(let id, let endpoint, let reason):
+            self.events.append(target: name, text: "not dialing node \(id?.prefix(8) ?? "?") at \(endpoint): \(reason)", at: now)
+            self.logger.notice(
+                "Not dialing a cluster node outside the allowed endpoints",
+                metadata: [
+                    "redis.event": "node-not-dialed", "redis.node_id": "\(id ?? "-")", "redis.announced_endpoint": "\(endpoint)",
+                    "redis.reason": "\(reason)",
+                ])
+        case .nodeOpened(let endpoint):
+            self.events.append(target: name, text: "node connection opened to \(endpoint)", at: now)
+            self.logger.info("Cluster node connection opened", metadata: ["redis.event": "node-opened", "redis.node_endpoint": "\(endpoint)"])
+        case .nodeClosed(let endpoint):
+            self.events.append(target: name, text: "node connection closed to \(endpoint) (left the topology)", at: now)
+            self.logger.info("Cluster node connection closed", metadata: ["redis.event": "node-closed", "redis.node_endpoint": "\(endpoint)"])
+        case .redirected(let redirection):
+            self.logger.debug(
+                "Command redirected", metadata: ["redis.event": "redirected", "redis.redirect": "\(redirection.kind.rawValue) \(redirection.slot) \(redirection.endpoint)"])
+        case .node(let endpoint, let nodeEvent):
+            switch nodeEvent {
+            case .connectionFailed(let role, _, let kind, let message):
+                self.metrics?.recordNodeFailure(target: name, kind: kind.description)
+                self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection failed [\(kind)]: \(message)", at: now)
+                self.logger.warning(
+                    "Cluster node connection failed",
+                    metadata: [
+                        "redis.event": "connection-failed", "redis.node_endpoint": "\(endpoint)", "redis.role": "\(role.rawValue)",
+                        "error.kind": "\(kind)", "error.message": "\(message)",
+                    ])
+            case .connected(let role, _, _, let restored):
+                self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection \(restored ? "restored" : "up")", at: now)
+                self.logger.info(
+                    restored ? "Cluster node connection restored" : "Cluster node connected",
+                    metadata: ["redis.event": restored ? "connection-restored" : "connected", "redis.node_endpoint": "\(endpoint)"])
+            case .unresponsive(let failures, let error):
+                self.events.append(target: name, text: "node \(endpoint) unresponsive after \(failures) probes: \(error)", at: now)
+                self.logger.warning(
+                    "Cluster node unresponsive",
+                    metadata: ["redis.event": "unresponsive", "redis.node_endpoint": "\(endpoint)", "error.message": "\(error)"])
+            default:
+                break
+            }
+        }
+    }
+
+    private func topologyObserved(
+        _ observation: TopologyWatch.Observation, topology: ClusterTopology, source: String, trigger: String, now: Double
+    ) {
+        let name = self.target.name
+        let isFirst = observation.changes.allSatisfy { $0.kind == .nodeAdded } && self.topologyWatch.refreshes == 1
+        if isFirst {
+            self.events.append(
+                target: name, text: "topology discovered: \(topology.primaries.count) primaries, \(topology.nodes.count - topology.primaries.count) replicas (\(source))",
+                at: now)
+            self.logger.info(
+                "Cluster topology discovered",
+                metadata: [
+                    "redis.event": "topology-changed", "redis.topology_source": "\(source)", "redis.trigger": "\(trigger)",
+                    "redis.nodes": "\(topology.nodes.count)",
+                ])
+        } else {
+            for change in observation.changes {
+                self.metrics?.recordTopologyChange(target: name, kind: change.kind.rawValue)
+                self.events.append(target: name, text: "topology: \(change.description) (\(source), \(trigger))", at: now)
+                self.logger.notice(
+                    "Cluster topology changed",
+                    metadata: [
+                        "redis.event": "topology-changed", "redis.change": "\(change.kind.rawValue)", "redis.node_id": "\(change.nodeID)",
+                        "redis.change_detail": "\(change.description)", "redis.topology_source": "\(source)", "redis.trigger": "\(trigger)",
+                    ])
+            }
+        }
+        for anomaly in observation.newAnomalies {
+            self.events.append(target: name, text: "ANOMALY \(anomaly.message) (\(source))", at: now)
+            self.logger.warning(
+                "Topology anomaly: a node announces an endpoint outside the allowed list",
+                metadata: [
+                    "redis.event": "topology-anomaly", "redis.node_id": "\(anomaly.nodeID)",
+                    "redis.announced_endpoint": "\(anomaly.endpoint)", "redis.rule": "\(anomaly.rule)",
+                    "redis.topology_source": "\(source)", "redis.trigger": "\(trigger)",
+                    "redis.dialed": "\(self.target.dialDisallowed ? "yes (dial_disallowed: true)" : "no")",
+                    "error.message": "\(anomaly.message)",
+                ])
+        }
+        for anomaly in observation.clearedAnomalies {
+            self.events.append(target: name, text: "anomaly cleared: \(anomaly.message)", at: now)
+            self.logger.notice(
+                "Topology anomaly cleared",
+                metadata: [
+                    "redis.event": "topology-anomaly-cleared", "redis.node_id": "\(anomaly.nodeID)",
+                    "redis.announced_endpoint": "\(anomaly.endpoint)", "redis.rule": "\(anomaly.rule)",
+                ])
+        }
+        let anomalies = self.topologyWatch.anomalies
+        self.metrics?.recordAnomalies(target: name, count: anomalies.count)
+        let (changed, status) = self.status.withLock { status in
+            let changed = status.setAnomalies(anomalies, now: now)
+            return (changed, status)
+        }
+        if changed { self.stateChanged(status) }
+    }
+
+    // MARK: maintenance events
+
+    private func watchMaintenanceEvents() async {
+        guard self.target.subscribesToMaintenanceEvents else { return }
+        let messages = await self.client.subscribe(MaintenanceEvent.channel)
+        self.logger.info("Subscribed to maintenance events", metadata: ["redis.event": "maintenance-subscribed", "redis.channel": "\(MaintenanceEvent.channel)"])
+        for await message in messages {
+            self.handleMaintenance(String(buffer: message.payload))
+        }
+    }
+
+    /// Logs a maintenance notification and refreshes the topology after Ended, FailoverComplete, ScaleComplete.
+    /// Malformed messages and unknown types are logged, never fatal.
+    func handleMaintenance(_ text: String) {
+        let now = Date().timeIntervalSince1970
+        let name = self.target.name
+        let event: MaintenanceEvent
+        do {
+            event = try MaintenanceEvent.parse(text)
+        } catch {
+            self.metrics?.recordMaintenance(target: name, type: "malformed")
+            let excerpt = String(text.prefix(200))
+            self.events.append(target: name, text: "malformed maintenance message: \(error)", at: now)
+            self.logger.warning(
+                "Malformed maintenance message ignored",
+                metadata: ["redis.event": "maintenance-malformed", "error.message": "\(error)", "redis.maintenance_message": "\(excerpt)"])
+            return
+        }
+        self.metrics?.recordMaintenance(target: name, type: event.kind?.rawValue ?? "unknown")
+        self.status.withLock { $0.lastMaintenanceEvent = "\(rfc3339(now)) \(event.summary)" }
+        var refreshed = false
+        if event.refreshesTopology { refreshed = self.requestTopologyRefresh(trigger: "maintenance:\(event.type)") }
+        self.events.append(
+            target: name,
+            text: "maintenance \(event.summary)" + (event.kind == nil ? " (unknown type)" : "") + (refreshed ? "; topology refresh requested" : ""),
+            at: now)
+        var metadata: Logger.Metadata = [
+            "redis.event": "maintenance-event", "redis.maintenance_type": "\(event.type)",
+            "redis.maintenance_summary": "\(event.summary)", "redis.topology_refresh": "\(refreshed)",
+        ]
+        if let ip = event.ipAddress { metadata["redis.maintenance_ip"] = "\(ip)" }
+        if let start = event.startTimeInUTC { metadata["redis.maintenance_start"] = "\(start)" }
+        if event.kind == nil {
+            self.logger.warning("Unknown maintenance notification type", metadata: metadata)
+        } else {
+            self.logger.notice("Maintenance event", metadata: metadata)
+        }
     }
 }
 
-func describe(_ event: MultiplexerEvent) -> String {
-    switch event {
-    case .connecting(let role, let endpoint, let attempt): "connecting \(role.rawValue) to \(endpoint) (attempt \(attempt))"
-    case .connected(let role, let endpoint, let version, let restored):
-        "\(role.rawValue) connection \(restored ? "restored" : "up") to \(endpoint) (RESP\(version))"
-    case .connectionFailed(let role, _, let kind, let message): "\(role.rawValue) connection failed [\(kind)]: \(message)"
-    case .reconnectScheduled(let role, let delay, let attempt): "\(role.rawValue) reconnect in \(delay.humanReadable) (attempt \(attempt + 1))"
-    case .probe(let latency): "probe \(latency)"
-    case .unresponsive(let failures, let error): "unresponsive after \(failures) probes: \(error)"
-    case .responsive: "responsive again"
-    case .forceReconnect(let acted, let reason): "force-reconnect \(acted ? "acted" : "suppressed") (\(reason))"
-    case .forceReconnectCompleted(let succeeded, let error): succeeded ? "force-reconnect completed" : "force-reconnect failed: \(error ?? "")"
-    case .subscribed(let channels): "subscribed to \(channels) channel(s)"
+// MARK: diagnostics export
+
+extension TargetSupervisor {
+    /// Secrets to scrub from anything exported.
+    var secrets: [String] { self.password.map { [$0.value] } ?? [] }
+
+    /// This target's part of a support bundle: its settings, status, topology and history, recent events, the
+    /// host name resolved now, and what every node answers (nodes outside the allowed endpoints are not contacted
+    /// unless `dial_disallowed: true`).
+    func exportBundle(events: [EventLog.Entry]) async -> DiagnosticsBundle.Target {
+        let now = Date().timeIntervalSince1970
+        let topology = self.topologyDocument()
+        let (mode, clusterTopology) = self.topology.withLock { ($0.mode, $0.watch.current?.topology) }
+        var connection = self.target.multiplexer.connection
+        connection.password = self.password
+        let tls = connection.tls != nil
+        let rules = self.target.endpointRules
+        var nodes: [(RedisEndpoint, String, String?, String?)] = [(connection.endpoint, "configured", nil, nil)]
+        for node in clusterTopology?.nodes ?? [] {
+            guard let endpoint = node.endpoint(tls: tls), !nodes.contains(where: { $0.0 == endpoint }) else { continue }
+            let violations = rules.violations(address: node.ip ?? node.host, port: endpoint.port)
+            let skipped = violations.isEmpty || self.target.dialDisallowed
+                ? nil : "not contacted: " + violations.map(\.detail).joined(separator: "; ") + " (dial_disallowed: false)"
+            nodes.append((endpoint, node.role.rawValue, node.id, skipped))
+        }
+        let isCluster = mode == "cluster"
+        let logger = self.logger
+        let configuration = connection
+        let candidates = nodes
+        let results = await withTaskGroup(of: (Int, DiagnosticsBundle.Node).self) { group in
+            for (index, node) in candidates.enumerated() {
+                group.addTask {
+                    (index, await DiagnosticsExporter.node(
+                        endpoint: node.0, role: node.1, nodeID: node.2, skipped: node.3, configuration: configuration,
+                        cluster: isCluster, logger: logger))
+                }
+            }
+            var results: [(Int, DiagnosticsBundle.Node)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        let (addresses, resolveError) = DiagnosticsExporter.resolve(connection.endpoint.host)
+        return DiagnosticsBundle.Target(
+            name: self.target.name, configuration: DiagnosticsExporter.settings(self.target),
+            status: StatusDocument.Target(self.snapshot, now: now), topology: topology, resolvedAddresses: addresses,
+            resolveError: resolveError, nodes: results, events: events.filter { $0.target == self.target.name })
     }
 }

@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import NIOCore
+import RESP
+import RedisMultiplexer
+
+/// Gathers a support bundle: per node INFO, CLUSTER SHARDS/NODES/SLOTS/INFO, CLIENT INFO and CONFIG GET (where
+/// permitted), with secrets redacted.
+enum DiagnosticsExporter {
+    /// CONFIG parameters whose values are secrets.
+    static func isSecretParameter(_ name: String) -> Bool {
+        let name = name.lowercased()
+        return name.contains("pass") || name == "masterauth" || name.contains("secret") || name.contains("token")
+    }
+
+    static let redacted = "<redacted>"
+
+    /// What one node is asked.
+    static func commands(cluster: Bool) -> [RESPCommand] {
+        var commands = [RESPCommand("INFO"), RESPCommand("CLIENT", "INFO")]
+        if cluster {
+            commands += [
+                RESPCommand("CLUSTER", "INFO"), RESPCommand("CLUSTER", "SHARDS"), RESPCommand("CLUSTER", "NODES"),
+                RESPCommand("CLUSTER", "SLOTS"),
+            ]
+        }
+        commands.append(RESPCommand("CONFIG", "GET", "*"))
+        return commands
+    }
+
+    /// Contacts one node with a connection of its own (the daemon's multiplexers are left alone) and runs the
+    /// commands; every failure is recorded, none is fatal.
+    static func node(
+        endpoint: RedisEndpoint, role: String, nodeID: String?, skipped: String?, configuration: RedisConnectionConfiguration,
+        cluster: Bool, logger: Logger
+    ) async -> DiagnosticsBundle.Node {
+        var node = DiagnosticsBundle.Node(endpoint: endpoint.description, role: role, nodeID: nodeID, skipped: skipped, commands: [])
+        guard skipped == nil else { return node }
+        var configuration = configuration
+        configuration.endpoint = endpoint
+        configuration.clientName = configuration.clientName.map { "\($0)#export" }
+        let connection: RedisConnection
+        do {
+            connection = try await RedisConnection.connect(configuration: configuration, logger: logger)
+        } catch {
+            node.connectError = error.description
+            return node
+        }
+        for command in self.commands(cluster: cluster) {
+            do {
+                let reply = try await connection.send(command)
+                let output = command.name == "CONFIG GET" ? self.renderConfig(reply) : self.render(reply)
+                node.commands.append(.init(command: command.name, output: output))
+            } catch {
+                node.commands.append(.init(command: command.name, error: error.description))
+            }
+        }
+        await connection.close()
+        return node
+    }
+
+    /// `CONFIG GET *` as sorted `name value` lines, secret values redacted.
+    static func renderConfig(_ reply: RESPValue) -> String {
+        var pairs: [(String, String)] = []
+        switch reply.withoutAttributes {
+        case .map(let entries):
+            pairs = entries.map { ($0.key.string ?? "?", $0.value.string ?? self.render($0.value)) }
+        default:
+            let items = reply.elements ?? []
+            for index in stride(from: 0, to: items.count - 1, by: 2) {
+                pairs.append((items[index].string ?? "?", items[index + 1].string ?? self.render(items[index + 1])))
+            }
+        }
+        return pairs.sorted { $0.0 < $1.0 }.map { name, value in
+            "\(name) \(self.isSecretParameter(name) && !value.isEmpty ? self.redacted : value)"
+        }.joined(separator: "\n")
+    }
+
+    /// A reply as readable text: strings as they are, aggregates one element per line, indented.
+    static func render(_ value: RESPValue, indent: String = "") -> String {
+        switch value {
+        case .simpleString, .bulkString, .verbatimString, .simpleError, .bulkError, .bigNumber:
+            return value.string ?? ""
+        case .integer(let number): return "\(number)"
+        case .double(let number): return "\(number)"
+        case .boolean(let flag): return "\(flag)"
+        case .null: return "(nil)"
+        case .array(let items), .set(let items), .push(let items):
+            if items.isEmpty { return "(empty)" }
+            return items.enumerated().map { index, item in
+                let inner = self.render(item, indent: indent + "   ")
+                return "\(indent)\(index + 1)) " + (isAggregate(item) ? "\n" + inner : inner)
+            }.joined(separator: "\n")
+        case .map(let entries):
+            if entries.isEmpty { return "(empty)" }
+            return entries.map { entry in
+                let inner = self.render(entry.value, indent: indent + "   ")
+                return "\(indent)\(entry.key.string ?? self.render(entry.key)): " + (isAggregate(entry.value) ? "\n" + inner : inner)
+            }.joined(separator: "\n")
+        case .attributed(_, let inner):
+            return self.render(inner, indent: indent)
+        }
+    }
+
+    private static func isAggregate(_ value: RESPValue) -> Bool {
+        switch value.withoutAttributes {
+        case .array(let items), .set(let items), .push(let items): !items.isEmpty
+        case .map(let entries): !entries.isEmpty
+        default: false
+        }
+    }
+
+    /// The host's addresses now (getaddrinfo), or the resolver's error.
+    static func resolve(_ host: String) -> ([String], String?) {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, nil, &hints, &result)
+        guard status == 0 else { return ([], String(cString: gai_strerror(status))) }
+        defer { freeaddrinfo(result) }
+        var addresses: [String] = []
+        var cursor = result
+        while let info = cursor {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(info.pointee.ai_addr, info.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                let address = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !addresses.contains(address) { addresses.append(address) }
+            }
+            cursor = info.pointee.ai_next
+        }
+        return (addresses, nil)
+    }
+
+    static func host(targets: [DaemonConfiguration.Target]) -> DiagnosticsBundle.Host {
+        var tcp: [String: String] = [:]
+        for name in HostCheck.tcpSysctls { tcp[name] = HostCheck.sysctl(name) ?? "unreadable" }
+        var names = utsname()
+        uname(&names)
+        let kernel = withUnsafeBytes(of: &names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let warning = HostCheck.warning(
+            tcpRetries2: HostCheck.sysctl("net.ipv4.tcp_retries2").flatMap { Int($0) },
+            targetsWithoutUserTimeout: HostCheck.targetsWithoutUserTimeout(targets))
+        return DiagnosticsBundle.Host(
+            hostname: ProcessInfo.processInfo.hostName, kernel: kernel, tcp: tcp, warnings: warning.map { [$0] } ?? [])
+    }
+
+    /// The target's settings for the bundle: everything but the password, whose source only is named.
+    static func settings(_ target: DaemonConfiguration.Target) -> [String: String] {
+        let connection = target.multiplexer.connection
+        var settings: [String: String] = [
+            "host": connection.endpoint.host, "port": "\(connection.endpoint.port)",
+            "tls": connection.tls == nil ? "off" : "on", "username": connection.username ?? "-",
+            "password": target.passwordFile.map { "from file \($0)" } ?? target.passwordCredential.map { "from credential \($0)" } ?? "none",
+            "cluster": target.cluster.rawValue, "maintenance_events": target.maintenanceEvents.rawValue,
+            "allowed_ports": target.endpointRules.portsDescription, "allowed_networks": "[\(target.allowedNetworks.joined(separator: ", "))]",
+            "dial_disallowed": "\(target.dialDisallowed)",
+            "connect_timeout": connection.connectTimeout.humanReadable, "command_timeout": connection.commandTimeout.humanReadable,
+            "keepalive_interval": target.multiplexer.keepaliveInterval.humanReadable,
+            "probe_interval": target.multiplexer.probeInterval?.humanReadable ?? "off",
+            "probe_timeout": target.multiplexer.probeTimeout.humanReadable,
+            "tcp.user_timeout": connection.tcp.userTimeout?.humanReadable ?? "off",
+            "tcp.keepalive_idle": connection.tcp.keepaliveIdle?.humanReadable ?? "off",
+            "topology.refresh_interval": target.topologyRefreshInterval.humanReadable,
+            "topology.min_refresh_interval": target.topologyMinimumRefreshInterval.humanReadable,
+        ]
+        if let tls = connection.tls {
+            settings["tls.ca_file"] = tls.caFile ?? "system roots"
+            settings["tls.server_name"] = tls.serverName ?? "-"
+            settings["tls.cert_file"] = tls.certificateFile ?? "-"
+        }
+        return settings
+    }
+
+    /// Replaces every occurrence of each secret (4 characters or more) in the encoded bundle: a last line of
+    /// defence should a server echo one back somewhere.
+    static func scrub(_ text: String, secrets: [String]) -> String {
+        var text = text
+        for secret in secrets where secret.count >= 4 {
+            text = text.replacingOccurrences(of: secret, with: self.redacted)
+            // JSON escapes some characters; cover the escaped form too.
+            if let encoded = try? JSONEncoder().encode(secret), let escaped = String(data: encoded, encoding: .utf8)?.dropFirst().dropLast(),
+                String(escaped) != secret
+            {
+                text = text.replacingOccurrences(of: String(escaped), with: self.redacted)
+            }
+        }
+        return text
+    }
+}

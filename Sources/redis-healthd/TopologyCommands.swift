@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import HealthDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `redis-healthd topology TARGET [--history] [--json]`
+struct Topology: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a cluster target's topology: nodes, announced endpoints, anomalies; --history adds the changes.")
+
+    @Argument(help: "The target.")
+    var target: String
+
+    @Flag(name: .long, help: "Also print the history of topology snapshots and their changes.")
+    var history = false
+
+    @Flag(name: .long, help: "Print JSON (current topology, anomalies and history).")
+    var json = false
+
+    @OptionGroup var socket: SocketOption
+
+    func run() throws {
+        let path = "/topology/\(self.target.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? self.target)"
+        let response: ControlClient.Response
+        do {
+            response = try ControlClient(socketPath: self.socket.socket).request("GET", path)
+        } catch {
+            throw failure(error.description)
+        }
+        guard response.status == 200 else { throw failure(errorMessage(response)) }
+        if self.json {
+            print(String(decoding: response.body, as: UTF8.self), terminator: "")
+            return
+        }
+        let document = try JSONDecoder().decode(TopologyDocument.self, from: response.body)
+        print(renderTopology(document, history: self.history), terminator: "")
+    }
+}
+
+/// `redis-healthd export [TARGET] [--output FILE]`
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a diagnostics bundle for a support case (JSON, secrets redacted): per node INFO, CLUSTER "
+            + "SHARDS/NODES/SLOTS, CLIENT INFO, CONFIG GET, our status, topology history, recent events, host TCP settings.")
+
+    @Argument(help: "Only this target (default: all).")
+    var target: String?
+
+    @Option(name: .shortAndLong, help: "Write the bundle to this file (mode 0600) instead of standard output.")
+    var output: String?
+
+    @Option(name: .long, help: "Seconds to wait for the daemon to gather the bundle.")
+    var timeout: Int = 60
+
+    @OptionGroup var socket: SocketOption
+
+    func run() throws {
+        let path = self.target.map { "/export/\($0.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? $0)" } ?? "/export"
+        let response: ControlClient.Response
+        do {
+            response = try ControlClient(socketPath: self.socket.socket, timeout: self.timeout).request("GET", path)
+        } catch {
+            throw failure(error.description)
+        }
+        guard response.status == 200 else { throw failure(errorMessage(response)) }
+        guard let output = self.output else {
+            FileHandle.standardOutput.write(response.body)
+            return
+        }
+        // Created 0600: the bundle describes the servers and the host, for the operator and support only.
+        let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw failure("cannot write \(output): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = response.body.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == response.body.count else { throw failure("cannot write \(output): \(String(cString: strerror(errno)))") }
+        var standardError = StandardError()
+        print("redis-healthd: wrote the diagnostics bundle (\(response.body.count) bytes) to \(output)", to: &standardError)
+    }
+}
