@@ -107,7 +107,10 @@ let package = Package(
         ),
         .testTarget(
             name: "HealthDaemonTests",
-            dependencies: ["HealthDaemon", "RedisMultiplexer", "RedisTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HealthDaemon", "RESP", "RedisMultiplexer", "RedisTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: commonSettings
         ),
         .testTarget(
