@@ -23,7 +23,7 @@ public struct DiagnosticsBundle: Codable, Sendable {
 
     public struct Node: Codable, Sendable {
         public var endpoint: String
-        /// `configured` (the target's endpoint), `primary` or `replica`.
+        /// `configured` (the target's endpoint; `configured primary` when it is also a cluster node), `primary` or `replica`.
         public var role: String
         public var nodeID: String?
         /// Why the node was not contacted (an endpoint outside the allowed list).

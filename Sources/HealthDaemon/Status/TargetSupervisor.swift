@@ -91,14 +91,26 @@ public final class TargetSupervisor: Sendable {
     /// Runs until cancelled or shut down.
     public func run() async {
         let stream = self.client.events()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.client.run() }
+        // The client and its event loop end the target; the topology and maintenance tasks may end early
+        // (a standalone server, maintenance events off) without ending the rest.
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.client.run()
+                return true
+            }
             group.addTask {
                 for await event in stream { self.handle(event) }
+                return true
             }
-            group.addTask { await self.runTopology() }
-            group.addTask { await self.watchMaintenanceEvents() }
-            await group.next()
+            group.addTask {
+                await self.runTopology()
+                return false
+            }
+            group.addTask {
+                await self.watchMaintenanceEvents()
+                return false
+            }
+            while let ends = await group.next(), !ends {}
             group.cancelAll()
         }
     }
@@ -422,7 +434,13 @@ extension TargetSupervisor {
         let rules = self.target.endpointRules
         var nodes: [(RedisEndpoint, String, String?, String?)] = [(connection.endpoint, "configured", nil, nil)]
         for node in clusterTopology?.nodes ?? [] {
-            guard let endpoint = node.endpoint(tls: tls), !nodes.contains(where: { $0.0 == endpoint }) else { continue }
+            guard let endpoint = node.endpoint(tls: tls) else { continue }
+            if endpoint == nodes[0].0 {
+                nodes[0].1 = "configured \(node.role.rawValue)"
+                nodes[0].2 = node.id
+                continue
+            }
+            guard !nodes.contains(where: { $0.0 == endpoint }) else { continue }
             let violations = rules.violations(address: node.ip ?? node.host, port: endpoint.port)
             let skipped = violations.isEmpty || self.target.dialDisallowed
                 ? nil : "not contacted: " + violations.map(\.detail).joined(separator: "; ") + " (dial_disallowed: false)"
