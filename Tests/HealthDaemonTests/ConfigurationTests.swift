@@ -53,7 +53,7 @@ struct ConfigurationTests {
         BadCase(
             yaml: "targets:\n  - name: a\n    host: h\n    probe_interval: fast\n    port: 70000\n    colour: blue\n",
             expected: [
-                "targets[0].colour: unknown key (known: allowed_networks, allowed_ports, client_name, cluster, command_timeout, connect_timeout, dial_disallowed, host, keepalive_interval, maintenance_events, name, password_credential, password_file, port, probe_failures, probe_interval, probe_timeout, reconnect, tcp, tls, username)",
+                "targets[0].colour: unknown key (known: allowed_networks, allowed_ports, client_name, cluster, command_timeout, connect_timeout, dial_disallowed, host, keepalive_interval, maintenance_events, name, password_credential, password_file, port, probe_failures, probe_interval, probe_timeout, reconnect, tcp, tls, topology, username)",
                 "targets[0].port: 70000 is out of range 1…65535",
                 "targets[0].probe_interval: \"fast\" is not a duration; write a number and a unit: 250ms, 5s, 10m",
             ]),
@@ -70,6 +70,14 @@ struct ConfigurationTests {
                 "targets[0].cluster: \"maybe\" is not one of off, auto, on",
                 "targets[0].allowed_ports[1]: \"9-1\" is not a port range such as \"13000-13999\"",
                 "targets[0].allowed_networks[0]: \"10.0.0.0/33\" is not a CIDR such as 10.0.0.0/8",
+            ]),
+        BadCase(
+            yaml: "targets:\n  - name: a\n    host: h\n    topology: {refresh_interval: 0s, history: 0, every: 1s}\n    maintenance_events: sometimes\n",
+            expected: [
+                "targets[0].topology.every: unknown key (known: history, min_refresh_interval, refresh_interval)",
+                "targets[0].topology.history: 0 is out of range 1…10000",
+                "targets[0].topology: refresh_interval and min_refresh_interval must be positive",
+                "targets[0].maintenance_events: \"sometimes\" is not one of auto, on, off",
             ]),
         BadCase(
             yaml: "targets:\n  - name: a\n    host: h\n    tls: {enabled: true, cert_file: c.pem}\n    reconnect: {backoff_base: 5s, backoff_cap: 1s}\n",
