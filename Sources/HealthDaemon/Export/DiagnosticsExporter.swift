@@ -89,13 +89,13 @@ enum DiagnosticsExporter {
             if items.isEmpty { return "(empty)" }
             return items.enumerated().map { index, item in
                 let inner = self.render(item, indent: indent + "   ")
-                return "\(indent)\(index + 1)) " + (isAggregate(item) ? "\n" + inner : inner)
+                return "\(indent)\(index + 1))" + (isAggregate(item) ? "\n" + inner : " " + inner)
             }.joined(separator: "\n")
         case .map(let entries):
             if entries.isEmpty { return "(empty)" }
             return entries.map { entry in
                 let inner = self.render(entry.value, indent: indent + "   ")
-                return "\(indent)\(entry.key.string ?? self.render(entry.key)): " + (isAggregate(entry.value) ? "\n" + inner : inner)
+                return "\(indent)\(entry.key.string ?? self.render(entry.key)):" + (isAggregate(entry.value) ? "\n" + inner : " " + inner)
             }.joined(separator: "\n")
         case .attributed(_, let inner):
             return self.render(inner, indent: indent)

@@ -276,7 +276,7 @@ public final class TargetSupervisor: Sendable {
             self.events.append(target: name, text: "node connection opened to \(endpoint)", at: now)
             self.logger.info("Cluster node connection opened", metadata: ["redis.event": "node-opened", "redis.node_endpoint": "\(endpoint)"])
         case .nodeClosed(let endpoint):
-            self.events.append(target: name, text: "node connection closed to \(endpoint) (left the topology)", at: now)
+            self.events.append(target: name, text: "node connection closed to \(endpoint) (no primary there any more)", at: now)
             self.logger.info("Cluster node connection closed", metadata: ["redis.event": "node-closed", "redis.node_endpoint": "\(endpoint)"])
         case .redirected(let redirection):
             self.logger.debug(

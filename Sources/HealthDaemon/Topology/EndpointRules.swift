@@ -40,6 +40,8 @@ public struct EndpointRules: Sendable, Hashable {
         public var rule: String
         /// e.g. "port 10226 is outside allowed_ports [6379, 6380, 13000-13999, 15000-15999]"
         public var detail: String
+        /// The list broken, e.g. "[6379, 6380, 13000-13999, 15000-15999]".
+        public var allowed: String
     }
 
     public var allowedPorts: [ClosedRange<Int>]
@@ -61,15 +63,17 @@ public struct EndpointRules: Sendable, Hashable {
     public func violations(address: String?, port: Int) -> [Violation] {
         var violations: [Violation] = []
         if !self.allowedPorts.isEmpty && !self.allowedPorts.contains(where: { $0.contains(port) }) {
-            violations.append(Violation(rule: "allowed_ports", detail: "port \(port) is outside allowed_ports \(self.portsDescription)"))
+            violations.append(
+                Violation(
+                    rule: "allowed_ports", detail: "port \(port) is outside allowed_ports \(self.portsDescription)",
+                    allowed: self.portsDescription))
         }
         if !self.allowedNetworks.isEmpty, let address, let bytes = ipAddressBytes(address),
             !self.allowedNetworks.contains(where: { $0.contains(bytes) })
         {
+            let networks = "[\(self.allowedNetworks.map(\.description).joined(separator: ", "))]"
             violations.append(
-                Violation(
-                    rule: "allowed_networks",
-                    detail: "address \(address) is outside allowed_networks [\(self.allowedNetworks.map(\.description).joined(separator: ", "))]"))
+                Violation(rule: "allowed_networks", detail: "address \(address) is outside allowed_networks \(networks)", allowed: networks))
         }
         return violations
     }

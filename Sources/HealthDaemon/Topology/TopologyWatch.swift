@@ -74,7 +74,7 @@ public struct TopologyWatch: Sendable {
                     anomalies.append(
                         TopologyAnomaly(
                             nodeID: node.id, endpoint: endpoint.description, rule: violation.rule,
-                            message: "node \(node.shortID) announces \(endpoint), outside \(violation.rule): \(violation.detail)",
+                            message: "node \(node.shortID) announces \(endpoint), outside \(violation.rule) \(violation.allowed)",
                             source: source, since: time))
                 }
             }
