@@ -111,6 +111,19 @@ echo "start → active in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 wait_for StatusText "1/1 targets healthy; e2e" 10
 echo "StatusText: $(show StatusText)"
 $S /run/e2e/redis-healthd status || fail "redis-healthd status failed inside"
+# The topology and export requests work under the sandbox; /proc/sys is readable there (the host check's input).
+$S /run/e2e/redis-healthd topology e2e | grep -q "standalone server" || fail "topology e2e does not say standalone"
+$S /run/e2e/redis-healthd export e2e > "$lab/bundle.json" || fail "redis-healthd export failed inside"
+python3 - "$lab/bundle.json" <<'PY' || fail "export bundle"
+import json, sys
+bundle = json.load(open(sys.argv[1]))
+retries = bundle["host"]["tcp"]["net.ipv4.tcp_retries2"]
+assert retries != "unreadable", "tcp_retries2 unreadable under the unit's sandbox"
+node = bundle["targets"][0]["nodes"][0]
+commands = {c["command"]: c for c in node["commands"]}
+assert "redis_version:" in commands["INFO"].get("output", ""), node
+print(f"export under the sandbox: tcp_retries2={retries}, {len(node['commands'])} commands on {node['endpoint']}")
+PY
 
 # ---- the status follows redis-server
 kill -9 "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=
