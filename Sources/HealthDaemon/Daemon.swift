@@ -19,6 +19,7 @@ public final class Daemon: ControlBackend {
     private let starts: AsyncStream<TargetSupervisor>
     private let startsContinuation: AsyncStream<TargetSupervisor>.Continuation
     private let lastSupervisionTick = Mutex<ContinuousClock.Instant>(.now)
+    private let exporting = Mutex(false)
     /// Whether stop() was called, and run()'s waiter for it.
     private let stopState = Mutex<(stopped: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
@@ -162,10 +163,13 @@ public final class Daemon: ControlBackend {
         self.supervisors.first { $0.target.name == target }?.topologyDocument()
     }
 
-    /// The support bundle as JSON, secrets redacted; nil when `target` names no target.
-    public func export(target: String?) async -> String? {
+    /// The support bundle as JSON, secrets redacted. One export runs at a time (each opens a connection per node):
+    /// a second request meanwhile is told so (`busy`).
+    public func export(target: String?) async -> ExportOutcome {
         let chosen = self.supervisors.filter { target == nil || $0.target.name == target }
-        if target != nil && chosen.isEmpty { return nil }
+        if target != nil && chosen.isEmpty { return .noSuchTarget }
+        guard self.exporting.withLock({ busy in defer { busy = true }; return !busy }) else { return .busy }
+        defer { self.exporting.withLock { $0 = false } }
         let events = self.events.entries(since: 0)
         var targets: [DiagnosticsBundle.Target] = []
         for supervisor in chosen { targets.append(await supervisor.exportBundle(events: events)) }
@@ -175,8 +179,7 @@ public final class Daemon: ControlBackend {
             redaction: "passwords and CONFIG parameters holding secrets (*pass*, masterauth, *secret*, *token*) are replaced by <redacted>")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        let text = (try? encoder.encode(bundle)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return DiagnosticsExporter.scrub(text, secrets: chosen.flatMap(\.secrets))
+        return .bundle((try? encoder.encode(bundle)).map { String(decoding: $0, as: UTF8.self) } ?? "{}")
     }
 
     /// Warns when the host would take minutes to notice a dead connection (tcp_retries2 > 5 without

@@ -239,7 +239,7 @@ struct MetricsListenerTests {
 
 @Suite("Control socket peer credentials", .serialized)
 struct PeerCredentialTests {
-    @Test("a peer that is not root, not the daemon's user and not in the socket's group may read but not reconnect")
+    @Test("a peer that is not root, not the daemon's user and not in the socket's group may read but not reconnect or export")
     func nonPermittedPeerRefused() async throws {
         guard getuid() == 0, let setpriv = try? which("setpriv"), let curl = try? which("curl") else {
             print("SKIPPED peer-credential test: needs root, setpriv and curl")
@@ -259,6 +259,8 @@ struct PeerCredentialTests {
                 #expect(refused.hasSuffix(" 403"), "\(refused)")
                 #expect(refused.contains("allowed only to root"))
                 #expect(json(try client.request("GET", "/status/cache-a"))["force_reconnects"] as? Int == 0)
+                let export = try curlAsNobody(["http://localhost/export"])
+                #expect(export.hasSuffix(" 403") && export.contains("export is allowed only to root"), "\(export)")
             }
         }
     }

@@ -18,7 +18,7 @@ struct TopologyWatchTests {
         ("10.0.0.5", 6379, []), ("10.0.0.5", 13500, []), ("10.0.0.5", 15999, []),
         ("10.0.0.5", 10226, ["allowed_ports"]), ("10.9.0.5", 6380, ["allowed_networks"]),
         ("192.168.1.1", 10226, ["allowed_ports", "allowed_networks"]), ("fd00::5", 6379, []), ("fe80::1", 6379, ["allowed_networks"]),
-        ("redis.example.com", 6379, []),  // a host name: the network rule applies to addresses only
+        ("redis.example.com", 6379, ["allowed_networks"]),  // a host name without an IP cannot be shown to be inside
     ] as [(String, Int, [String])])
     func rules(address: String, port: Int, broken: [String]) throws {
         let rules = EndpointRules(
@@ -196,7 +196,8 @@ struct MaintenanceAndExportTests {
         #expect(text.contains("requirepass <redacted>") && text.contains("masterauth <redacted>") && text.contains("tls-key-file-pass <redacted>"))
         #expect(text.contains("maxmemory 0") && text.contains("masteruser repl") && text.contains("tls-auth-clients yes"))
         #expect(!text.contains("s3cret-pw") && !text.contains("k3y"))
-        #expect(DiagnosticsExporter.scrub("{\"a\":\"x s3cret-pw y\"}", secrets: ["s3cret-pw"]) == "{\"a\":\"x <redacted> y\"}")
-        #expect(DiagnosticsExporter.scrub("{\"a\":\"p\\\"w\\\"d!\"}", secrets: ["p\"w\"d!"]) == "{\"a\":\"<redacted>\"}")
+        #expect(DiagnosticsExporter.scrub("name=x s3cret-pw y", secrets: ["s3cret-pw"]) == "name=x <redacted> y")
+        // Short secrets are not scrubbed: replacing "redis" everywhere would mangle INFO and point at the password.
+        #expect(DiagnosticsExporter.scrub("redis_version:7.0.15", secrets: ["redis"]) == "redis_version:7.0.15")
     }
 }

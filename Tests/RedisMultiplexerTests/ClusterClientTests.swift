@@ -42,7 +42,7 @@ func clusterConfiguration(_ cluster: RedisCluster, clientName: String = "healthd
 
 /// Runs a cluster client for the duration of `body`, then shuts it down.
 func withClusterClient<T>(
-    _ configuration: RedisClusterConfiguration, dialPolicy: @escaping @Sendable (RedisEndpoint) -> String? = { _ in nil },
+    _ configuration: RedisClusterConfiguration, dialPolicy: @escaping @Sendable (DialCandidate) -> String? = { _ in nil },
     _ body: (RedisClusterClient, ClusterEventRecorder) async throws -> T
 ) async throws -> T {
     let client = try RedisClusterClient(configuration: configuration, dialPolicy: dialPolicy)
@@ -62,6 +62,36 @@ func withClusterClient<T>(
 
 @Suite("Cluster client against a real 3-node cluster", .serialized)
 struct ClusterClientTests {
+    @Test("no seed answers: refreshes are retried at the minimum interval, not a whole period later; bad slots are errors")
+    func refreshRetried() async throws {
+        let closed = try freePort()
+        let configuration = RedisClusterConfiguration(
+            node: RedisMultiplexerConfiguration(
+                connection: RedisConnectionConfiguration(endpoint: RedisEndpoint(host: "127.0.0.1", port: closed))),
+            seeds: [RedisEndpoint(host: "127.0.0.1", port: closed)], refreshInterval: .seconds(60),
+            minimumRefreshInterval: .milliseconds(200))
+        try await withClusterClient(configuration) { client, recorder in
+            let failures = { recorder.all.filter { if case .refreshFailed = $0 { return true } else { return false } }.count }
+            #expect(await eventually(within: .seconds(5)) { failures() >= 3 }, "\(failures()) failed refreshes")
+            #expect(recorder.contains {
+                if case .refreshFailed(_, let message) = $0 { return message.contains("connection refused") }
+                return false
+            })
+            do throws(RedisClientError) {
+                _ = try await client.send(RESPCommand("GET", "k"), slot: 16384)
+                Issue.record("slot 16384 accepted")
+            } catch {
+                #expect(error.description.contains("outside 0…16383"))
+            }
+            do throws(RedisClientError) {
+                _ = try await client.send(RESPCommand("GET", "k"), key: "k")
+                Issue.record("a command without a topology succeeded")
+            } catch {
+                #expect(error.code == .clusterTopology)
+            }
+        }
+    }
+
     @Test("discovery and routing: one multiplexer per primary, every key lands on the node that owns its slot")
     func discoveryAndRouting() async throws {
         try await withRedisCluster { cluster in
@@ -159,7 +189,7 @@ struct ClusterClientTests {
     @Test("a node announcing a forbidden port is not dialed; commands for its slots fail with disallowed-endpoint")
     func dialPolicy() async throws {
         try await withRedisCluster { cluster in
-            let policy: @Sendable (RedisEndpoint) -> String? = { $0.port == 10226 ? "port 10226 is outside allowed_ports" : nil }
+            let policy: @Sendable (DialCandidate) -> String? = { $0.endpoint.port == 10226 ? "port 10226 is outside allowed_ports" : nil }
             try await withClusterClient(clusterConfiguration(cluster), dialPolicy: policy) { client, recorder in
                 #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
                 let moved = cluster.servers[2]

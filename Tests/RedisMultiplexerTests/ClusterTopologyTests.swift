@@ -57,6 +57,19 @@ struct ClusterTopologyTests {
         #expect(topology.primaries[0].health == "online")
     }
 
+    @Test("a failed primary (still role master) serves no slots: its replacement does")
+    func failedPrimary() throws {
+        func node(_ id: String, _ port: Int64, _ health: String) -> RESPValue {
+            shardNode([("id", bulk(id)), ("port", .integer(port)), ("ip", bulk("10.0.0.1")), ("role", bulk("master")), ("health", bulk(health))], resp3: true)
+        }
+        let reply: RESPValue = .array([
+            shardNode([("slots", .array([.integer(0), .integer(16383)])), ("nodes", .array([node("old", 7000, "failed"), node("new", 7001, "online")]))], resp3: true)
+        ])
+        let topology = try ClusterTopology.parseShards(reply, replyHost: "h")
+        #expect(topology.node(id: "old")?.slots == [] && topology.node(id: "new")?.slots == [0...16383])
+        #expect(Set(topology.slotOwners()) == ["new"])
+    }
+
     @Test("CLUSTER SLOTS parses, an empty host meaning the host asked")
     func parseSlots() throws {
         let reply: RESPValue = .array([

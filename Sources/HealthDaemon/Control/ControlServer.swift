@@ -18,8 +18,16 @@ public protocol ControlBackend: Sendable {
     func reconnect(target: String) async -> String?
     /// The topology of `target` (current, anomalies, history); nil when there is no such target.
     func topology(target: String) -> TopologyDocument?
-    /// A diagnostics bundle (JSON, secrets redacted) for one target or all (`nil`); nil when there is no such target.
-    func export(target: String?) async -> String?
+    /// A diagnostics bundle (JSON, secrets redacted) for one target or all (`nil`).
+    func export(target: String?) async -> ExportOutcome
+}
+
+/// What `GET /export` gets.
+public enum ExportOutcome: Sendable, Hashable {
+    case bundle(String)
+    case noSuchTarget
+    /// Another export is running.
+    case busy
 }
 
 /// HTTP/1.1 with JSON bodies on a Unix socket: `GET /status`, `GET /status/{target}`, `GET /events?since=`,
@@ -187,22 +195,18 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
                 self.respond(context: context, status: .notFound, json: error("no target named \(name)"))
             }
         case (.GET, "export", 1), (.GET, "export", 2):
+            // The bundle holds the servers' configuration: the same peers as for reconnect.
             let name = segments.count == 2 ? (segments[1].removingPercentEncoding ?? segments[1]) : nil
-            let backend = self.backend
-            let logger = self.logger
-            let eventLoop = context.eventLoop
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            Task {
-                logger.notice("Diagnostics export requested on the control socket", metadata: ["redis.target": "\(name ?? "all")"])
-                let bundle = await backend.export(target: name)
-                eventLoop.execute {
-                    let (handler, context) = loopBound.value
-                    if let bundle {
-                        handler.respond(context: context, status: .ok, json: bundle)
-                    } else {
-                        handler.respond(context: context, status: .notFound, json: error("no target named \(name ?? "")"))
-                    }
+            self.peerMayMutate(context: context).whenComplete { result in
+                let (handler, context) = loopBound.value
+                guard case .success(true) = result else {
+                    handler.respond(
+                        context: context, status: .forbidden,
+                        json: error("export is allowed only to root, the daemon's user or the control socket's group"))
+                    return
                 }
+                handler.export(name, context: context)
             }
         case (.POST, "reconnect", 2):
             let name = segments[1].removingPercentEncoding ?? segments[1]
@@ -226,6 +230,29 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
                 json: error(
                     "unknown path \(path); try GET /status, GET /status/{target}, GET /topology/{target}, GET /events?since=N, GET /metrics, GET /export, GET /export/{target}, POST /reconnect/{target}"
                 ))
+        }
+    }
+
+    private func export(_ name: String?, context: ChannelHandlerContext) {
+        let backend = self.backend
+        let logger = self.logger
+        let eventLoop = context.eventLoop
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        Task {
+            logger.notice("Diagnostics export requested on the control socket", metadata: ["redis.target": "\(name ?? "all")"])
+            let outcome = await backend.export(target: name)
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                switch outcome {
+                case .bundle(let bundle):
+                    handler.respond(context: context, status: .ok, json: bundle)
+                case .noSuchTarget:
+                    handler.respond(context: context, status: .notFound, json: error("no target named \(name ?? "")"))
+                case .busy:
+                    handler.respond(
+                        context: context, status: .conflict, json: error("an export is already running; try again when it has finished"))
+                }
+            }
         }
     }
 

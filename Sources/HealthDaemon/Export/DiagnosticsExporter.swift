@@ -31,7 +31,7 @@ enum DiagnosticsExporter {
     /// Contacts one node with a connection of its own (the daemon's multiplexers are left alone) and runs the
     /// commands; every failure is recorded, none is fatal.
     static func node(
-        endpoint: RedisEndpoint, role: String, nodeID: String?, skipped: String?, configuration: RedisConnectionConfiguration,
+        secrets: [String] = [], endpoint: RedisEndpoint, role: String, nodeID: String?, skipped: String?, configuration: RedisConnectionConfiguration,
         cluster: Bool, logger: Logger
     ) async -> DiagnosticsBundle.Node {
         var node = DiagnosticsBundle.Node(endpoint: endpoint.description, role: role, nodeID: nodeID, skipped: skipped, commands: [])
@@ -50,7 +50,7 @@ enum DiagnosticsExporter {
             do {
                 let reply = try await connection.send(command)
                 let output = command.name == "CONFIG GET" ? self.renderConfig(reply) : self.render(reply)
-                node.commands.append(.init(command: command.name, output: output))
+                node.commands.append(.init(command: command.name, output: self.scrub(output, secrets: secrets)))
             } catch {
                 node.commands.append(.init(command: command.name, error: error.description))
             }
@@ -171,18 +171,13 @@ enum DiagnosticsExporter {
         return settings
     }
 
-    /// Replaces every occurrence of each secret (4 characters or more) in the encoded bundle: a last line of
-    /// defence should a server echo one back somewhere.
+    /// Replaces every occurrence of each secret in a server's reply: a last line of defence should a server echo one
+    /// back (the bundle never holds the password otherwise). Secrets shorter than 8 characters are left alone:
+    /// scrubbing `redis` or `6379` everywhere would mangle the replies and point at the password.
     static func scrub(_ text: String, secrets: [String]) -> String {
         var text = text
-        for secret in secrets where secret.count >= 4 {
+        for secret in secrets where secret.count >= 8 {
             text = text.replacingOccurrences(of: secret, with: self.redacted)
-            // JSON escapes some characters; cover the escaped form too.
-            if let encoded = try? JSONEncoder().encode(secret), let escaped = String(data: encoded, encoding: .utf8)?.dropFirst().dropLast(),
-                String(escaped) != secret
-            {
-                text = text.replacingOccurrences(of: String(escaped), with: self.redacted)
-            }
         }
         return text
     }

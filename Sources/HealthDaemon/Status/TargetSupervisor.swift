@@ -23,6 +23,8 @@ public final class TargetSupervisor: Sendable {
         var cluster: RedisClusterClient?
         var watch: TopologyWatch
         var isShutdown = false
+        /// Whether the last refresh failed (a failure is a warning once, then debug until one succeeds).
+        var refreshFailing = false
     }
 
     public init(
@@ -192,6 +194,7 @@ public final class TargetSupervisor: Sendable {
         case .on:
             break
         case .auto:
+            var refusalLogged = false
             while true {
                 if Task.isCancelled || self.topology.withLock({ $0.isShutdown }) { return }
                 do {
@@ -202,8 +205,17 @@ public final class TargetSupervisor: Sendable {
                         return
                     }
                     break
+                } catch where error.code == .errorReply {
+                    // Refused (an ACL without +info): say so once, ask again now and then.
+                    if !refusalLogged {
+                        refusalLogged = true
+                        self.logger.warning(
+                            "Cannot tell whether the target is a cluster: INFO cluster was refused; set cluster: on or off",
+                            metadata: ["redis.event": "topology-mode", "error.message": "\(error)"])
+                    }
+                    try? await Task.sleep(for: .seconds(30))
                 } catch {
-                    // Not connected yet, or INFO refused: ask again later.
+                    // Not connected yet: ask again soon.
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
@@ -212,9 +224,9 @@ public final class TargetSupervisor: Sendable {
         nodeConfiguration.connection.password = self.password
         let rules = self.target.endpointRules
         let dialDisallowed = self.target.dialDisallowed
-        let policy: @Sendable (RedisEndpoint) -> String? = { endpoint in
+        let policy: @Sendable (DialCandidate) -> String? = { candidate in
             guard !dialDisallowed else { return nil }
-            let violations = rules.violations(address: endpoint.host, port: endpoint.port)
+            let violations = rules.violations(address: candidate.announcedIP ?? candidate.endpoint.host, port: candidate.endpoint.port)
             return violations.isEmpty ? nil : violations.map(\.detail).joined(separator: "; ")
         }
         let cluster: RedisClusterClient
@@ -255,13 +267,18 @@ public final class TargetSupervisor: Sendable {
         switch event {
         case .topologyRefreshed(let topology, let source, let command, let trigger):
             self.metrics?.recordTopologyRefresh(target: name, ok: true)
+            if self.topology.withLock({ state in defer { state.refreshFailing = false }; return state.refreshFailing }) {
+                self.logger.notice("Cluster topology refresh works again", metadata: ["redis.event": "topology-refreshed", "redis.trigger": "\(trigger)"])
+            }
             let sourceText = "\(command) from \(source)"
             let observation = self.topology.withLock { $0.watch.observe(topology, source: sourceText, trigger: trigger, at: now) }
             self.topologyObserved(observation, topology: topology, source: sourceText, trigger: trigger, now: now)
         case .refreshFailed(let trigger, let message):
             self.metrics?.recordTopologyRefresh(target: name, ok: false)
-            self.events.append(target: name, text: "topology refresh failed (\(trigger)): \(message)", at: now)
-            self.logger.warning(
+            let first = self.topology.withLock { state in defer { state.refreshFailing = true }; return !state.refreshFailing }
+            if first { self.events.append(target: name, text: "topology refresh failed (\(trigger)): \(message)", at: now) }
+            self.logger.log(
+                level: first ? .warning : .debug,
                 "Cluster topology refresh failed",
                 metadata: ["redis.event": "topology-refresh-failed", "redis.trigger": "\(trigger)", "error.message": "\(message)"])
         case .nodeNotDialed(let id, let endpoint, let reason):
@@ -450,10 +467,11 @@ extension TargetSupervisor {
         let logger = self.logger
         let configuration = connection
         let candidates = nodes
+        let secrets = self.secrets
         let results = await withTaskGroup(of: (Int, DiagnosticsBundle.Node).self) { group in
             for (index, node) in candidates.enumerated() {
                 group.addTask {
-                    (index, await DiagnosticsExporter.node(
+                    (index, await DiagnosticsExporter.node(secrets: secrets,
                         endpoint: node.0, role: node.1, nodeID: node.2, skipped: node.3, configuration: configuration,
                         cluster: isCluster, logger: logger))
                 }

@@ -58,8 +58,9 @@ public struct EndpointRules: Sendable, Hashable {
             .joined(separator: ", ") + "]"
     }
 
-    /// The rules `port` and `address` break. The network rule applies to IP literals only: an announced host name
-    /// is checked through the node's announced IP, when there is one.
+    /// The rules `port` and `address` break. The network rule needs an IP address: pass the node's announced IP
+    /// when its endpoint is a host name; a host name alone cannot be shown to be inside the networks, so it breaks
+    /// the rule (it is not dialed on trust).
     public func violations(address: String?, port: Int) -> [Violation] {
         var violations: [Violation] = []
         if !self.allowedPorts.isEmpty && !self.allowedPorts.contains(where: { $0.contains(port) }) {
@@ -68,12 +69,20 @@ public struct EndpointRules: Sendable, Hashable {
                     rule: "allowed_ports", detail: "port \(port) is outside allowed_ports \(self.portsDescription)",
                     allowed: self.portsDescription))
         }
-        if !self.allowedNetworks.isEmpty, let address, let bytes = ipAddressBytes(address),
-            !self.allowedNetworks.contains(where: { $0.contains(bytes) })
-        {
+        if !self.allowedNetworks.isEmpty {
             let networks = "[\(self.allowedNetworks.map(\.description).joined(separator: ", "))]"
-            violations.append(
-                Violation(rule: "allowed_networks", detail: "address \(address) is outside allowed_networks \(networks)", allowed: networks))
+            if let address, let bytes = ipAddressBytes(address) {
+                if !self.allowedNetworks.contains(where: { $0.contains(bytes) }) {
+                    violations.append(
+                        Violation(rule: "allowed_networks", detail: "address \(address) is outside allowed_networks \(networks)", allowed: networks))
+                }
+            } else {
+                violations.append(
+                    Violation(
+                        rule: "allowed_networks",
+                        detail: "host \(address ?? "?") has no announced IP address to check against allowed_networks \(networks)",
+                        allowed: networks))
+            }
         }
         return violations
     }

@@ -126,7 +126,8 @@ public struct ClusterTopology: Sendable, Hashable, Codable {
                         id: id, host: endpoint ?? ip ?? replyHost, ip: ip, hostname: hostname,
                         port: node["port"]?.int.map(Int.init).flatMap(validPort),
                         tlsPort: node["tls-port"]?.int.map(Int.init).flatMap(validPort), role: role,
-                        health: node["health"]?.string, slots: role == .primary ? slots : []))
+                        // A failed primary keeps role master until it is forgotten; its replacement serves the slots.
+                        health: node["health"]?.string, slots: role == .primary && node["health"]?.string != "failed" ? slots : []))
             }
         }
         return ClusterTopology(nodes: nodes)

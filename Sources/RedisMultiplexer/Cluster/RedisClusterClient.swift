@@ -30,6 +30,21 @@ public struct RedisClusterConfiguration: Sendable {
     }
 }
 
+/// An endpoint the cluster client is about to dial, for the dial policy to judge.
+public struct DialCandidate: Sendable, Hashable {
+    public var endpoint: RedisEndpoint
+    /// The node's id, when the topology names it (not for a redirection to an unknown node).
+    public var nodeID: String?
+    /// The IP address the node announces, when known: the endpoint's host may be a name.
+    public var announcedIP: String?
+
+    public init(endpoint: RedisEndpoint, nodeID: String? = nil, announcedIP: String? = nil) {
+        self.endpoint = endpoint
+        self.nodeID = nodeID
+        self.announcedIP = announcedIP
+    }
+}
+
 /// What a cluster client saw or did.
 public enum ClusterEvent: Sendable {
     /// A topology was read (`command`: CLUSTER SHARDS or CLUSTER SLOTS) from `source`.
@@ -57,7 +72,7 @@ public final class RedisClusterClient: Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let sslContext: NIOSSLContext?
-    private let dialPolicy: @Sendable (RedisEndpoint) -> String?
+    private let dialPolicy: @Sendable (DialCandidate) -> String?
     private let state: Mutex<State>
     private let starts: AsyncStream<RedisMultiplexer>
     private let startsContinuation: AsyncStream<RedisMultiplexer>.Continuation
@@ -72,16 +87,19 @@ public final class RedisClusterClient: Sendable {
         var observers: [Int: AsyncStream<ClusterEvent>.Continuation] = [:]
         var nextObserverID = 0
         var wake: CheckedContinuation<Void, Never>?
+        /// A trigger came while the refresh loop was not waiting: its next wait returns at once.
+        var wakeRequested = false
         var isShutdown = false
     }
 
-    /// - Parameter dialPolicy: why an endpoint must not be dialed, or nil when it may be.
+    /// - Parameter dialPolicy: why an endpoint must not be dialed, or nil when it may be. Asked before every new
+    ///   node connection (from the topology or a redirection).
     /// - Throws: ``RedisClientError`` `.configuration` when the node template is invalid or there is no seed.
     public init(
         configuration: RedisClusterConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "redis-healthd.cluster"),
-        dialPolicy: @escaping @Sendable (RedisEndpoint) -> String? = { _ in nil }
+        dialPolicy: @escaping @Sendable (DialCandidate) -> String? = { _ in nil }
     ) throws(RedisClientError) {
         var problems = configuration.node.validate()
         if configuration.seeds.isEmpty { problems.append("a cluster needs at least one seed endpoint") }
@@ -183,8 +201,12 @@ public final class RedisClusterClient: Sendable {
     public func requestRefresh(trigger: String) {
         let wake = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard case .scheduled = state.schedule.triggered(trigger, now: .now) else { return nil }
-            defer { state.wake = nil }
-            return state.wake
+            guard let wake = state.wake else {
+                state.wakeRequested = true
+                return nil
+            }
+            state.wake = nil
+            return wake
         }
         wake?.resume()
     }
@@ -212,6 +234,10 @@ public final class RedisClusterClient: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = self.state.withLock { state -> Bool in
                     if state.isShutdown || Task.isCancelled { return true }
+                    if state.wakeRequested {
+                        state.wakeRequested = false
+                        return true
+                    }
                     state.wake?.resume()
                     state.wake = continuation
                     return false
@@ -252,6 +278,8 @@ public final class RedisClusterClient: Sendable {
         }
         let message = failures.isEmpty ? "no node to ask" : failures.joined(separator: "; ")
         self.logger.debug("Cluster topology refresh failed", metadata: ["error.message": "\(message)"])
+        // Try again after the minimum interval rather than a whole period (the first refresh above all).
+        _ = self.state.withLock { $0.schedule.triggered("retry", now: .now) }
         self.publish(.refreshFailed(trigger: trigger, message: message))
         return nil
     }
@@ -305,7 +333,9 @@ public final class RedisClusterClient: Sendable {
             for range in node.slots {
                 for slot in range { slots[slot] = endpoint }
             }
-            if let reason = self.dialPolicy(endpoint) {
+            // A primary the cluster marked failed serves nothing (its slots went to its replacement): not dialed.
+            guard node.health != "failed" else { continue }
+            if let reason = self.dialPolicy(DialCandidate(endpoint: endpoint, nodeID: node.id, announcedIP: node.ip)) {
                 refused[endpoint] = (node.id, reason)
             } else if !desired.contains(endpoint) {
                 desired.append(endpoint)
@@ -361,7 +391,11 @@ public final class RedisClusterClient: Sendable {
     /// The multiplexer for `endpoint`, made (and started) on demand when a redirection names a node the
     /// topology did not list yet.
     private func node(for endpoint: RedisEndpoint, command: String) throws(RedisClientError) -> RedisMultiplexer {
-        if let reason = self.dialPolicy(endpoint) {
+        if let node = self.multiplexer(at: endpoint) { return node }
+        // A redirection may name a node the last topology listed (with its announced IP) or one it did not.
+        let tls = self.configuration.node.connection.tls != nil
+        let known = self.topology?.nodes.first { $0.endpoint(tls: tls) == endpoint }
+        if let reason = self.dialPolicy(DialCandidate(endpoint: endpoint, nodeID: known?.id, announcedIP: known?.ip)) {
             throw RedisClientError(
                 .disallowedEndpoint, endpoint: endpoint.description, command: command,
                 message: "not dialed: \(reason)")
@@ -393,6 +427,9 @@ public final class RedisClusterClient: Sendable {
 
     /// Sends `command` to the primary serving `slot` (see ``send(_:key:timeout:)``).
     public func send(_ command: RESPCommand, slot: Int, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
+        guard (0..<HashSlot.count).contains(slot) else {
+            throw RedisClientError(.configuration, command: command.name, message: "slot \(slot) is outside 0…16383")
+        }
         let timeout = timeout ?? self.configuration.node.connection.commandTimeout
         let started = ContinuousClock.now
         var target = self.state.withLock { $0.slots[slot] }
@@ -405,7 +442,12 @@ public final class RedisClusterClient: Sendable {
                     message: "slot \(slot) is not served by any known node (topology \(self.topology == nil ? "not read yet" : "incomplete"))")
             }
             let node = try self.node(for: endpoint, command: command.name)
-            let remaining = max(timeout - started.duration(to: .now), .milliseconds(1))
+            let remaining = timeout - started.duration(to: .now)
+            guard remaining > .zero else {
+                throw RedisClientError(
+                    .commandTimeout, endpoint: endpoint.description, command: command.name,
+                    message: "no reply within \(timeout.humanReadable) (redirected)")
+            }
             let reply = asking
                 ? try await node.pipeline([RESPCommand("ASKING"), command], timeout: remaining)[1]
                 : try await node.pipeline([command], timeout: remaining)[0]
