@@ -216,6 +216,40 @@ struct ClusterDaemonTests {
         }
     }
 
+    @Test("a primary killed: degraded (node unreachable, then its slots uncovered), healthy once it is back")
+    func primaryKilled() async throws {
+        try await withRedisCluster(nodeTimeout: 2000) { cluster in
+            let notifications = Notifications()
+            try await withDaemon(targetsYAML: clusterTargetYAML(cluster), notifications: notifications) { _, client, _ in
+                func status() throws -> [String: Any] { try object(client, "/status/cluster-b") }
+                #expect(try await eventually(within: .seconds(15)) {
+                    try status()["cluster_primaries_connected"] as? Int == 3 && status()["state"] as? String == "healthy"
+                })
+                let victim = cluster.servers[2]
+                let killedAt = ContinuousClock.now
+                victim.kill9()
+                #expect(try await eventually(within: .seconds(5)) {
+                    (try status()["reason"] as? String)?.contains("cluster node 127.0.0.1:\(victim.port) unreachable") == true
+                })
+                print("primary kill -9: target degraded (node unreachable) after \(killedAt.duration(to: .now))")
+                #expect((try status()["cluster_node_errors"] as? [String: String])?["127.0.0.1:\(victim.port)"] != nil)
+                #expect(notifications.all.contains { $0.contains("cluster-b degraded: node 127.0.0.1:\(victim.port) unreachable") })
+                // Once the cluster marks it failed (node timeout 2 s), its slots are served by nobody.
+                #expect(try await eventually(within: .seconds(20)) {
+                    (try status()["reason"] as? String)?.contains("slots are served by no healthy primary") == true
+                })
+                let uncovered = try status()["uncovered_slots"] as? Int ?? 0
+                #expect(uncovered > 5000 && uncovered < 6000, "one third of the slots: \(uncovered)")
+                print("primary kill -9: \(uncovered) slots uncovered after \(killedAt.duration(to: .now))")
+                try victim.restart()
+                let restartedAt = ContinuousClock.now
+                #expect(try await eventually(within: .seconds(30)) { try status()["state"] as? String == "healthy" })
+                print("primary restarted: target healthy again after \(restartedAt.duration(to: .now))")
+                #expect(try status()["uncovered_slots"] as? Int == 0)
+            }
+        }
+    }
+
     @Test("maintenance messages PUBLISHed on AzureRedisEvents: parsed, logged, topology refreshed after Ended; malformed ones tolerated")
     func maintenanceEvents() async throws {
         try await withRedisCluster { cluster in

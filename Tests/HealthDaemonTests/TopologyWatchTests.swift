@@ -105,6 +105,21 @@ struct TopologyWatchTests {
         #expect(status.state == .degraded)
     }
 
+    @Test("status: an unreachable primary, then uncovered slots, make the target degraded; both clear")
+    func statusWithNodeProblems() {
+        var status = TargetStatus(name: "cluster-b", endpoint: "10.0.0.5:6379", now: 0)
+        status.apply(.connected(role: .interactive, endpoint: .init(host: "h", port: 1), protocolVersion: 3, restored: false), now: 1)
+        var changed = status.setNodeProblem("10.0.0.7:6379", "10.0.0.7:6379: connection refused", now: 2)
+        #expect(changed && status.state == .degraded)
+        #expect(status.reason == "cluster node 10.0.0.7:6379 unreachable: 10.0.0.7:6379: connection refused")
+        #expect(statusLine([status]) == "0/1 targets healthy; cluster-b degraded: node 10.0.0.7:6379 unreachable")
+        _ = status.setUncoveredSlots(5461, now: 3)
+        changed = status.setNodeProblem("10.0.0.7:6379", nil, now: 4)
+        #expect(!changed && status.reason == "5461 of 16384 slots are served by no healthy primary")
+        changed = status.setUncoveredSlots(0, now: 5)
+        #expect(changed && status.state == .healthy && status.reason == nil)
+    }
+
     @Test("the topology table shows nodes, what is not dialed and why, anomalies, and the history")
     func table() {
         var watch = TopologyWatch(rules: incidentRules)

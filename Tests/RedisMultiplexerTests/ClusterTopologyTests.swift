@@ -63,10 +63,11 @@ struct ClusterTopologyTests {
             shardNode([("id", bulk(id)), ("port", .integer(port)), ("ip", bulk("10.0.0.1")), ("role", bulk("master")), ("health", bulk(health))], resp3: true)
         }
         let reply: RESPValue = .array([
-            shardNode([("slots", .array([.integer(0), .integer(16383)])), ("nodes", .array([node("old", 7000, "failed"), node("new", 7001, "online")]))], resp3: true)
+            shardNode([("slots", .array([.integer(0), .integer(16383)])), ("nodes", .array([node("old", 7000, "fail"), node("new", 7001, "online"), node("older", 7002, "failed")]))], resp3: true)
         ])
         let topology = try ClusterTopology.parseShards(reply, replyHost: "h")
         #expect(topology.node(id: "old")?.slots == [] && topology.node(id: "new")?.slots == [0...16383])
+        #expect(topology.node(id: "older")?.slots == [] && topology.node(id: "older")?.isFailed == true)
         #expect(Set(topology.slotOwners()) == ["new"])
     }
 

@@ -9,22 +9,30 @@ public final class RedisCluster: @unchecked Sendable {
     /// The servers in the order they were started (nodes added later at the end).
     public var servers: [RedisServer] { self.lock.withLock { self._servers } }
 
-    private init(servers: [RedisServer]) { self._servers = servers }
+    private init(servers: [RedisServer], nodeTimeout: Int) {
+        self._servers = servers
+        self.nodeTimeout = nodeTimeout
+    }
 
-    static let clusterConfig = ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 5000"]
+    private let nodeTimeout: Int
+
+    static func clusterConfig(nodeTimeout: Int) -> [String] {
+        ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout \(nodeTimeout)"]
+    }
 
     /// Starts `nodes` servers, joins them into a cluster with the slots split evenly, and waits until every node
-    /// reports `cluster_state:ok` and knows every other.
-    public static func start(nodes: Int = 3) throws -> RedisCluster {
+    /// reports `cluster_state:ok` and knows every other. `nodeTimeout` (ms): how long until a silent node is
+    /// marked failed (`cluster-node-timeout`).
+    public static func start(nodes: Int = 3, nodeTimeout: Int = 5000) throws -> RedisCluster {
         var servers: [RedisServer] = []
         do {
             for _ in 0..<nodes {
-                servers.append(try RedisServer.start(.init(extraConfig: clusterConfig)))
+                servers.append(try RedisServer.start(.init(extraConfig: clusterConfig(nodeTimeout: nodeTimeout))))
             }
             try run(
                 try which("redis-cli"),
                 ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"])
-            let cluster = RedisCluster(servers: servers)
+            let cluster = RedisCluster(servers: servers, nodeTimeout: nodeTimeout)
             try cluster.waitUntilConsistent()
             return cluster
         } catch {
@@ -58,7 +66,7 @@ public final class RedisCluster: @unchecked Sendable {
 
     /// Starts a new empty primary and joins it (`redis-cli --cluster add-node`).
     public func addNode() throws -> RedisServer {
-        let server = try RedisServer.start(.init(extraConfig: Self.clusterConfig))
+        let server = try RedisServer.start(.init(extraConfig: Self.clusterConfig(nodeTimeout: self.nodeTimeout)))
         do {
             let existing = self.servers[0]
             try run(try which("redis-cli"), ["--cluster", "add-node", "127.0.0.1:\(server.port)", "127.0.0.1:\(existing.port)"])
@@ -111,8 +119,10 @@ public final class RedisCluster: @unchecked Sendable {
 }
 
 /// Starts a cluster, runs `body`, and always destroys the cluster.
-public func withRedisCluster<T>(nodes: Int = 3, _ body: (RedisCluster) async throws -> T) async throws -> T {
-    let cluster = try RedisCluster.start(nodes: nodes)
+public func withRedisCluster<T>(
+    nodes: Int = 3, nodeTimeout: Int = 5000, _ body: (RedisCluster) async throws -> T
+) async throws -> T {
+    let cluster = try RedisCluster.start(nodes: nodes, nodeTimeout: nodeTimeout)
     do {
         let result = try await body(cluster)
         cluster.destroy()

@@ -28,6 +28,9 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         public var clusterPrimaries: Int?
         public var clusterPrimariesConnected: Int?
         public var lastMaintenanceEvent: String?
+        /// Cluster node connections that are down: endpoint → why.
+        public var clusterNodeErrors: [String: String]
+        public var uncoveredSlots: Int
 
         enum CodingKeys: String, CodingKey {
             case name, endpoint, state, since
@@ -47,6 +50,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case clusterPrimaries = "cluster_primaries"
             case clusterPrimariesConnected = "cluster_primaries_connected"
             case lastMaintenanceEvent = "last_maintenance_event"
+            case clusterNodeErrors = "cluster_node_errors"
+            case uncoveredSlots = "uncovered_slots"
         }
 
         public init(_ status: TargetStatus, now: Double) {
@@ -72,6 +77,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             self.clusterPrimaries = status.clusterPrimaries
             self.clusterPrimariesConnected = status.clusterPrimariesConnected
             self.lastMaintenanceEvent = status.lastMaintenanceEvent
+            self.clusterNodeErrors = status.nodeProblems
+            self.uncoveredSlots = status.uncoveredSlots
         }
     }
 

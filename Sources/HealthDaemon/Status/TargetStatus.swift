@@ -32,6 +32,10 @@ public struct TargetStatus: Sendable, Hashable {
     /// Cluster targets: primaries in the topology, and those with a connection up.
     public var clusterPrimaries: Int?
     public var clusterPrimariesConnected: Int?
+    /// Cluster node connections that are down: endpoint → why.
+    public var nodeProblems: [String: String] = [:]
+    /// Slots no healthy primary serves (cluster targets).
+    public var uncoveredSlots = 0
     /// The latest maintenance notification, if any.
     public var lastMaintenanceEvent: String?
 
@@ -51,24 +55,40 @@ public struct TargetStatus: Sendable, Hashable {
 
     static let probeWindowSize = 300
 
-    /// Healthy, unless anomalies make it degraded.
-    private var upState: State { self.anomalies.isEmpty ? .healthy : .degraded }
+    /// Healthy, unless the cluster's state makes it degraded: anomalies, unreachable primaries, uncovered slots.
+    private var upState: State {
+        self.anomalies.isEmpty && self.nodeProblems.isEmpty && self.uncoveredSlots == 0 ? .healthy : .degraded
+    }
 
     /// Why the target is not healthy, for the status table and STATUS=.
     public var reason: String? {
         switch self.state {
         case .healthy: return nil
-        case .degraded where !self.unresponsive && !self.anomalies.isEmpty:
-            return self.anomalies[0].message + (self.anomalies.count > 1 ? " (and \(self.anomalies.count - 1) more)" : "")
+        case .degraded where !self.unresponsive:
+            if let anomaly = self.anomalies.first {
+                return anomaly.message + (self.anomalies.count > 1 ? " (and \(self.anomalies.count - 1) more)" : "")
+            }
+            if let (endpoint, problem) = self.nodeProblems.min(by: { $0.key < $1.key }) {
+                return "cluster node \(endpoint) unreachable: \(problem)"
+                    + (self.nodeProblems.count > 1 ? " (and \(self.nodeProblems.count - 1) more)" : "")
+            }
+            if self.uncoveredSlots > 0 {
+                return "\(self.uncoveredSlots) of 16384 slots are served by no healthy primary"
+            }
+            return self.lastError
         default: return self.lastError
         }
     }
 
     /// A few words for systemd's STATUS= line.
     public var shortReason: String? {
-        if self.state == .degraded && !self.unresponsive, let anomaly = self.anomalies.first {
-            let port = anomaly.endpoint.split(separator: ":").last.map(String.init) ?? anomaly.endpoint
-            return anomaly.rule == "allowed_ports" ? "disallowed port \(port)" : "disallowed address \(anomaly.endpoint)"
+        if self.state == .degraded && !self.unresponsive {
+            if let anomaly = self.anomalies.first {
+                let port = anomaly.endpoint.split(separator: ":").last.map(String.init) ?? anomaly.endpoint
+                return anomaly.rule == "allowed_ports" ? "disallowed port \(port)" : "disallowed address \(anomaly.endpoint)"
+            }
+            if let endpoint = self.nodeProblems.keys.min() { return "node \(endpoint) unreachable" }
+            if self.uncoveredSlots > 0 { return "\(self.uncoveredSlots) slots uncovered" }
         }
         return self.state == .degraded && self.unresponsive ? "unresponsive" : self.lastErrorKind
     }
@@ -77,6 +97,26 @@ public struct TargetStatus: Sendable, Hashable {
     @discardableResult
     public mutating func setAnomalies(_ anomalies: [TopologyAnomaly], now: Double) -> Bool {
         self.anomalies = anomalies
+        return self.settleUpState(now: now)
+    }
+
+    /// Records that a cluster node's connection failed (`problem`) or is up again (nil); returns whether the state
+    /// changed.
+    @discardableResult
+    public mutating func setNodeProblem(_ endpoint: String, _ problem: String?, now: Double) -> Bool {
+        self.nodeProblems[endpoint] = problem
+        return self.settleUpState(now: now)
+    }
+
+    /// Sets how many slots no healthy primary serves; returns whether the state changed.
+    @discardableResult
+    public mutating func setUncoveredSlots(_ count: Int, now: Double) -> Bool {
+        self.uncoveredSlots = count
+        return self.settleUpState(now: now)
+    }
+
+    /// While the target's own connection is up and answering, healthy or degraded follows the cluster's state.
+    private mutating func settleUpState(now: Double) -> Bool {
         guard (self.state == .healthy || self.state == .degraded) && !self.unresponsive, self.state != self.upState else { return false }
         self.state = self.upState
         self.since = now

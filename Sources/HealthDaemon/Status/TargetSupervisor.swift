@@ -293,6 +293,7 @@ public final class TargetSupervisor: Sendable {
             self.events.append(target: name, text: "node connection opened to \(endpoint)", at: now)
             self.logger.info("Cluster node connection opened", metadata: ["redis.event": "node-opened", "redis.node_endpoint": "\(endpoint)"])
         case .nodeClosed(let endpoint):
+            self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, nil, now: now) }
             self.events.append(target: name, text: "node connection closed to \(endpoint) (no primary there any more)", at: now)
             self.logger.info("Cluster node connection closed", metadata: ["redis.event": "node-closed", "redis.node_endpoint": "\(endpoint)"])
         case .redirected(let redirection):
@@ -302,6 +303,7 @@ public final class TargetSupervisor: Sendable {
             switch nodeEvent {
             case .connectionFailed(let role, _, let kind, let message):
                 self.metrics?.recordNodeFailure(target: name, kind: kind.description)
+                if role == .interactive { self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, message, now: now) } }
                 self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection failed [\(kind)]: \(message)", at: now)
                 self.logger.warning(
                     "Cluster node connection failed",
@@ -310,6 +312,7 @@ public final class TargetSupervisor: Sendable {
                         "error.kind": "\(kind)", "error.message": "\(message)",
                     ])
             case .connected(let role, _, _, let restored):
+                if role == .interactive { self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, nil, now: now) } }
                 self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection \(restored ? "restored" : "up")", at: now)
                 self.logger.info(
                     restored ? "Cluster node connection restored" : "Cluster node connected",
@@ -375,8 +378,16 @@ public final class TargetSupervisor: Sendable {
         }
         let anomalies = self.topologyWatch.anomalies
         self.metrics?.recordAnomalies(target: name, count: anomalies.count)
+        self.updateStatus(now: now) { status in
+            let anomaliesChanged = status.setAnomalies(anomalies, now: now)
+            return status.setUncoveredSlots(topology.uncoveredSlots, now: now) || anomaliesChanged
+        }
+    }
+
+    /// Changes the status; reports a state change.
+    private func updateStatus(now: Double, _ change: (inout TargetStatus) -> Bool) {
         let (changed, status) = self.status.withLock { status in
-            let changed = status.setAnomalies(anomalies, now: now)
+            let changed = change(&status)
             return (changed, status)
         }
         if changed { self.stateChanged(status) }

@@ -20,7 +20,7 @@ public struct ClusterNode: Sendable, Hashable, Codable {
     /// The announced TLS port, when the node serves TLS.
     public var tlsPort: Int?
     public var role: Role
-    /// `online`, `failed`, `loading` (CLUSTER SHARDS only).
+    /// `online`, `fail`/`failed`, `loading` (CLUSTER SHARDS only).
     public var health: String?
     /// The slots a primary serves (empty for replicas).
     public var slots: [ClosedRange<Int>]
@@ -60,6 +60,11 @@ public struct ClusterNode: Sendable, Hashable, Codable {
         case (nil, nil): "\(self.host) (no port)"
         }
     }
+
+    /// Whether the cluster marked the node failed (`fail` in Redis 7.0, `failed` in the documentation and later).
+    public var isFailed: Bool { Self.isFailed(health: self.health) }
+
+    static func isFailed(health: String?) -> Bool { health == "fail" || health == "failed" }
 
     /// The first 8 characters of the id, as operators quote them.
     public var shortID: String { String(self.id.prefix(8)) }
@@ -127,7 +132,8 @@ public struct ClusterTopology: Sendable, Hashable, Codable {
                         port: node["port"]?.int.map(Int.init).flatMap(validPort),
                         tlsPort: node["tls-port"]?.int.map(Int.init).flatMap(validPort), role: role,
                         // A failed primary keeps role master until it is forgotten; its replacement serves the slots.
-                        health: node["health"]?.string, slots: role == .primary && node["health"]?.string != "failed" ? slots : []))
+                        health: node["health"]?.string,
+                        slots: role == .primary && !ClusterNode.isFailed(health: node["health"]?.string) ? slots : []))
             }
         }
         return ClusterTopology(nodes: nodes)

@@ -334,7 +334,7 @@ public final class RedisClusterClient: Sendable {
                 for slot in range { slots[slot] = endpoint }
             }
             // A primary the cluster marked failed serves nothing (its slots went to its replacement): not dialed.
-            guard node.health != "failed" else { continue }
+            guard !node.isFailed else { continue }
             if let reason = self.dialPolicy(DialCandidate(endpoint: endpoint, nodeID: node.id, announcedIP: node.ip)) {
                 refused[endpoint] = (node.id, reason)
             } else if !desired.contains(endpoint) {
