@@ -44,15 +44,16 @@ final class LogRecords: Sendable {
 }
 
 /// Runs a daemon from `targetsYAML` (the `targets:` list) with a control socket in a temporary folder.
+/// `topYAML` goes before the `control:` section (e.g. `metrics:`); the socket file must be gone after the stop.
 func withDaemon(
-    targetsYAML: String, logs: LogRecords = LogRecords(), notifications: Notifications? = nil,
+    targetsYAML: String, topYAML: String = "", logs: LogRecords = LogRecords(), notifications: Notifications? = nil,
     _ body: (Daemon, ControlClient, String) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cl-\(UUID().uuidString.prefix(6))")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let socket = directory.appendingPathComponent("control.sock").path
-    let yaml = "control:\n  socket: \(socket)\ntargets:\n" + targetsYAML
+    let yaml = topYAML + "control:\n  socket: \(socket)\ntargets:\n" + targetsYAML
     let configuration = try ConfigurationLoader(credentialsDirectory: nil).parse(yaml)
     let daemon = try Daemon(
         configuration: configuration, logger: logs.logger,
@@ -68,6 +69,7 @@ func withDaemon(
     }
     daemon.stop()
     try await runner.value
+    #expect(!FileManager.default.fileExists(atPath: socket), "the socket file is removed at stop")
 }
 
 /// A cluster target on the cluster's first node; every port allowed except 10226 (the incident's port).
@@ -91,12 +93,6 @@ func object(_ client: ControlClient, _ path: String) throws -> [String: Any] {
     return (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:]
 }
 
-/// Names of the clients connected to `server`, from CLIENT LIST (as seen by redis-cli).
-func clientNames(_ server: RedisServer) throws -> [String] {
-    try server.cli("CLIENT", "LIST").split(separator: "\n").compactMap { line in
-        line.split(separator: " ").first { $0.hasPrefix("name=") }.map { String($0.dropFirst(5)) }
-    }.filter { !$0.isEmpty }
-}
 
 @Suite("Topology watch, maintenance events and export against a real 3-node cluster", .serialized)
 struct ClusterDaemonTests {

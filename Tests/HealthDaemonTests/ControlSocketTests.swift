@@ -17,38 +17,18 @@ func withDaemon(
     _ server: RedisServer, notifications: Notifications? = nil, topYAML: String = "",
     _ body: (Daemon, ControlClient) async throws -> Void
 ) async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-ctl-\(UUID().uuidString.prefix(6))")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let socket = directory.appendingPathComponent("control.sock").path
-    let yaml = topYAML + """
-        control:
-          socket: \(socket)
-        targets:
+    let target = """
           - name: cache-a
             host: 127.0.0.1
             port: \(server.port)
             probe_interval: 200ms
             probe_timeout: 200ms
             reconnect: {min_interval: 0s}
+
         """
-    let configuration = try ConfigurationLoader(credentialsDirectory: nil).parse(yaml)
-    let daemon = try Daemon(
-        configuration: configuration, logger: Logger(label: "test"),
-        notify: { message in notifications?.messages.withLock { $0.append(message) } })
-    let runner = Task { try await daemon.run() }
-    let client = ControlClient(socketPath: socket)
-    #expect(await eventually(within: .seconds(5)) { FileManager.default.fileExists(atPath: socket) })
-    do {
-        try await body(daemon, client)
-    } catch {
-        daemon.stop()
-        _ = try? await runner.value
-        throw error
+    try await withDaemon(targetsYAML: target, topYAML: topYAML, notifications: notifications) { daemon, client, _ in
+        try await body(daemon, ControlClient(socketPath: client.socketPath))
     }
-    daemon.stop()
-    try await runner.value
-    #expect(!FileManager.default.fileExists(atPath: socket), "the socket file is removed at stop")
 }
 
 

@@ -47,17 +47,7 @@ func withClusterClient<T>(
 ) async throws -> T {
     let client = try RedisClusterClient(configuration: configuration, dialPolicy: dialPolicy)
     let recorder = ClusterEventRecorder(client)
-    let runner = Task { await client.run() }
-    do {
-        let result = try await body(client, recorder)
-        await client.shutdown()
-        await runner.value
-        return result
-    } catch {
-        await client.shutdown()
-        await runner.value
-        throw error
-    }
+    return try await whileRunning(client) { try await body(client, recorder) }
 }
 
 @Suite("Cluster client against a real 3-node cluster", .serialized)

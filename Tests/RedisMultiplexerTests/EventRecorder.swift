@@ -64,15 +64,20 @@ extension MultiplexerEvent {
     }
 }
 
-/// Runs a client for the duration of `body`, then shuts it down.
-func withClient<T>(
-    _ configuration: RedisMultiplexerConfiguration, _ body: (ResilientRedisClient, EventRecorder) async throws -> T
-) async throws -> T {
-    let client = try ResilientRedisClient(configuration: configuration)
-    let recorder = EventRecorder(client)
+/// Something with a `run()` that lasts until `shutdown()`.
+protocol Runnable: Sendable {
+    func run() async
+    func shutdown() async
+}
+
+extension ResilientRedisClient: Runnable {}
+extension RedisClusterClient: Runnable {}
+
+/// Runs `client` for the duration of `body`, then shuts it down (also when `body` throws).
+func whileRunning<Client: Runnable, T>(_ client: Client, _ body: () async throws -> T) async throws -> T {
     let runner = Task { await client.run() }
     do {
-        let result = try await body(client, recorder)
+        let result = try await body()
         await client.shutdown()
         await runner.value
         return result
@@ -83,3 +88,11 @@ func withClient<T>(
     }
 }
 
+/// Runs a client for the duration of `body`, then shuts it down.
+func withClient<T>(
+    _ configuration: RedisMultiplexerConfiguration, _ body: (ResilientRedisClient, EventRecorder) async throws -> T
+) async throws -> T {
+    let client = try ResilientRedisClient(configuration: configuration)
+    let recorder = EventRecorder(client)
+    return try await whileRunning(client) { try await body(client, recorder) }
+}

@@ -17,12 +17,6 @@ func multiplexerConfiguration(
         probeInterval: probeInterval)
 }
 
-/// Names of the clients connected to `server`, from CLIENT LIST (as seen by redis-cli, not by us).
-func clientNames(_ server: RedisServer) throws -> [String] {
-    try server.cli("CLIENT", "LIST").split(separator: "\n").compactMap { line in
-        line.split(separator: " ").first { $0.hasPrefix("name=") }.map { String($0.dropFirst(5)) }
-    }.filter { !$0.isEmpty }
-}
 
 @Suite("Multiplexer against real faults", .serialized)
 struct MultiplexerFaultTests {

@@ -188,6 +188,13 @@ public final class RedisServer: @unchecked Sendable {
     }
 }
 
+/// Names of the clients connected to `server`, from CLIENT LIST (as seen by redis-cli, not by our client).
+public func clientNames(_ server: RedisServer) throws -> [String] {
+    try server.cli("CLIENT", "LIST").split(separator: "\n").compactMap { line in
+        line.split(separator: " ").first { $0.hasPrefix("name=") }.map { String($0.dropFirst(5)) }
+    }.filter { !$0.isEmpty }
+}
+
 /// Starts a server, runs `body`, and always destroys the server.
 public func withRedisServer<T>(
     _ options: RedisServer.Options = .init(), _ body: (RedisServer) async throws -> T

@@ -197,30 +197,10 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
         case (.GET, "export", 1), (.GET, "export", 2):
             // The bundle holds the servers' configuration: the same peers as for reconnect.
             let name = segments.count == 2 ? (segments[1].removingPercentEncoding ?? segments[1]) : nil
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            self.peerMayMutate(context: context).whenComplete { result in
-                let (handler, context) = loopBound.value
-                guard case .success(true) = result else {
-                    handler.respond(
-                        context: context, status: .forbidden,
-                        json: error("export is allowed only to root, the daemon's user or the control socket's group"))
-                    return
-                }
-                handler.export(name, context: context)
-            }
+            self.ifPeerMayMutate(context: context, action: "export") { handler, context in handler.export(name, context: context) }
         case (.POST, "reconnect", 2):
             let name = segments[1].removingPercentEncoding ?? segments[1]
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            self.peerMayMutate(context: context).whenComplete { result in
-                let (handler, context) = loopBound.value
-                guard case .success(true) = result else {
-                    handler.respond(
-                        context: context, status: .forbidden,
-                        json: error("reconnect is allowed only to root, the daemon's user or the control socket's group"))
-                    return
-                }
-                handler.reconnect(name, context: context)
-            }
+            self.ifPeerMayMutate(context: context, action: "reconnect") { handler, context in handler.reconnect(name, context: context) }
         case (_, "status", 1), (_, "status", 2), (_, "events", 1), (_, "reconnect", 2), (_, "metrics", 1), (_, "topology", 2),
             (_, "export", 1), (_, "export", 2):
             self.respond(context: context, status: .methodNotAllowed, json: error("\(head.method) is not allowed on \(path)"))
@@ -273,6 +253,23 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
                     }
                 }
             }
+    }
+
+    /// Runs `body` when the peer may mutate; answers 403 otherwise.
+    private func ifPeerMayMutate(
+        context: ChannelHandlerContext, action: String, _ body: @escaping (ControlHTTPHandler, ChannelHandlerContext) -> Void
+    ) {
+        let loopBound = NIOLoopBound((self, context, body), eventLoop: context.eventLoop)
+        self.peerMayMutate(context: context).whenComplete { result in
+            let (handler, context, body) = loopBound.value
+            guard case .success(true) = result else {
+                handler.respond(
+                    context: context, status: .forbidden,
+                    json: error("\(action) is allowed only to root, the daemon's user or the control socket's group"))
+                return
+            }
+            body(handler, context)
+        }
     }
 
     /// Root, our own user, or a member (primary group) of the socket file's group.

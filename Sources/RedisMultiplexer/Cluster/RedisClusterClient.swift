@@ -74,6 +74,7 @@ public final class RedisClusterClient: Sendable {
     private let sslContext: NIOSSLContext?
     private let dialPolicy: @Sendable (DialCandidate) -> String?
     private let state: Mutex<State>
+    private let broadcaster = EventBroadcaster<ClusterEvent>()
     private let starts: AsyncStream<RedisMultiplexer>
     private let startsContinuation: AsyncStream<RedisMultiplexer>.Continuation
 
@@ -84,8 +85,6 @@ public final class RedisClusterClient: Sendable {
         var nodes: [RedisEndpoint: RedisMultiplexer] = [:]
         var notDialed: [RedisEndpoint: String] = [:]
         var schedule: TopologyRefreshSchedule<ContinuousClock.Instant>
-        var observers: [Int: AsyncStream<ClusterEvent>.Continuation] = [:]
-        var nextObserverID = 0
         var wake: CheckedContinuation<Void, Never>?
         /// A trigger came while the refresh loop was not waiting: its next wait returns at once.
         var wakeRequested = false
@@ -138,23 +137,9 @@ public final class RedisClusterClient: Sendable {
     }
 
     /// A new stream of every event from now on.
-    public func events() -> AsyncStream<ClusterEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ClusterEvent.self, bufferingPolicy: .bufferingNewest(10_000))
-        let id = self.state.withLock { state in
-            defer { state.nextObserverID += 1 }
-            state.observers[state.nextObserverID] = continuation
-            return state.nextObserverID
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.observers.removeValue(forKey: id) }
-        }
-        return stream
-    }
+    public func events() -> AsyncStream<ClusterEvent> { self.broadcaster.stream() }
 
-    private func publish(_ event: ClusterEvent) {
-        let observers = self.state.withLock { Array($0.observers.values) }
-        for observer in observers { observer.yield(event) }
-    }
+    private func publish(_ event: ClusterEvent) { self.broadcaster.publish(event) }
 
     // MARK: running
 
@@ -182,8 +167,7 @@ public final class RedisClusterClient: Sendable {
         wake?.resume()
         self.startsContinuation.finish()
         await self.closeNodes()
-        let observers = self.state.withLock { Array($0.observers.values) }
-        for observer in observers { observer.finish() }
+        self.broadcaster.finish()
     }
 
     private var isShutdown: Bool { self.state.withLock { $0.isShutdown } }

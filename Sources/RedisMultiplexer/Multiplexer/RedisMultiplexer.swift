@@ -320,16 +320,8 @@ public final class RedisMultiplexer: Sendable {
     /// While no connection is up, the command waits for one (policy `queue`, at most `maxBacklog` waiting)
     /// or fails at once (policy `failFast`). Either way it never waits longer than `timeout` in all.
     public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
-        let timeout = timeout ?? self.configuration.connection.commandTimeout
-        let started = ContinuousClock.now
-        let connection = try await self.connectionForCommand(command, timeout: timeout)
-        let remaining = timeout - started.duration(to: .now)
-        self.state.withLock { $0.lastUsedAt = .now }
-        do {
-            return try await connection.send(command, timeout: max(remaining, .milliseconds(1)))
-        } catch {
-            if error.code == .commandTimeout { await self.closeIfSilent(connection) }
-            throw error
+        try await self.withConnection(for: command, timeout: timeout) { connection, remaining throws(RedisClientError) in
+            try await connection.send(command, timeout: remaining)
         }
     }
 
@@ -338,13 +330,24 @@ public final class RedisMultiplexer: Sendable {
     /// like ``send(_:timeout:)``.
     public func pipeline(_ commands: [RESPCommand], timeout: Duration? = nil) async throws(RedisClientError) -> [RESPValue] {
         guard let first = commands.first else { return [] }
+        return try await self.withConnection(for: first, timeout: timeout) { connection, remaining throws(RedisClientError) in
+            try await connection.pipeline(commands, timeout: remaining)
+        }
+    }
+
+    /// Gets the interactive connection (waiting per the backlog policy) and runs `body` on it with what is left of
+    /// `timeout`; a command timeout there closes the connection if nothing was read from it for a while.
+    private func withConnection<T>(
+        for command: RESPCommand, timeout: Duration?,
+        _ body: (RedisConnection, Duration) async throws(RedisClientError) -> T
+    ) async throws(RedisClientError) -> T {
         let timeout = timeout ?? self.configuration.connection.commandTimeout
         let started = ContinuousClock.now
-        let connection = try await self.connectionForCommand(first, timeout: timeout)
+        let connection = try await self.connectionForCommand(command, timeout: timeout)
         let remaining = timeout - started.duration(to: .now)
         self.state.withLock { $0.lastUsedAt = .now }
         do {
-            return try await connection.pipeline(commands, timeout: max(remaining, .milliseconds(1)))
+            return try await body(connection, max(remaining, .milliseconds(1)))
         } catch {
             if error.code == .commandTimeout { await self.closeIfSilent(connection) }
             throw error

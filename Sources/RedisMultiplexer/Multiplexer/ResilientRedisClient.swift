@@ -28,8 +28,6 @@ public final class ResilientRedisClient: Sendable {
         var current: RedisMultiplexer
         var generation: Int
         var guardState: ForceReconnectGuard<ContinuousClock.Instant>
-        var observers: [Int: AsyncStream<MultiplexerEvent>.Continuation] = [:]
-        var nextObserverID = 0
         var forceReconnects = 0
     }
 
@@ -39,6 +37,7 @@ public final class ResilientRedisClient: Sendable {
     private let sslContext: NIOSSLContext?
     public let subscriptions: SubscriptionRegistry
     private let state: Mutex<State>
+    private let broadcaster = EventBroadcaster<MultiplexerEvent>()
     private let requests: AsyncStream<Request>
     private let requestsContinuation: AsyncStream<Request>.Continuation
 
@@ -80,23 +79,9 @@ public final class ResilientRedisClient: Sendable {
     public var forceReconnectCount: Int { self.state.withLock { $0.forceReconnects } }
 
     /// A new stream of every event from now on (events of replaced multiplexers are not included).
-    public func events() -> AsyncStream<MultiplexerEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: MultiplexerEvent.self, bufferingPolicy: .bufferingNewest(10_000))
-        let id = self.state.withLock { state in
-            defer { state.nextObserverID += 1 }
-            state.observers[state.nextObserverID] = continuation
-            return state.nextObserverID
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.observers.removeValue(forKey: id) }
-        }
-        return stream
-    }
+    public func events() -> AsyncStream<MultiplexerEvent> { self.broadcaster.stream() }
 
-    private func publish(_ event: MultiplexerEvent) {
-        let observers = self.state.withLock { Array($0.observers.values) }
-        for observer in observers { observer.yield(event) }
-    }
+    private func publish(_ event: MultiplexerEvent) { self.broadcaster.publish(event) }
 
     private func makeMultiplexer() -> RedisMultiplexer {
         let generation = self.state.withLock { state in
@@ -171,11 +156,7 @@ public final class ResilientRedisClient: Sendable {
     public func shutdown() async {
         self.requestsContinuation.finish()
         await self.current.shutdown()
-        let observers = self.state.withLock { state in
-            defer { state.observers = [:] }
-            return Array(state.observers.values)
-        }
-        for observer in observers { observer.finish() }
+        self.broadcaster.finish()
     }
 
     /// Asks for a force-reconnect now (an operator's request): bypasses the error threshold, not the
