@@ -212,6 +212,33 @@ struct ClusterDaemonTests {
         }
     }
 
+    @Test("TLS cluster: nodes dialed on their TLS ports; a node announcing TLS port 10226 is an anomaly and not dialed")
+    func tlsCluster() async throws {
+        try await withRedisCluster(tls: true) { cluster in
+            let certificates = try TestCertificates.shared()
+            let yaml = clusterTargetYAML(
+                cluster, extra: "    tls: {enabled: true, ca_file: \(certificates.caCertificate), server_name: localhost}")
+            let logs = LogRecords()
+            try await withDaemon(targetsYAML: yaml, logs: logs) { _, client, _ in
+                func status() throws -> [String: Any] { try object(client, "/status/cluster-b") }
+                #expect(try await eventually(within: .seconds(15)) {
+                    try status()["cluster_primaries_connected"] as? Int == 3 && status()["state"] as? String == "healthy"
+                })
+                let nodes = try object(client, "/topology/cluster-b")["nodes"] as? [[String: Any]] ?? []
+                #expect(Set(nodes.compactMap { $0["tls_port"] as? Int }) == Set(cluster.servers.map(\.port)), "\(nodes)")
+                let moved = cluster.servers[1]
+                let movedID = try cluster.nodeID(moved)
+                try moved.cli("CONFIG", "SET", "cluster-announce-tls-port", "10226")
+                #expect(try await eventually(within: .seconds(15)) { try status()["state"] as? String == "degraded" })
+                let anomaly = try #require(logs.with(event: "topology-anomaly").first)
+                #expect(anomaly.metadata["redis.node_id"] == movedID && anomaly.metadata["redis.announced_endpoint"] == "127.0.0.1:10226")
+                let node = try #require((try object(client, "/topology/cluster-b")["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == movedID })
+                #expect(node["tls_port"] as? Int == 10226 && node["dialed"] as? Bool == false)
+                #expect(try await eventually(within: .seconds(5)) { try !clientNames(moved).contains("redis-healthd#1") })
+            }
+        }
+    }
+
     @Test("a primary killed: degraded (node unreachable, then its slots uncovered), healthy once it is back")
     func primaryKilled() async throws {
         try await withRedisCluster(nodeTimeout: 2000) { cluster in

@@ -22,16 +22,27 @@ public final class RedisCluster: @unchecked Sendable {
 
     /// Starts `nodes` servers, joins them into a cluster with the slots split evenly, and waits until every node
     /// reports `cluster_state:ok` and knows every other. `nodeTimeout` (ms): how long until a silent node is
-    /// marked failed (`cluster-node-timeout`).
-    public static func start(nodes: Int = 3, nodeTimeout: Int = 5000) throws -> RedisCluster {
+    /// marked failed (`cluster-node-timeout`). `tls`: TLS only (clients and cluster bus), certificates from
+    /// ``TestCertificates`` (the nodes present the client certificate to each other).
+    public static func start(nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false) throws -> RedisCluster {
         var servers: [RedisServer] = []
         do {
+            var extra = clusterConfig(nodeTimeout: nodeTimeout)
+            var cliTLS: [String] = []
+            if tls {
+                let certificates = try TestCertificates.shared()
+                extra += [
+                    "tls-cluster yes", "tls-client-cert-file \(certificates.clientCertificate)",
+                    "tls-client-key-file \(certificates.clientKey)",
+                ]
+                cliTLS = ["--tls", "--cacert", certificates.caCertificate]
+            }
             for _ in 0..<nodes {
-                servers.append(try RedisServer.start(.init(extraConfig: clusterConfig(nodeTimeout: nodeTimeout))))
+                servers.append(try RedisServer.start(.init(tls: tls, extraConfig: extra)))
             }
             try run(
                 try which("redis-cli"),
-                ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"])
+                cliTLS + ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"])
             let cluster = RedisCluster(servers: servers, nodeTimeout: nodeTimeout)
             try cluster.waitUntilConsistent()
             return cluster
@@ -64,7 +75,7 @@ public final class RedisCluster: @unchecked Sendable {
         try server.cli("CLUSTER", "MYID").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Starts a new empty primary and joins it (`redis-cli --cluster add-node`).
+    /// Starts a new empty primary and joins it (`redis-cli --cluster add-node`); plain (not TLS) clusters.
     public func addNode() throws -> RedisServer {
         let server = try RedisServer.start(.init(extraConfig: Self.clusterConfig(nodeTimeout: self.nodeTimeout)))
         do {
@@ -120,9 +131,9 @@ public final class RedisCluster: @unchecked Sendable {
 
 /// Starts a cluster, runs `body`, and always destroys the cluster.
 public func withRedisCluster<T>(
-    nodes: Int = 3, nodeTimeout: Int = 5000, _ body: (RedisCluster) async throws -> T
+    nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false, _ body: (RedisCluster) async throws -> T
 ) async throws -> T {
-    let cluster = try RedisCluster.start(nodes: nodes, nodeTimeout: nodeTimeout)
+    let cluster = try RedisCluster.start(nodes: nodes, nodeTimeout: nodeTimeout, tls: tls)
     do {
         let result = try await body(cluster)
         cluster.destroy()
