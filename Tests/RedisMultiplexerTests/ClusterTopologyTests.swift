@@ -166,3 +166,67 @@ struct ClusterTopologyTests {
         #expect(!RedisClusterClient.isClusterEnabled(info: ""))
     }
 }
+
+/// SplitMix64: a seeded generator, so that a failure can be replayed.
+private struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Cluster replies from a hostile or broken server")
+struct ClusterRandomInputTests {
+    /// Random trees of the values CLUSTER SHARDS/SLOTS are made of, with the field names they use.
+    private static func value(_ depth: Int, _ random: inout SeededGenerator) -> RESPValue {
+        let words = ["slots", "nodes", "id", "port", "tls-port", "ip", "endpoint", "hostname", "role", "master", "replica",
+                     "health", "online", "fail", "?", "", "127.0.0.1"]
+        switch Int.random(in: 0..<(depth > 3 ? 3 : 6), using: &random) {
+        case 0: return .integer(Int64.random(in: -3...70000, using: &random))
+        case 1: return bulk(words.randomElement(using: &random)!)
+        case 2: return .null
+        case 3:
+            return .array((0..<Int.random(in: 0...6, using: &random)).map { _ in value(depth + 1, &random) })
+        case 4:
+            return .map((0..<Int.random(in: 0...4, using: &random)).map { _ in
+                RESPMapEntry(key: bulk(words.randomElement(using: &random)!), value: value(depth + 1, &random))
+            })
+        default:
+            return .array([.integer(Int64.random(in: 0...16383, using: &random)), .integer(Int64.random(in: 0...16383, using: &random)),
+                           .array([bulk("10.0.0.1"), .integer(Int64.random(in: 0...70000, using: &random)), bulk("id")])])
+        }
+    }
+
+    @Test("20,000 random topology replies: parsed or rejected with an error, never a crash; slot ranges always valid")
+    func randomReplies() {
+        var random = SeededGenerator(state: 0x5EED_C1A5)
+        var parsed = 0
+        for _ in 0..<20_000 {
+            let reply = Self.value(0, &random)
+            for topology in [try? ClusterTopology.parseShards(reply, replyHost: "h"), try? ClusterTopology.parseSlots(reply, replyHost: "h", tls: false)] {
+                guard let topology else { continue }
+                parsed += 1
+                #expect(topology.nodes.allSatisfy { $0.slots.allSatisfy { 0 <= $0.lowerBound && $0.upperBound < HashSlot.count } })
+                _ = topology.slotOwners()
+                _ = TopologyChange.diff(from: nil, to: topology)
+            }
+        }
+        #expect(parsed > 0, "some random replies are well-formed")
+    }
+
+    @Test("random redirection messages never crash")
+    func randomRedirections() {
+        var random = SeededGenerator(state: 42)
+        let pieces = ["MOVED", "ASK", " ", "1", "16384", ":", "[", "]", "::1", "host", "65536", "0", "-1", "x"]
+        for _ in 0..<20_000 {
+            let message = (0..<Int.random(in: 0...8, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+            if let redirection = ClusterRedirection(errorMessage: message, replyHost: "h") {
+                #expect((0..<HashSlot.count).contains(redirection.slot) && (1...65535).contains(redirection.endpoint.port))
+            }
+        }
+    }
+}
