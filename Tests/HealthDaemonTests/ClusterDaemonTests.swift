@@ -382,6 +382,9 @@ struct ExportTests {
                         #expect(logs.with(event: "host-check").first?.level == .warning)
                     }
                     #expect(try client.request("GET", "/export/nothing").status == 404)
+                    #expect(try client.request("GET", "/topology/nothing").status == 404)
+                    #expect(try client.request("POST", "/topology/secured").status == 405)
+                    #expect(try object(client, "/topology/secured")["mode"] as? String == "standalone")
                     #expect(try client.request("POST", "/export").status == 405)
                 }
             }
