@@ -96,6 +96,7 @@ public final class Daemon: ControlBackend {
         var outcome = ReloadOutcome()
         if configuration.control != self.configuration.control { outcome.needsRestart.append("control") }
         if configuration.metricsListen != self.configuration.metricsListen { outcome.needsRestart.append("metrics.listen") }
+        if configuration.logLevel != self.configuration.logLevel { outcome.needsRestart.append("log.level") }
         // Build every new supervisor first: a password that cannot be read rejects the whole reload.
         var built: [String: (TargetSupervisor, String)] = [:]
         let current = self.state.withLock { ($0.fingerprints, Dictionary(uniqueKeysWithValues: $0.supervisors.map { ($0.target.name, $0) })) }

@@ -8,7 +8,7 @@ import Glibc
 
 /// Options every command that talks to the daemon takes.
 struct SocketOption: ParsableArguments {
-    @Option(name: .long, help: "The control socket (default: the configured one).")
+    @Option(name: .long, help: "The daemon's control socket (control.socket in its configuration).")
     var socket: String = "/run/redis-healthd/control.sock"
 }
 
@@ -114,8 +114,8 @@ struct Events: ParsableCommand {
             let object = try JSONSerialization.jsonObject(with: response.body) as? [String: Any]
             for entry in object?["events"] as? [[String: Any]] ?? [] {
                 let sequence = entry["sequence"] as? Int ?? since
-                let time = (entry["time"] as? Double).map { Date(timeIntervalSince1970: $0) } ?? Date()
-                print("\(sequence)\t\(ISO8601DateFormatter().string(from: time))\t\(entry["target"] as? String ?? "-")\t\(entry["event"] as? String ?? "")")
+                let time = entry["time"] as? String ?? "-"
+                print("\(sequence)\t\(time)\t\(entry["target"] as? String ?? "-")\t\(entry["event"] as? String ?? "")")
                 since = max(since, sequence)
             }
             fflush(nil)

@@ -207,7 +207,9 @@ struct ClusterDaemonTests {
                 let changes = (try topology()["history"] as? [[String: Any]] ?? []).flatMap { $0["changes"] as? [[String: Any]] ?? [] }
                 #expect(changes.contains { $0["kind"] as? String == "node-added" && $0["node_id"] as? String == addedID })
                 #expect(changes.contains { $0["kind"] as? String == "node-removed" && $0["node_id"] as? String == addedID })
-                #expect(logs.with(event: "node-closed").contains { $0.metadata["redis.node_endpoint"] == "127.0.0.1:\(added.port)" })
+                #expect(await eventually(within: .seconds(5)) {
+                    logs.with(event: "node-closed").contains { $0.metadata["redis.node_endpoint"] == "127.0.0.1:\(added.port)" }
+                })
             }
         }
     }
@@ -302,6 +304,7 @@ struct ClusterDaemonTests {
                 })
                 let document = try object(client, "/topology/cluster-b")
                 #expect(document["refreshes"] as? Int == 2, "one refresh after Ended, none for the others")
+                #expect(await eventually(within: .seconds(5)) { logs.with(event: "maintenance-event").count == 3 })
                 let events = logs.with(event: "maintenance-event")
                 #expect(events.map { $0.metadata["redis.maintenance_type"] ?? "" } == ["NodeMaintenanceStarting", "NodeMaintenanceSomethingNew", "NodeMaintenanceEnded"])
                 #expect(events[0].level == .notice && events[0].metadata["redis.maintenance_ip"] == "127.0.0.1")

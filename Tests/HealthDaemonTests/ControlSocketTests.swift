@@ -219,7 +219,7 @@ struct MetricsListenerTests {
 
 @Suite("Control socket peer credentials", .serialized)
 struct PeerCredentialTests {
-    @Test("a peer that is not root, not the daemon's user and not in the socket's group may read but not reconnect or export")
+    @Test("a peer that is not root, not the daemon's user and not in the socket's group may read but not reconnect or export; a supplementary member may")
     func nonPermittedPeerRefused() async throws {
         guard getuid() == 0, let setpriv = try? which("setpriv"), let curl = try? which("curl") else {
             print("SKIPPED peer-credential test: needs root, setpriv and curl")
@@ -241,6 +241,12 @@ struct PeerCredentialTests {
                 #expect(json(try client.request("GET", "/status/cache-a"))["force_reconnects"] as? Int == 0)
                 let export = try curlAsNobody(["http://localhost/export"])
                 #expect(export.hasSuffix(" 403") && export.contains("export is allowed only to root"), "\(export)")
+                // A supplementary member of the socket's group may.
+                var info = stat()
+                #expect(stat(client.socketPath, &info) == 0)
+                let member = try run(setpriv, ["--reuid=65534", "--regid=65534", "--groups=\(info.st_gid)", curl, "-s", "-o", "/dev/null",
+                    "-w", "%{http_code}", "-X", "POST", "--unix-socket", client.socketPath, "http://localhost/reconnect/cache-a"])
+                #expect(member == "200", "\(member)")
             }
         }
     }

@@ -28,6 +28,12 @@ final class ClusterEventRecorder: Sendable {
     var all: [ClusterEvent] { self.box.events.withLock { $0 } }
 
     func contains(_ predicate: (ClusterEvent) -> Bool) -> Bool { self.all.contains(where: predicate) }
+
+    /// Whether a matching event arrives within `timeout` (events reach the recorder through a stream, a moment
+    /// after the client's own state changed).
+    func eventuallyContains(within timeout: Duration = .seconds(5), _ predicate: (ClusterEvent) -> Bool) async -> Bool {
+        await eventually(within: timeout) { self.contains(predicate) }
+    }
 }
 
 func clusterConfiguration(_ cluster: RedisCluster, clientName: String = "healthd-cluster") -> RedisClusterConfiguration {
@@ -90,7 +96,7 @@ struct ClusterClientTests {
                 let topology = try #require(client.topology)
                 #expect(topology.primaries.count == 3 && topology.uncoveredSlots == 0)
                 #expect(Set(topology.primaries.compactMap(\.port)) == Set(cluster.servers.map(\.port)))
-                #expect(recorder.contains {
+                #expect(await recorder.eventuallyContains {
                     if case .topologyRefreshed(_, _, "CLUSTER SHARDS", "initial") = $0 { return true }
                     return false
                 })
@@ -127,7 +133,7 @@ struct ClusterClientTests {
                 let reply = try await client.send(RESPCommand("SET", "foo", "moved"), key: "foo")
                 #expect(reply.string == "OK")
                 #expect(try newOwner.cli("GET", "foo").trimmingCharacters(in: .whitespacesAndNewlines) == "moved")
-                #expect(recorder.contains {
+                #expect(await recorder.eventuallyContains {
                     if case .redirected(let r) = $0 { return r.kind == .moved && r.slot == slot && r.endpoint.port == newOwner.port }
                     return false
                 })
@@ -150,7 +156,7 @@ struct ClusterClientTests {
                 // The key was written on the importing node (a plain GET there would be redirected back).
                 #expect(try destination.cli("CLUSTER", "COUNTKEYSINSLOT", "\(askSlot)").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
                 #expect(try source.cli("CLUSTER", "COUNTKEYSINSLOT", "\(askSlot)").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
-                #expect(recorder.contains {
+                #expect(await recorder.eventuallyContains {
                     if case .redirected(let r) = $0 { return r.kind == .ask && r.endpoint.port == destination.port }
                     return false
                 })
@@ -170,7 +176,10 @@ struct ClusterClientTests {
                 try cluster.removeNode(added)
                 client.requestRefresh(trigger: "test")
                 #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
-                #expect(recorder.contains { if case .nodeClosed(let e) = $0 { return e.port == added.port } else { return false } })
+                // The event reaches the recorder through its stream a moment after the node list changed.
+                #expect(await eventually(within: .seconds(5)) {
+                    recorder.contains { if case .nodeClosed(let e) = $0 { return e.port == added.port } else { return false } }
+                })
                 #expect(!client.nodeEndpoints.contains { $0.port == added.port })
             }
         }
@@ -190,7 +199,7 @@ struct ClusterClientTests {
                     return client.notDialed.keys.contains { $0.port == 10226 }
                 })
                 #expect(client.nodeEndpoints.count == 2)
-                #expect(recorder.contains { if case .nodeNotDialed(_, let e, _) = $0 { return e.port == 10226 } else { return false } })
+                #expect(await recorder.eventuallyContains { if case .nodeNotDialed(_, let e, _) = $0 { return e.port == 10226 } else { return false } })
                 // A key served by that node.
                 let key = (0..<1000).map { "k\($0)" }.first { (try? cluster.owner(of: HashSlot.slot(for: $0))) === moved }!
                 do throws(RedisClientError) {

@@ -272,7 +272,8 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    /// Root, our own user, or a member (primary group) of the socket file's group.
+    /// Root, our own user, or a member of the socket file's group: the peer's primary group, its process's
+    /// supplementary groups (/proc/PID/status, when visible), or its user's groups in the group database.
     private func peerMayMutate(context: ChannelHandlerContext) -> EventLoopFuture<Bool> {
         guard let provider = context.channel as? any SocketOptionProvider else {
             return context.eventLoop.makeSucceededFuture(false)
@@ -284,7 +285,8 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
             if credentials.uid == 0 || credentials.uid == getuid() { return true }
             var info = stat()
             guard stat(socketPath, &info) == 0 else { return false }
-            return credentials.gid == info.st_gid
+            return credentials.gid == info.st_gid || processGroups(pid: credentials.pid)?.contains(info.st_gid) == true
+                || userIsMember(uid: credentials.uid, primaryGroup: credentials.gid, of: info.st_gid)
         }
     }
 
@@ -315,6 +317,29 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
+}
+
+/// The supplementary groups of a process (`Groups:` in /proc/PID/status); nil when that is not readable.
+private func processGroups(pid: Int32) -> [gid_t]? {
+    guard pid > 0, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") })
+    else { return nil }
+    return line.dropFirst("Groups:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { gid_t($0) }
+}
+
+/// Whether the user `uid` belongs to `group` as a supplementary member (getgrouplist over the user database).
+private func userIsMember(uid: UInt32, primaryGroup: UInt32, of group: gid_t) -> Bool {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    var entry = passwd()
+    var result: UnsafeMutablePointer<passwd>?
+    guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else { return false }
+    var count: Int32 = 64
+    var groups = [gid_t](repeating: 0, count: Int(count))
+    if getgrouplist(name, primaryGroup, &groups, &count) < 0 {
+        groups = [gid_t](repeating: 0, count: Int(count))
+        guard getgrouplist(name, primaryGroup, &groups, &count) >= 0 else { return false }
+    }
+    return groups.prefix(Int(count)).contains(group)
 }
 
 /// `struct ucred` of <sys/socket.h> (SO_PEERCRED), which Swift's Glibc module does not export.

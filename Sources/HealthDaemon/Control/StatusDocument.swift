@@ -91,6 +91,16 @@ func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
+/// Parses what ``rfc3339(_:)`` writes, for decoding.
+func parseRFC3339<Key: CodingKey>(_ text: String, key: Key, in container: KeyedDecodingContainer<Key>) throws -> Double {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
+    formatter.formatOptions = [.withInternetDateTime]
+    if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
+    throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(text) is not an RFC 3339 time")
+}
+
 func rfc3339(_ time: Double) -> String {
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

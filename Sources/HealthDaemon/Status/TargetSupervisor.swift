@@ -175,7 +175,7 @@ public final class TargetSupervisor: Sendable {
                 acted ? "Force-reconnect acted" : "Force-reconnect suppressed",
                 metadata: ["redis.event": acted ? "force-reconnect-acted" : "force-reconnect-suppressed", "redis.reason": "\(reason)"])
         default:
-            self.logger.debug("Multiplexer event", metadata: ["redis.event": "\(event)"])
+            self.logger.debug("Multiplexer event", metadata: ["redis.event": "multiplexer-event", "redis.detail": "\(describe(event))"])
         }
     }
 

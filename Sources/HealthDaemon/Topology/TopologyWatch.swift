@@ -19,6 +19,36 @@ public struct TopologyAnomaly: Sendable, Hashable, Codable {
         case endpoint, rule, message, source, since
     }
 
+    public init(nodeID: String, endpoint: String, rule: String, message: String, source: String, since: Double) {
+        self.nodeID = nodeID
+        self.endpoint = endpoint
+        self.rule = rule
+        self.message = message
+        self.source = source
+        self.since = since
+    }
+
+    /// `since` is RFC 3339 in JSON, like every timestamp the daemon writes.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.nodeID = try container.decode(String.self, forKey: .nodeID)
+        self.endpoint = try container.decode(String.self, forKey: .endpoint)
+        self.rule = try container.decode(String.self, forKey: .rule)
+        self.message = try container.decode(String.self, forKey: .message)
+        self.source = try container.decode(String.self, forKey: .source)
+        self.since = try parseRFC3339(container.decode(String.self, forKey: .since), key: CodingKeys.since, in: container)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.nodeID, forKey: .nodeID)
+        try container.encode(self.endpoint, forKey: .endpoint)
+        try container.encode(self.rule, forKey: .rule)
+        try container.encode(self.message, forKey: .message)
+        try container.encode(self.source, forKey: .source)
+        try container.encode(rfc3339(self.since), forKey: .since)
+    }
+
     /// What makes two anomalies the same one across refreshes.
     var identity: String { "\(self.nodeID)|\(self.endpoint)|\(self.rule)" }
 }
