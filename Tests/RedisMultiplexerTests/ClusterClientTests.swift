@@ -164,6 +164,30 @@ struct ClusterClientTests {
         }
     }
 
+    @Test("CLUSTER SLOTS when SHARDS is not allowed (as on Redis before 7.0): same topology, routing works")
+    func slotsFallback() async throws {
+        // An ACL user without CLUSTER SHARDS gets NOPERM for it, as a Redis 6 server answers "unknown subcommand".
+        try await withRedisCluster(extraConfig: ["user limited on >limited-pw ~* &* +@all -cluster|shards"]) { cluster in
+            var configuration = clusterConfiguration(cluster)
+            configuration.node.connection.username = "limited"
+            configuration.node.connection.password = RedisSecret("limited-pw")
+            try await withClusterClient(configuration) { client, recorder in
+                #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
+                #expect(await recorder.eventuallyContains {
+                    if case .topologyRefreshed(_, _, "CLUSTER SLOTS", _) = $0 { return true }
+                    return false
+                })
+                let topology = try #require(client.topology)
+                #expect(topology.primaries.count == 3 && topology.uncoveredSlots == 0)
+                #expect(Set(topology.primaries.compactMap(\.port)) == Set(cluster.servers.map(\.port)))
+                for index in 0..<20 {
+                    let reply = try await client.send(RESPCommand("SET", "slots:\(index)", "v"), key: "slots:\(index)")
+                    #expect(reply.string == "OK")
+                }
+            }
+        }
+    }
+
     @Test("node added and removed: a connection opens to the new primary and closes when it leaves")
     func nodesFollowTopology() async throws {
         try await withRedisCluster { cluster in

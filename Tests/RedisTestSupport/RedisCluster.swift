@@ -24,10 +24,12 @@ public final class RedisCluster: @unchecked Sendable {
     /// reports `cluster_state:ok` and knows every other. `nodeTimeout` (ms): how long until a silent node is
     /// marked failed (`cluster-node-timeout`). `tls`: TLS only (clients and cluster bus), certificates from
     /// ``TestCertificates`` (the nodes present the client certificate to each other).
-    public static func start(nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false) throws -> RedisCluster {
+    public static func start(
+        nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false, extraConfig: [String] = []
+    ) throws -> RedisCluster {
         var servers: [RedisServer] = []
         do {
-            var extra = clusterConfig(nodeTimeout: nodeTimeout)
+            var extra = clusterConfig(nodeTimeout: nodeTimeout) + extraConfig
             var cliTLS: [String] = []
             if tls {
                 let certificates = try TestCertificates.shared()
@@ -131,9 +133,10 @@ public final class RedisCluster: @unchecked Sendable {
 
 /// Starts a cluster, runs `body`, and always destroys the cluster.
 public func withRedisCluster<T>(
-    nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false, _ body: (RedisCluster) async throws -> T
+    nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false, extraConfig: [String] = [],
+    _ body: (RedisCluster) async throws -> T
 ) async throws -> T {
-    let cluster = try RedisCluster.start(nodes: nodes, nodeTimeout: nodeTimeout, tls: tls)
+    let cluster = try RedisCluster.start(nodes: nodes, nodeTimeout: nodeTimeout, tls: tls, extraConfig: extraConfig)
     do {
         let result = try await body(cluster)
         cluster.destroy()

@@ -268,7 +268,7 @@ public final class RedisClusterClient: Sendable {
         return nil
     }
 
-    /// CLUSTER SHARDS, or CLUSTER SLOTS when the server does not know SHARDS (before 7.0).
+    /// CLUSTER SHARDS, or CLUSTER SLOTS when the server does not know SHARDS (before 7.0) or the ACL forbids it.
     private func readTopology(from endpoint: RedisEndpoint) async throws(RedisClientError) -> (ClusterTopology, String) {
         let tls = self.configuration.node.connection.tls != nil
         if let node = self.multiplexer(at: endpoint), node.isConnected {
@@ -295,8 +295,9 @@ public final class RedisClusterClient: Sendable {
         if !shards.isError {
             return (try ClusterTopology.parseShards(shards, replyHost: replyHost), "CLUSTER SHARDS")
         }
+        // Redis before 7.0 does not know SHARDS; an ACL may forbid it (NOPERM): CLUSTER SLOTS says enough.
         let message = shards.string ?? ""
-        guard message.lowercased().contains("unknown subcommand") else {
+        guard message.lowercased().contains("unknown subcommand") || message.hasPrefix("NOPERM") else {
             throw RedisClientError(.clusterTopology, endpoint: nil, command: "CLUSTER SHARDS", message: message)
         }
         let slots = try await send(RESPCommand("CLUSTER", "SLOTS"))
