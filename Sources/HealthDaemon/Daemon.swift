@@ -84,7 +84,8 @@ public final class Daemon: ControlBackend {
 
     private func stateChanged(_ status: TargetStatus) {
         let line = self.state.withLock { state in
-            state.latest[status.name] = status
+            // Two notices of one target may cross: keep the newest.
+            if (state.latest[status.name]?.version ?? -1) < status.version { state.latest[status.name] = status }
             return statusLine(state.supervisors.map { state.latest[$0.target.name] ?? $0.snapshot })
         }
         self.notify("STATUS=\(line)")

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import HealthDaemon
@@ -30,5 +31,15 @@ struct StatusTableTests {
     @Test("durations read like DESIGN.md's", arguments: [(5.0, "5s"), (242, "4m02s"), (8_040, "2h14m"), (200_000, "2d07h")])
     func durations(seconds: Double, expected: String) {
         #expect(humanDuration(seconds) == expected)
+    }
+
+    @Test("RFC 3339 times: UTC, milliseconds rounded, and read back to the millisecond")
+    func times() throws {
+        #expect(rfc3339(0) == "1970-01-01T00:00:00.000Z")
+        #expect(rfc3339(1_795_391_757.1234) == "2026-11-22T23:55:57.123Z")
+        #expect(rfc3339(1_795_391_757.9996) == "2026-11-22T23:55:58.000Z")
+        let entry = EventLog.Entry(sequence: 1, time: 1_795_391_757.123, target: "t", event: "e")
+        let decoded = try JSONDecoder().decode(EventLog.Entry.self, from: JSONEncoder().encode(entry))
+        #expect(abs(decoded.time - entry.time) < 0.0005 && decoded.event == "e")
     }
 }

@@ -281,12 +281,17 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
         let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
             level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
         guard let socketPath = self.socketPath else { return context.eventLoop.makeSucceededFuture(false) }
-        return future.map { credentials in
-            if credentials.uid == 0 || credentials.uid == getuid() { return true }
-            var info = stat()
-            guard stat(socketPath, &info) == 0 else { return false }
-            return credentials.gid == info.st_gid || processGroups(pid: credentials.pid)?.contains(info.st_gid) == true
-                || userIsMember(uid: credentials.uid, primaryGroup: credentials.gid, of: info.st_gid)
+        let eventLoop = context.eventLoop
+        return future.flatMap { credentials in
+            if credentials.uid == 0 || credentials.uid == getuid() { return eventLoop.makeSucceededFuture(true) }
+            // File and user-database lookups (which may ask LDAP or sssd) stay off the event loop that carries
+            // the Redis connections.
+            return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                var info = stat()
+                guard stat(socketPath, &info) == 0 else { return false }
+                return credentials.gid == info.st_gid || processGroups(pid: credentials.pid)?.contains(info.st_gid) == true
+                    || userIsMember(uid: credentials.uid, primaryGroup: credentials.gid, of: info.st_gid)
+            }
         }
     }
 
@@ -329,17 +334,29 @@ private func processGroups(pid: Int32) -> [gid_t]? {
 
 /// Whether the user `uid` belongs to `group` as a supplementary member (getgrouplist over the user database).
 private func userIsMember(uid: UInt32, primaryGroup: UInt32, of group: gid_t) -> Bool {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    var entry = passwd()
-    var result: UnsafeMutablePointer<passwd>?
-    guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else { return false }
-    var count: Int32 = 64
-    var groups = [gid_t](repeating: 0, count: Int(count))
-    if getgrouplist(name, primaryGroup, &groups, &count) < 0 {
-        groups = [gid_t](repeating: 0, count: Int(count))
-        guard getgrouplist(name, primaryGroup, &groups, &count) >= 0 else { return false }
+    var size = 4096
+    while size <= 1 << 20 {
+        var buffer = [CChar](repeating: 0, count: size)
+        // pw_name points into `buffer`: everything that reads it stays inside this closure.
+        let outcome: Bool? = buffer.withUnsafeMutableBufferPointer { storage -> Bool? in
+            guard let base = storage.baseAddress else { return false }
+            var entry = passwd()
+            var result: UnsafeMutablePointer<passwd>?
+            let status = getpwuid_r(uid, &entry, base, storage.count, &result)
+            if status == ERANGE { return nil }
+            guard status == 0, result != nil, let name = entry.pw_name else { return false }
+            var count: Int32 = 64
+            var groups = [gid_t](repeating: 0, count: Int(count))
+            if getgrouplist(name, primaryGroup, &groups, &count) < 0 {
+                groups = [gid_t](repeating: 0, count: Int(count))
+                guard getgrouplist(name, primaryGroup, &groups, &count) >= 0 else { return false }
+            }
+            return groups.prefix(Int(count)).contains(group)
+        }
+        if let outcome { return outcome }
+        size *= 2
     }
-    return groups.prefix(Int(count)).contains(group)
+    return false
 }
 
 /// `struct ucred` of <sys/socket.h> (SO_PEERCRED), which Swift's Glibc module does not export.

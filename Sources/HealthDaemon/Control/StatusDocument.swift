@@ -101,10 +101,16 @@ func parseRFC3339<Key: CodingKey>(_ text: String, key: Key, in container: KeyedD
     throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(text) is not an RFC 3339 time")
 }
 
+/// `2026-11-22T23:35:57.170Z`: UTC, milliseconds rounded (written here: the formatter's own fraction can come
+/// out a millisecond low).
 func rfc3339(_ time: Double) -> String {
+    let milliseconds = Int64((time * 1000).rounded())
+    let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+    let fraction = milliseconds - seconds * 1000
     let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.string(from: Date(timeIntervalSince1970: time))
+    formatter.formatOptions = [.withInternetDateTime]
+    let whole = formatter.string(from: Date(timeIntervalSince1970: Double(seconds)))
+    return String(whole.dropLast()) + "." + String(format: "%03d", Int(fraction)) + "Z"
 }
 
 /// The one-line summary for systemd's STATUS=: "2/2 targets healthy; cache-a 0.4 ms".

@@ -36,6 +36,8 @@ public struct TargetStatus: Sendable, Hashable {
     public var nodeProblems: [String: String] = [:]
     /// Slots no healthy primary serves (cluster targets).
     public var uncoveredSlots = 0
+    /// Grows with every change of state or reason: the newest of two copies is the one with the higher version.
+    public var version = 0
     /// The latest maintenance notification, if any.
     public var lastMaintenanceEvent: String?
 
@@ -105,6 +107,18 @@ public struct TargetStatus: Sendable, Hashable {
     @discardableResult
     public mutating func setNodeProblem(_ endpoint: String, _ problem: String?, now: Double) -> Bool {
         self.nodeProblems[endpoint] = problem
+        return self.settleUpState(now: now)
+    }
+
+    /// Sets everything a topology refresh decides at once (so the state settles once); returns whether the state
+    /// changed.
+    @discardableResult
+    public mutating func setClusterState(
+        anomalies: [TopologyAnomaly], uncoveredSlots: Int, nodeProblems: [String: String], now: Double
+    ) -> Bool {
+        self.anomalies = anomalies
+        self.uncoveredSlots = uncoveredSlots
+        self.nodeProblems = nodeProblems
         return self.settleUpState(now: now)
     }
 

@@ -130,20 +130,28 @@ public final class TargetSupervisor: Sendable {
 
     private func handle(_ event: MultiplexerEvent) {
         let now = Date().timeIntervalSince1970
-        let (changed, status) = self.status.withLock { status in
-            let changed = status.apply(event, now: now)
-            return (changed, status)
-        }
         self.metrics?.record(event, target: self.target.name)
         if case .probe = event {} else {
             self.events.append(target: self.target.name, event: event, at: now)
             self.log(event)
         }
-        if changed { self.stateChanged(status) }
+        self.updateStatus(now: now) { status in status.apply(event, now: now) }
     }
 
-    private func stateChanged(_ status: TargetStatus) {
-        self.metrics?.recordState(target: self.target.name, state: status.state)
+    /// Changes the status; when its state or its short reason changed, logs it and tells the daemon (STATUS=).
+    /// The target's own events and the cluster's arrive on two tasks: each status carries a version, so the
+    /// daemon keeps the newest whatever order the notices arrive in.
+    private func updateStatus(now: Double, _ change: (inout TargetStatus) -> Bool) {
+        let changed: TargetStatus? = self.status.withLock { status in
+            let before = (status.state, status.shortReason)
+            _ = change(&status)
+            guard before != (status.state, status.shortReason) else { return nil }
+            status.version += 1
+            return status
+        }
+        guard let status = changed else { return }
+        // The metric reads the state now, not the copy: two notices crossing cannot leave it stale.
+        self.metrics?.recordState(target: self.target.name, state: self.status.withLock { $0.state })
         self.logger.notice(
             "Target state changed",
             metadata: ["redis.event": "state-changed", "redis.state": "\(status.state.rawValue)", "redis.reason": "\(status.reason ?? "-")"])
@@ -303,7 +311,10 @@ public final class TargetSupervisor: Sendable {
             switch nodeEvent {
             case .connectionFailed(let role, _, let kind, let message):
                 self.metrics?.recordNodeFailure(target: name, kind: kind.description)
-                if role == .interactive { self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, message, now: now) } }
+                // A node being closed may still report its last failure: only a node still dialed counts.
+                if role == .interactive, self.clusterClient?.multiplexer(at: endpoint) != nil {
+                    self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, message, now: now) }
+                }
                 self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection failed [\(kind)]: \(message)", at: now)
                 self.logger.warning(
                     "Cluster node connection failed",
@@ -378,19 +389,13 @@ public final class TargetSupervisor: Sendable {
         }
         let anomalies = self.topologyWatch.anomalies
         self.metrics?.recordAnomalies(target: name, count: anomalies.count)
+        // Node problems of endpoints no longer dialed (closed, or refused by the rules) no longer count.
+        let dialed = Set((self.clusterClient?.nodeEndpoints ?? []).map(\.description))
         self.updateStatus(now: now) { status in
-            let anomaliesChanged = status.setAnomalies(anomalies, now: now)
-            return status.setUncoveredSlots(topology.uncoveredSlots, now: now) || anomaliesChanged
+            status.setClusterState(
+                anomalies: anomalies, uncoveredSlots: topology.uncoveredSlots,
+                nodeProblems: status.nodeProblems.filter { dialed.contains($0.key) }, now: now)
         }
-    }
-
-    /// Changes the status; reports a state change.
-    private func updateStatus(now: Double, _ change: (inout TargetStatus) -> Bool) {
-        let (changed, status) = self.status.withLock { status in
-            let changed = change(&status)
-            return (changed, status)
-        }
-        if changed { self.stateChanged(status) }
     }
 
     // MARK: maintenance events

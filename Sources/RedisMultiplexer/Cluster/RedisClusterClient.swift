@@ -239,10 +239,11 @@ public final class RedisClusterClient: Sendable {
 
     // MARK: topology
 
-    /// Reads the topology now (from a connected node, else from each seed in turn) and applies it.
+    /// Reads the topology now (from a connected node, else from each seed in turn) and applies it. Only the
+    /// refresh loop calls it; others ask with ``requestRefresh(trigger:)``.
     /// - Returns: the topology, or nil when no candidate answered (a `refreshFailed` event says why).
     @discardableResult
-    public func refresh(trigger: String) async -> ClusterTopology? {
+    private func refresh(trigger: String) async -> ClusterTopology? {
         let (connected, seeds) = self.state.withLock { state in
             (state.nodes.filter { $0.value.isConnected }.map(\.key).sorted { $0.description < $1.description },
              self.configuration.seeds)
