@@ -164,17 +164,18 @@ struct ClusterClientTests {
         }
     }
 
-    @Test("CLUSTER SLOTS when SHARDS is not allowed (as on Redis before 7.0): same topology, routing works")
-    func slotsFallback() async throws {
+    @Test("CLUSTER SLOTS when SHARDS is not allowed (as on Redis before 7.0), CLUSTER NODES when SLOTS is not either: same topology, routing works",
+        arguments: [("-cluster|shards", "CLUSTER SLOTS"), ("-cluster|shards -cluster|slots", "CLUSTER NODES")])
+    func slotsFallback(forbidden: String, expectedCommand: String) async throws {
         // An ACL user without CLUSTER SHARDS gets NOPERM for it, as a Redis 6 server answers "unknown subcommand".
-        try await withRedisCluster(extraConfig: ["user limited on >limited-pw ~* &* +@all -cluster|shards"]) { cluster in
+        try await withRedisCluster(extraConfig: ["user limited on >limited-pw ~* &* +@all \(forbidden)"]) { cluster in
             var configuration = clusterConfiguration(cluster)
             configuration.node.connection.username = "limited"
             configuration.node.connection.password = RedisSecret("limited-pw")
             try await withClusterClient(configuration) { client, recorder in
                 #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
                 #expect(await recorder.eventuallyContains {
-                    if case .topologyRefreshed(_, _, "CLUSTER SLOTS", _) = $0 { return true }
+                    if case .topologyRefreshed(_, _, let command, _) = $0 { return command == expectedCommand }
                     return false
                 })
                 let topology = try #require(client.topology)

@@ -71,6 +71,31 @@ struct ClusterTopologyTests {
         #expect(Set(topology.slotOwners()) == ["new"])
     }
 
+    @Test("CLUSTER NODES parses (as Redis 7.0 prints it): roles, slots, failed primaries, host names, handshakes left out")
+    func parseNodes() throws {
+        let text = """
+            bdc80bee9f8d0b188df1b850ed5deff9d7df644f 127.0.0.1:7101@17101 myself,master - 0 1795391768000 1 connected 0-5460
+            cb762372175b8d7e93b7ee02065f5cd077ae5f50 127.0.0.1:7103@17103 master,fail - 1795391749542 1795391747531 3 disconnected 10923-16383
+            aec584024d1cf5d2cbecb717b947ba3ef4e9581a 10.0.0.2:7102@17102,redis-2.example master - 0 1795391768653 2 connected 5461-10921 10922 [10922->-bdc80bee9f8d0b188df1b850ed5deff9d7df644f]
+            r1r1r1r1r1 10.0.0.9:7109@17109 slave aec584024d1cf5d2cbecb717b947ba3ef4e9581a 0 1795391768653 2 connected
+            h1h1h1h1h1 :0@0 master,noaddr - 0 0 0 disconnected
+            """
+        let topology = try ClusterTopology.parseNodes(.bulkString(ByteBuffer(string: text)), replyHost: "seed", tls: false)
+        #expect(topology.nodes.map(\.id).sorted() == ["aec584024d1cf5d2cbecb717b947ba3ef4e9581a", "bdc80bee9f8d0b188df1b850ed5deff9d7df644f",
+                                                         "cb762372175b8d7e93b7ee02065f5cd077ae5f50", "r1r1r1r1r1"])
+        let second = try #require(topology.node(id: "aec584024d1cf5d2cbecb717b947ba3ef4e9581a"))
+        #expect(second.slots == [5461...10921, 10922...10922] && second.hostname == "redis-2.example" && second.port == 7102)
+        #expect(topology.node(id: "cb762372175b8d7e93b7ee02065f5cd077ae5f50")?.isFailed == true)
+        #expect(topology.node(id: "cb762372175b8d7e93b7ee02065f5cd077ae5f50")?.slots == [])
+        #expect(topology.node(id: "r1r1r1r1r1")?.role == .replica)
+        #expect(topology.uncoveredSlots == 16384 - 10923)
+        #expect(throws: RedisClientError.self) { try ClusterTopology.parseNodes(.bulkString(ByteBuffer(string: "id 1.2.3.4 master")), replyHost: "h", tls: false) }
+        #expect(throws: RedisClientError.self) { try ClusterTopology.parseNodes(.integer(1), replyHost: "h", tls: false) }
+        #expect(throws: RedisClientError.self) {
+            try ClusterTopology.parseNodes(.bulkString(ByteBuffer(string: "a 1.2.3.4:1@2 master - 0 0 1 connected 9-x")), replyHost: "h", tls: false)
+        }
+    }
+
     @Test("CLUSTER SLOTS parses, an empty host meaning the host asked")
     func parseSlots() throws {
         let reply: RESPValue = .array([
@@ -207,7 +232,10 @@ struct ClusterRandomInputTests {
         var parsed = 0
         for _ in 0..<20_000 {
             let reply = Self.value(0, &random)
-            for topology in [try? ClusterTopology.parseShards(reply, replyHost: "h"), try? ClusterTopology.parseSlots(reply, replyHost: "h", tls: false)] {
+            for topology in [
+                try? ClusterTopology.parseShards(reply, replyHost: "h"), try? ClusterTopology.parseSlots(reply, replyHost: "h", tls: false),
+                try? ClusterTopology.parseNodes(reply, replyHost: "h", tls: false),
+            ] {
                 guard let topology else { continue }
                 parsed += 1
                 #expect(topology.nodes.allSatisfy { $0.slots.allSatisfy { 0 <= $0.lowerBound && $0.upperBound < HashSlot.count } })

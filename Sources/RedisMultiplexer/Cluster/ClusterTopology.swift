@@ -169,6 +169,49 @@ public struct ClusterTopology: Sendable, Hashable, Codable {
     }
 }
 
+extension ClusterTopology {
+    /// Parses a `CLUSTER NODES` reply: one line per node,
+    /// `<id> <ip:port@cport[,hostname]> <flags> <primary> <ping> <pong> <epoch> <link> <slot>…`.
+    /// Nodes in handshake or without an address are left out; slots being migrated (`[…]`) are not counted.
+    /// - Parameter tls: whether the reply's ports are TLS ports (the connection it came on used TLS).
+    public static func parseNodes(_ reply: RESPValue, replyHost: String, tls: Bool) throws(RedisClientError) -> ClusterTopology {
+        guard let text = reply.withoutAttributes.string else {
+            throw malformed("CLUSTER NODES", "expected a text reply, got \(reply.typeName)")
+        }
+        var nodes: [ClusterNode] = []
+        for (index, line) in text.split(whereSeparator: \.isNewline).enumerated() where !line.isEmpty {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 8 else { throw malformed("CLUSTER NODES", "line \(index + 1) has \(fields.count) fields, expected 8 or more") }
+            let flags = Set(fields[2].split(separator: ","))
+            if flags.contains("handshake") || flags.contains("noaddr") { continue }
+            // 10.0.0.5:6379@16379,redis-1.example
+            let addressAndHost = fields[1].split(separator: ",", maxSplits: 1)
+            let address = addressAndHost[0].split(separator: "@", maxSplits: 1)[0]
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]).flatMap(validPort)
+            else { throw malformed("CLUSTER NODES", "line \(index + 1) has no ip:port") }
+            let ip = usable(String(address[..<colon]))
+            let hostname = addressAndHost.count > 1 ? usable(String(addressAndHost[1])) : nil
+            let role: ClusterNode.Role = flags.contains("master") ? .primary : .replica
+            let failed = flags.contains("fail")
+            var slots: [ClosedRange<Int>] = []
+            if role == .primary && !failed {
+                for field in fields.dropFirst(8) where !field.hasPrefix("[") {
+                    let bounds = field.split(separator: "-").map { Int($0) }
+                    guard let low = bounds.first ?? nil, let high = bounds.last ?? nil, bounds.count <= 2, 0 <= low, low <= high,
+                        high < HashSlot.count
+                    else { throw malformed("CLUSTER NODES", "line \(index + 1) has an invalid slot range") }
+                    slots.append(low...high)
+                }
+            }
+            nodes.append(
+                ClusterNode(
+                    id: String(fields[0]), host: ip ?? replyHost, ip: ip, hostname: hostname, port: tls ? nil : port,
+                    tlsPort: tls ? port : nil, role: role, health: failed ? "fail" : "online", slots: slots))
+        }
+        return ClusterTopology(nodes: nodes)
+    }
+}
+
 /// "?" and "" mean "unknown" in CLUSTER SHARDS/SLOTS.
 private func usable(_ text: String) -> String? {
     text.isEmpty || text == "?" ? nil : text

@@ -269,7 +269,8 @@ public final class RedisClusterClient: Sendable {
         return nil
     }
 
-    /// CLUSTER SHARDS, or CLUSTER SLOTS when the server does not know SHARDS (before 7.0) or the ACL forbids it.
+    /// CLUSTER SHARDS, or CLUSTER SLOTS when the server does not know SHARDS (before 7.0) or the ACL forbids it,
+    /// or CLUSTER NODES when SLOTS fails too.
     private func readTopology(from endpoint: RedisEndpoint) async throws(RedisClientError) -> (ClusterTopology, String) {
         let tls = self.configuration.node.connection.tls != nil
         if let node = self.multiplexer(at: endpoint), node.isConnected {
@@ -302,10 +303,17 @@ public final class RedisClusterClient: Sendable {
             throw RedisClientError(.clusterTopology, endpoint: nil, command: "CLUSTER SHARDS", message: message)
         }
         let slots = try await send(RESPCommand("CLUSTER", "SLOTS"))
-        if slots.isError {
-            throw RedisClientError(.clusterTopology, command: "CLUSTER SLOTS", message: slots.string ?? "error")
+        if !slots.isError {
+            return (try ClusterTopology.parseSlots(slots, replyHost: replyHost, tls: tls), "CLUSTER SLOTS")
         }
-        return (try ClusterTopology.parseSlots(slots, replyHost: replyHost, tls: tls), "CLUSTER SLOTS")
+        // SLOTS is deprecated since 7.0 and may be forbidden too: CLUSTER NODES is the last resort.
+        let nodes = try await send(RESPCommand("CLUSTER", "NODES"))
+        if nodes.isError {
+            throw RedisClientError(
+                .clusterTopology, command: "CLUSTER NODES",
+                message: "SHARDS: \(message); SLOTS: \(slots.string ?? "error"); NODES: \(nodes.string ?? "error")")
+        }
+        return (try ClusterTopology.parseNodes(nodes, replyHost: replyHost, tls: tls), "CLUSTER NODES")
     }
 
     /// Installs a topology: the slot map, a multiplexer per allowed primary, departed nodes closed.
