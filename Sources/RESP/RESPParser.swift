@@ -193,11 +193,11 @@ public struct RESPParser: Sendable {
             case .array: value = .array(elements)
             case .set: value = .set(elements)
             case .push: value = .push(elements)
-            case .map: value = .map(pairs(elements))
+            case .map: value = .map(keyValuePairs(elements))
             default:
                 // Attributes describe the value that follows them; that value belongs to the same level.
                 guard let described = try self.parseValue(&body, depth: depth) else { return nil }
-                value = .attributed(attributes: pairs(elements), value: described)
+                value = .attributed(attributes: keyValuePairs(elements), value: described)
             }
         }
         cursor.index = body.index
@@ -250,10 +250,6 @@ public struct RESPParser: Sendable {
 }
 
 private let crlf: UInt16 = 0x0D0A
-
-private func pairs(_ elements: [RESPValue]) -> [RESPMapEntry] {
-    stride(from: 0, to: elements.count, by: 2).map { RESPMapEntry(key: elements[$0], value: elements[$0 + 1]) }
-}
 
 /// Strict signed decimal: optional '-', 1…19 digits, no overflow, nothing else.
 private func parseDecimal(_ line: ByteBuffer) -> Int64? {

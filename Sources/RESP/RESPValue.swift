@@ -86,6 +86,16 @@ extension RESPValue {
         }
     }
 
+    /// The entries of a RESP3 map, or of a RESP2 flat `[key, value, …]` array (how HELLO, CONFIG GET and
+    /// CLUSTER SHARDS answer in RESP2); nil for anything else, or an array of odd length.
+    public var mapEntries: [RESPMapEntry]? {
+        switch self.withoutAttributes {
+        case .map(let entries): return entries
+        case .array(let items) where items.count % 2 == 0: return keyValuePairs(items)
+        default: return nil
+        }
+    }
+
     /// The elements of an array, set or push.
     public var elements: [RESPValue]? {
         switch self {
@@ -171,4 +181,9 @@ extension RESPValue {
             hasher.combine(v)
         }
     }
+}
+
+/// `[k1, v1, k2, v2, …]` as map entries (an even count).
+func keyValuePairs(_ elements: [RESPValue]) -> [RESPMapEntry] {
+    stride(from: 0, to: elements.count, by: 2).map { RESPMapEntry(key: elements[$0], value: elements[$0 + 1]) }
 }

@@ -241,3 +241,18 @@ struct RESPParserErrorTests {
         }
     }
 }
+
+@Suite("RESP values")
+struct RESPValueTests {
+    @Test("mapEntries: a RESP3 map, or a RESP2 flat array of even length; nothing else")
+    func mapEntries() {
+        let key = RESPValue.bulkString(ByteBuffer(string: "k"))
+        let value = RESPValue.integer(1)
+        #expect(RESPValue.map([RESPMapEntry(key: key, value: value)]).mapEntries == [RESPMapEntry(key: key, value: value)])
+        #expect(RESPValue.array([key, value]).mapEntries == [RESPMapEntry(key: key, value: value)])
+        #expect(RESPValue.attributed(attributes: [], value: .array([key, value])).mapEntries?.count == 1)
+        #expect(RESPValue.array([]).mapEntries == [])
+        #expect(RESPValue.array([key]).mapEntries == nil)
+        #expect(RESPValue.integer(3).mapEntries == nil)
+    }
+}

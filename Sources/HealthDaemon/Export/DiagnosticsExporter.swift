@@ -59,18 +59,13 @@ enum DiagnosticsExporter {
         return node
     }
 
-    /// `CONFIG GET *` as sorted `name value` lines, secret values redacted.
+    /// `CONFIG GET *` as sorted `name value` lines, secret values redacted. A trailing name without a value (a
+    /// malformed reply) is left out; so is anything that is not pairs, which could hold a secret unredacted.
     static func renderConfig(_ reply: RESPValue) -> String {
-        var pairs: [(String, String)] = []
-        switch reply.withoutAttributes {
-        case .map(let entries):
-            pairs = entries.map { ($0.key.string ?? "?", $0.value.string ?? self.render($0.value)) }
-        default:
-            let items = reply.elements ?? []
-            for index in stride(from: 0, to: items.count - 1, by: 2) {
-                pairs.append((items[index].string ?? "?", items[index + 1].string ?? self.render(items[index + 1])))
-            }
-        }
+        let entries =
+            reply.mapEntries
+            ?? reply.elements.flatMap { items in RESPValue.array(Array(items.prefix(items.count / 2 * 2))).mapEntries } ?? []
+        let pairs = entries.map { ($0.key.string ?? "?", $0.value.string ?? self.render($0.value)) }
         return pairs.sorted { $0.0 < $1.0 }.map { name, value in
             "\(name) \(self.isSecretParameter(name) && !value.isEmpty ? self.redacted : value)"
         }.joined(separator: "\n")

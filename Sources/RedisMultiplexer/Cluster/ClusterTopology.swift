@@ -227,19 +227,13 @@ private func malformed(_ command: String, _ detail: String) -> RedisClientError 
 
 /// A RESP3 map or a RESP2 flat `[key, value, …]` array as a dictionary.
 private func dictionary(_ value: RESPValue, what: String) throws(RedisClientError) -> [String: RESPValue] {
-    var result: [String: RESPValue] = [:]
-    switch value.withoutAttributes {
-    case .map(let entries):
-        for entry in entries {
-            if let key = entry.key.string { result[key] = entry.value }
-        }
-    case .array(let items):
-        guard items.count % 2 == 0 else { throw malformed("CLUSTER SHARDS", "\(what) has an odd number of fields") }
-        for index in stride(from: 0, to: items.count, by: 2) {
-            if let key = items[index].string { result[key] = items[index + 1] }
-        }
-    default:
+    guard let entries = value.mapEntries else {
+        if case .array = value.withoutAttributes { throw malformed("CLUSTER SHARDS", "\(what) has an odd number of fields") }
         throw malformed("CLUSTER SHARDS", "\(what) is a \(value.typeName), not a map")
+    }
+    var result: [String: RESPValue] = [:]
+    for entry in entries {
+        if let key = entry.key.string { result[key] = entry.value }
     }
     return result
 }
