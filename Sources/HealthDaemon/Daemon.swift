@@ -188,10 +188,7 @@ public final class Daemon: ControlBackend {
     /// TCP_USER_TIMEOUT); returns the warning, if any.
     @discardableResult
     public func checkHost() -> String? {
-        let retries = HostCheck.sysctl("net.ipv4.tcp_retries2")
-        let warning = HostCheck.warning(
-            tcpRetries2: retries.flatMap { Int($0) },
-            targetsWithoutUserTimeout: HostCheck.targetsWithoutUserTimeout(self.supervisors.map(\.target)))
+        let (retries, warning) = HostCheck.check(self.supervisors.map(\.target))
         if let warning {
             self.logger.warning(
                 "Host check: dead connections would be noticed late",

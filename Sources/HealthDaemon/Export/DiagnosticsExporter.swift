@@ -132,9 +132,8 @@ enum DiagnosticsExporter {
         var names = utsname()
         uname(&names)
         let kernel = withUnsafeBytes(of: &names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let warning = HostCheck.warning(
-            tcpRetries2: HostCheck.sysctl("net.ipv4.tcp_retries2").flatMap { Int($0) },
-            targetsWithoutUserTimeout: HostCheck.targetsWithoutUserTimeout(targets))
+        // The value just read, not a second read.
+        let warning = HostCheck.check(targets, tcpRetries2: tcp["net.ipv4.tcp_retries2"]).warning
         return DiagnosticsBundle.Host(
             hostname: ProcessInfo.processInfo.hostName, kernel: kernel, tcp: tcp, warnings: warning.map { [$0] } ?? [])
     }

@@ -24,6 +24,15 @@ public enum HostCheck {
         }.map(\.name)
     }
 
+    /// The check for `targets`: what `tcp_retries2` reads (read now unless given) and the warning, if any.
+    public static func check(
+        _ targets: [DaemonConfiguration.Target], tcpRetries2: String? = sysctl("net.ipv4.tcp_retries2")
+    ) -> (tcpRetries2: String?, warning: String?) {
+        let warning = self.warning(
+            tcpRetries2: tcpRetries2.flatMap { Int($0) }, targetsWithoutUserTimeout: self.targetsWithoutUserTimeout(targets))
+        return (tcpRetries2, warning)
+    }
+
     /// The warning for `tcp_retries2` above 5 while some targets run without TCP_USER_TIMEOUT, saying what to set;
     /// nil when there is nothing to warn about.
     public static func warning(tcpRetries2: Int?, targetsWithoutUserTimeout: [String]) -> String? {
