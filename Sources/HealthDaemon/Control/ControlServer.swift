@@ -215,44 +215,46 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
 
     private func export(_ name: String?, context: ChannelHandlerContext) {
         let backend = self.backend
-        let logger = self.logger
-        let eventLoop = context.eventLoop
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        Task {
-            logger.notice("Diagnostics export requested on the control socket", metadata: ["redis.target": "\(name ?? "all")"])
-            let outcome = await backend.export(target: name)
-            eventLoop.execute {
-                let (handler, context) = loopBound.value
-                switch outcome {
-                case .bundle(let bundle):
-                    handler.respond(context: context, status: .ok, json: bundle)
-                case .noSuchTarget:
-                    handler.respond(context: context, status: .notFound, json: error("no target named \(name ?? "")"))
-                case .busy:
-                    handler.respond(
-                        context: context, status: .conflict, json: error("an export is already running; try again when it has finished"))
-                }
+        self.logger.notice("Diagnostics export requested on the control socket", metadata: ["redis.target": "\(name ?? "all")"])
+        self.answerLater(context: context, { await backend.export(target: name) }) { handler, context, outcome in
+            switch outcome {
+            case .bundle(let bundle):
+                handler.respond(context: context, status: .ok, json: bundle)
+            case .noSuchTarget:
+                handler.respond(context: context, status: .notFound, json: error("no target named \(name ?? "")"))
+            case .busy:
+                handler.respond(
+                    context: context, status: .conflict, json: error("an export is already running; try again when it has finished"))
             }
         }
     }
 
     private func reconnect(_ name: String, context: ChannelHandlerContext) {
-            let backend = self.backend
-            let logger = self.logger
-            let eventLoop = context.eventLoop
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            Task {
-                logger.notice("Reconnect requested on the control socket", metadata: ["redis.target": "\(name)"])
-                let outcome = await backend.reconnect(target: name)
-                eventLoop.execute {
-                    let (handler, context) = loopBound.value
-                    if let outcome {
-                        handler.respond(context: context, status: .ok, json: "{\"target\":\(jsonString(name)),\"outcome\":\(jsonString(outcome))}")
-                    } else {
-                        handler.respond(context: context, status: .notFound, json: error("no target named \(name)"))
-                    }
-                }
+        let backend = self.backend
+        self.logger.notice("Reconnect requested on the control socket", metadata: ["redis.target": "\(name)"])
+        self.answerLater(context: context, { await backend.reconnect(target: name) }) { handler, context, outcome in
+            if let outcome {
+                handler.respond(context: context, status: .ok, json: "{\"target\":\(jsonString(name)),\"outcome\":\(jsonString(outcome))}")
+            } else {
+                handler.respond(context: context, status: .notFound, json: error("no target named \(name)"))
             }
+        }
+    }
+
+    /// Runs `work` off the event loop, then `answer` with its result back on the connection's loop.
+    private func answerLater<Result: Sendable>(
+        context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> Result,
+        _ answer: @escaping (ControlHTTPHandler, ChannelHandlerContext, Result) -> Void
+    ) {
+        let eventLoop = context.eventLoop
+        let loopBound = NIOLoopBound((self, context, answer), eventLoop: eventLoop)
+        Task {
+            let result = await work()
+            eventLoop.execute {
+                let (handler, context, answer) = loopBound.value
+                answer(handler, context, result)
+            }
+        }
     }
 
     /// Runs `body` when the peer may mutate; answers 403 otherwise.
