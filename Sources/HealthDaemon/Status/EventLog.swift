@@ -7,34 +7,9 @@ public final class EventLog: Sendable {
     public struct Entry: Sendable, Codable, Hashable {
         public var sequence: Int
         /// Seconds since 1970; RFC 3339 in JSON.
-        public var time: Double
+        @RFC3339Time public var time: Double
         public var target: String
         public var event: String
-
-        enum CodingKeys: String, CodingKey { case sequence, time, target, event }
-
-        init(sequence: Int, time: Double, target: String, event: String) {
-            self.sequence = sequence
-            self.time = time
-            self.target = target
-            self.event = event
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            self.sequence = try container.decode(Int.self, forKey: .sequence)
-            self.time = try parseRFC3339(container.decode(String.self, forKey: .time), key: CodingKeys.time, in: container)
-            self.target = try container.decode(String.self, forKey: .target)
-            self.event = try container.decode(String.self, forKey: .event)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(self.sequence, forKey: .sequence)
-            try container.encode(rfc3339(self.time), forKey: .time)
-            try container.encode(self.target, forKey: .target)
-            try container.encode(self.event, forKey: .event)
-        }
     }
 
     private let state = Mutex<(next: Int, entries: [Entry])>((1, []))

@@ -11,42 +11,12 @@ public struct TopologyAnomaly: Sendable, Hashable, Codable {
     public var message: String
     /// Where the topology came from: "CLUSTER SHARDS from 127.0.0.1:7000".
     public var source: String
-    /// When it was first seen (seconds since 1970).
-    public var since: Double
+    /// When it was first seen (seconds since 1970; RFC 3339 in JSON).
+    @RFC3339Time public var since: Double
 
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id"
         case endpoint, rule, message, source, since
-    }
-
-    public init(nodeID: String, endpoint: String, rule: String, message: String, source: String, since: Double) {
-        self.nodeID = nodeID
-        self.endpoint = endpoint
-        self.rule = rule
-        self.message = message
-        self.source = source
-        self.since = since
-    }
-
-    /// `since` is RFC 3339 in JSON, like every timestamp the daemon writes.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.nodeID = try container.decode(String.self, forKey: .nodeID)
-        self.endpoint = try container.decode(String.self, forKey: .endpoint)
-        self.rule = try container.decode(String.self, forKey: .rule)
-        self.message = try container.decode(String.self, forKey: .message)
-        self.source = try container.decode(String.self, forKey: .source)
-        self.since = try parseRFC3339(container.decode(String.self, forKey: .since), key: CodingKeys.since, in: container)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.nodeID, forKey: .nodeID)
-        try container.encode(self.endpoint, forKey: .endpoint)
-        try container.encode(self.rule, forKey: .rule)
-        try container.encode(self.message, forKey: .message)
-        try container.encode(self.source, forKey: .source)
-        try container.encode(rfc3339(self.since), forKey: .since)
     }
 
     /// What makes two anomalies the same one across refreshes.
