@@ -47,7 +47,7 @@ struct TopologyWatchTests {
             node("7c1e0f3a9b", "10.0.0.5", 6379, slots: [0...8191]), node("a2b3c4d5e6", "10.0.0.6", 6379, slots: [8192...16383]),
         ])
         let first = watch.observe(healthy, source: "CLUSTER SHARDS from 10.0.0.5:6379", trigger: "initial", at: 100)
-        #expect(first.recorded && first.newAnomalies.isEmpty && first.changes.count == 2)
+        #expect(first.recorded && first.isFirst && first.newAnomalies.isEmpty && first.changes.count == 2)
         // Nothing changed: no new history entry, but the refresh counts.
         #expect(!watch.observe(healthy, source: "CLUSTER SHARDS from 10.0.0.5:6379", trigger: "periodic", at: 160).recorded)
         #expect(watch.history.count == 1 && watch.refreshes == 2 && watch.current?.time == 160)
@@ -63,7 +63,8 @@ struct TopologyWatchTests {
         #expect(anomaly.source == "CLUSTER SHARDS from 10.0.0.6:6379")
         // Persisting: not new again, and it keeps the time it was first seen.
         let again = watch.observe(scaled, source: "x", trigger: "periodic", at: 260)
-        #expect(again.newAnomalies.isEmpty && !again.recorded && watch.anomalies.first?.since == 200)
+        #expect(again.newAnomalies.isEmpty && !again.recorded && !again.isFirst && watch.anomalies.first?.since == 200)
+        #expect(again.anomalies == watch.anomalies && again.anomalies.count == 1)
         let back = watch.observe(healthy, source: "x", trigger: "periodic", at: 300)
         #expect(back.clearedAnomalies.map(\.endpoint) == ["10.0.0.5:10226"] && watch.anomalies.isEmpty)
         // Bounded: the oldest entries go first.

@@ -69,9 +69,6 @@ public final class TargetSupervisor: Sendable {
     /// The cluster client, once the target is known to be a cluster.
     public var clusterClient: RedisClusterClient? { self.topology.withLock { $0.cluster } }
 
-    /// The topology watch's state (history, anomalies).
-    public var topologyWatch: TopologyWatch { self.topology.withLock { $0.watch } }
-
     /// `GET /topology/{target}`.
     public func topologyDocument() -> TopologyDocument {
         let (mode, cluster, watch) = self.topology.withLock { ($0.mode, $0.cluster, $0.watch) }
@@ -343,8 +340,7 @@ public final class TargetSupervisor: Sendable {
         _ observation: TopologyWatch.Observation, topology: ClusterTopology, source: String, trigger: String, now: Double
     ) {
         let name = self.target.name
-        let isFirst = observation.changes.allSatisfy { $0.kind == .nodeAdded } && self.topologyWatch.refreshes == 1
-        if isFirst {
+        if observation.isFirst {
             self.events.append(
                 target: name, text: "topology discovered: \(topology.primaries.count) primaries, \(topology.nodes.count - topology.primaries.count) replicas (\(source))",
                 at: now)
@@ -387,7 +383,7 @@ public final class TargetSupervisor: Sendable {
                     "redis.announced_endpoint": "\(anomaly.endpoint)", "redis.rule": "\(anomaly.rule)",
                 ])
         }
-        let anomalies = self.topologyWatch.anomalies
+        let anomalies = observation.anomalies
         self.metrics?.recordAnomalies(target: name, count: anomalies.count)
         // Node problems of endpoints no longer dialed (closed, or refused by the rules) no longer count.
         let dialed = Set((self.clusterClient?.nodeEndpoints ?? []).map(\.description))

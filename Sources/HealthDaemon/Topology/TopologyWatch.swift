@@ -48,6 +48,10 @@ public struct TopologyWatch: Sendable {
         public var clearedAnomalies: [TopologyAnomaly]
         /// Whether a history entry was recorded.
         public var recorded: Bool
+        /// Every anomaly of this topology (new and persisting).
+        public var anomalies: [TopologyAnomaly]
+        /// Whether this was the first topology observed.
+        public var isFirst: Bool
     }
 
     public let rules: EndpointRules
@@ -97,12 +101,15 @@ public struct TopologyWatch: Sendable {
         let cleared = self.anomalies.filter { !identities.contains($0.identity) }
         self.anomalies = anomalies
         let entry = Entry(time: time, trigger: trigger, source: source, topology: topology, changes: changes, anomalies: anomalies)
-        let recorded = self.current == nil || !changes.isEmpty || !newAnomalies.isEmpty || !cleared.isEmpty
+        let isFirst = self.current == nil
+        let recorded = isFirst || !changes.isEmpty || !newAnomalies.isEmpty || !cleared.isEmpty
         self.current = entry
         if recorded {
             self.history.append(entry)
             if self.history.count > self.capacity { self.history.removeFirst(self.history.count - self.capacity) }
         }
-        return Observation(changes: changes, newAnomalies: newAnomalies, clearedAnomalies: cleared, recorded: recorded)
+        return Observation(
+            changes: changes, newAnomalies: newAnomalies, clearedAnomalies: cleared, recorded: recorded, anomalies: anomalies,
+            isFirst: isFirst)
     }
 }
