@@ -19,7 +19,6 @@ public final class TargetSupervisor: Sendable {
     private let onStateChange: @Sendable (TargetStatus) -> Void
 
     private struct TopologyState {
-        var mode = "detecting"
         var cluster: RedisClusterClient?
         var watch: TopologyWatch
         var isShutdown = false
@@ -40,8 +39,7 @@ public final class TargetSupervisor: Sendable {
         status.topologyMode = target.cluster == .off ? "off" : target.cluster == .on ? "cluster" : "detecting"
         self.status = Mutex(status)
         self.topology = Mutex(
-            TopologyState(
-                mode: status.topologyMode, watch: TopologyWatch(rules: target.endpointRules, capacity: target.topologyHistory)))
+            TopologyState(watch: TopologyWatch(rules: target.endpointRules, capacity: target.topologyHistory)))
         self.events = events
         self.metrics = metrics
         metrics?.register(target: target.name)
@@ -71,7 +69,8 @@ public final class TargetSupervisor: Sendable {
 
     /// `GET /topology/{target}`.
     public func topologyDocument() -> TopologyDocument {
-        let (mode, cluster, watch) = self.topology.withLock { ($0.mode, $0.cluster, $0.watch) }
+        let mode = self.status.withLock { $0.topologyMode }
+        let (cluster, watch) = self.topology.withLock { ($0.cluster, $0.watch) }
         var dialed: [RedisEndpoint: Bool] = [:]
         for endpoint in cluster?.nodeEndpoints ?? [] { dialed[endpoint] = cluster?.multiplexer(at: endpoint)?.isConnected ?? false }
         return TopologyDocument(
@@ -186,8 +185,8 @@ public final class TargetSupervisor: Sendable {
 
     // MARK: topology
 
+    /// standalone, cluster, detecting or off: kept in the status, where `status` and `topology` read it.
     private func setMode(_ mode: String) {
-        self.topology.withLock { $0.mode = mode }
         self.status.withLock { $0.topologyMode = mode }
     }
 
@@ -249,7 +248,6 @@ public final class TargetSupervisor: Sendable {
         let started = self.topology.withLock { state -> Bool in
             guard !state.isShutdown else { return false }
             state.cluster = cluster
-            state.mode = "cluster"
             return true
         }
         guard started else { return }
@@ -456,7 +454,8 @@ extension TargetSupervisor {
     func exportBundle(events: [EventLog.Entry]) async -> DiagnosticsBundle.Target {
         let now = Date().timeIntervalSince1970
         let topology = self.topologyDocument()
-        let (mode, clusterTopology) = self.topology.withLock { ($0.mode, $0.watch.current?.topology) }
+        let mode = self.status.withLock { $0.topologyMode }
+        let clusterTopology = self.topology.withLock { $0.watch.current?.topology }
         var connection = self.target.multiplexer.connection
         connection.password = self.password
         let tls = connection.tls != nil
