@@ -95,13 +95,6 @@ public struct TargetStatus: Sendable, Hashable {
         return self.state == .degraded && self.unresponsive ? "unresponsive" : self.lastErrorKind
     }
 
-    /// Sets the topology anomalies; returns whether the state changed.
-    @discardableResult
-    public mutating func setAnomalies(_ anomalies: [TopologyAnomaly], now: Double) -> Bool {
-        self.anomalies = anomalies
-        return self.settleUpState(now: now)
-    }
-
     /// Records that a cluster node's connection failed (`problem`) or is up again (nil); returns whether the state
     /// changed.
     @discardableResult
@@ -119,13 +112,6 @@ public struct TargetStatus: Sendable, Hashable {
         self.anomalies = anomalies
         self.uncoveredSlots = uncoveredSlots
         self.nodeProblems = nodeProblems
-        return self.settleUpState(now: now)
-    }
-
-    /// Sets how many slots no healthy primary serves; returns whether the state changed.
-    @discardableResult
-    public mutating func setUncoveredSlots(_ count: Int, now: Double) -> Bool {
-        self.uncoveredSlots = count
         return self.settleUpState(now: now)
     }
 
