@@ -1,10 +1,22 @@
 import NIOCore
 
-/// An incremental RESP2/RESP3 parser.
+/// An incremental, resumable RESP2/RESP3 parser.
 ///
-/// `parse(_:)` either consumes exactly one complete top-level value from the buffer and returns it, or
-/// returns `nil` ("need more bytes") and leaves the buffer untouched. Malformed input throws a
+/// `parse(_:)` either consumes exactly one complete top-level value from the front of the buffer and returns
+/// it, or returns `nil` ("need more bytes") and leaves the buffer untouched. Malformed input throws a
 /// ``RESPParsingError`` naming the byte offset; nothing is ever dropped silently.
+///
+/// The parser is resumable: what it has already parsed of an unfinished value (whole elements of a partial
+/// aggregate, how far a partial line was scanned) is kept in the parser, so the next call continues where
+/// the last one stopped instead of starting over. The cost of parsing a reply is linear in its bytes however
+/// they are split: a 5 MB reply drip-fed in 1 KB reads costs the same as one read. This holds as long as
+/// each call sees the same stream: the buffer's readable bytes start where they started at the previous call
+/// that returned `nil` (as with `ByteToMessageDecoder`), possibly followed by more bytes. Call ``reset()``
+/// before parsing an unrelated buffer.
+///
+/// Nesting is handled with an explicit stack, never recursion: no input can overflow the call stack. RESP3
+/// attributes count as one level of nesting for the value they describe, so a chain of attributes hits
+/// ``Limits/maxDepth`` like any other nesting.
 ///
 /// The parser allocates nothing for a value before its bytes have arrived: an aggregate announcing a
 /// million elements costs nothing until the bytes of those elements are in the buffer.
@@ -36,17 +48,138 @@ public struct RESPParser: Sendable {
 
     public var limits: Limits
 
+    /// Aggregates opened but not finished yet, outermost first.
+    private var stack: [Frame] = []
+    /// Bytes of the current top-level value already parsed into `stack` (relative to the reader index).
+    private var resumeOffset = 0
+    /// Bytes after `resumeOffset` already scanned for a line end without finding one.
+    private var scannedWithoutLineEnd = 0
+
+    /// How many items (scalars and aggregate headers) were examined, counting a re-examined one again: the
+    /// measure by which tests check that parsing stays linear however the bytes are split.
+    internal private(set) var itemsExamined = 0
+
     public init(limits: Limits = Limits()) {
         self.limits = limits
     }
 
+    /// Whether part of a value has been parsed and the rest is awaited.
+    public var isPartial: Bool { self.resumeOffset > 0 }
+
+    /// Forgets a partially parsed value, so that the next call starts afresh.
+    public mutating func reset() {
+        self.stack.removeAll()
+        self.resumeOffset = 0
+        self.scannedWithoutLineEnd = 0
+        self.pendingBulk = nil
+    }
+
+    private struct Frame: Sendable {
+        enum Kind: Sendable {
+            case array, set, push, map
+            /// The attribute pairs themselves.
+            case attribute
+            /// Complete attributes waiting for the one value they describe.
+            case attributed([RESPMapEntry])
+        }
+
+        var kind: Kind
+        var remaining: Int
+        var elements: [RESPValue]
+    }
+
+    /// What one step of parsing found at the cursor.
+    private enum Item {
+        case value(RESPValue)
+        case aggregate(Frame.Kind, count: Int, markerOffset: Int)
+    }
+
     /// Parses one complete value from the front of `buffer`.
     /// - Returns: the value, with `buffer`'s reader index moved past it; or `nil` when more bytes are needed,
-    ///   with `buffer` unchanged.
-    public func parse(_ buffer: inout ByteBuffer) throws(RESPParsingError) -> RESPValue? {
-        var cursor = Cursor(buffer: buffer, start: buffer.readerIndex, index: buffer.readerIndex)
-        guard let value = try self.parseValue(&cursor, depth: 0) else { return nil }
-        buffer.moveReaderIndex(to: cursor.index)
+    ///   with `buffer` unchanged (what was parsed so far is kept in the parser, see the type's documentation).
+    public mutating func parse(_ buffer: inout ByteBuffer) throws(RESPParsingError) -> RESPValue? {
+        var cursor = Cursor(buffer: buffer, start: buffer.readerIndex, index: buffer.readerIndex + self.resumeOffset)
+        guard cursor.index <= buffer.writerIndex else {
+            // Not the stream this parser was reading: start over rather than read past the end.
+            self.reset()
+            return try self.parse(&buffer)
+        }
+        do throws(RESPParsingError) {
+            while true {
+                let itemStart = cursor.index
+                guard let item = try self.parseItem(&cursor) else {
+                    self.resumeOffset = itemStart - cursor.start
+                    return nil
+                }
+                self.scannedWithoutLineEnd = 0
+                self.pendingBulk = nil
+                let finished: RESPValue?
+                switch item {
+                case .value(let value):
+                    finished = self.fold(value)
+                case .aggregate(let kind, let count, let markerOffset):
+                    guard self.stack.count < self.limits.maxDepth else {
+                        throw RESPParsingError(
+                            code: .nestingTooDeep, offset: markerOffset, detail: "deeper than \(self.limits.maxDepth) levels")
+                    }
+                    if count > 0 {
+                        var elements = [RESPValue]()
+                        elements.reserveCapacity(min(count, 16))
+                        self.stack.append(Frame(kind: kind, remaining: count, elements: elements))
+                        finished = nil
+                    } else {
+                        finished = self.emptyAggregate(kind)
+                    }
+                }
+                if let finished, self.stack.isEmpty {
+                    buffer.moveReaderIndex(to: cursor.index)
+                    self.resumeOffset = 0
+                    return finished
+                }
+            }
+        } catch {
+            self.reset()
+            throw error
+        }
+    }
+
+    /// An aggregate announced with no elements: finished at once, except attributes, which still await the
+    /// value they describe.
+    private mutating func emptyAggregate(_ kind: Frame.Kind) -> RESPValue? {
+        switch kind {
+        case .array: return self.fold(.array([]))
+        case .set: return self.fold(.set([]))
+        case .push: return self.fold(.push([]))
+        case .map: return self.fold(.map([]))
+        case .attribute, .attributed:
+            self.stack.append(Frame(kind: .attributed([]), remaining: 1, elements: []))
+            return nil
+        }
+    }
+
+    /// Adds a finished value to the innermost open aggregate, closing every aggregate it completes.
+    /// - Returns: the top-level value once it is finished, `nil` while an aggregate is still open.
+    private mutating func fold(_ value: RESPValue) -> RESPValue? {
+        var value = value
+        while !self.stack.isEmpty {
+            let innermost = self.stack.count - 1
+            self.stack[innermost].elements.append(value)
+            self.stack[innermost].remaining -= 1
+            guard self.stack[innermost].remaining == 0 else { return nil }
+            let frame = self.stack.removeLast()
+            switch frame.kind {
+            case .array: value = .array(frame.elements)
+            case .set: value = .set(frame.elements)
+            case .push: value = .push(frame.elements)
+            case .map: value = .map(keyValuePairs(frame.elements))
+            case .attribute:
+                // Attributes describe the value that follows them; it takes the attributes' place (and level).
+                self.stack.append(Frame(kind: .attributed(keyValuePairs(frame.elements)), remaining: 1, elements: []))
+                return nil
+            case .attributed(let attributes):
+                value = .attributed(attributes: attributes, value: frame.elements[0])
+            }
+        }
         return value
     }
 
@@ -77,7 +210,12 @@ public struct RESPParser: Sendable {
         case push = 62  // >
     }
 
-    private func parseValue(_ cursor: inout Cursor, depth: Int) throws(RESPParsingError) -> RESPValue? {
+    /// A bulk header already read whose payload has not fully arrived: not read again on the next call.
+    private var pendingBulk: (marker: Marker, length: Int, headerLength: Int)?
+
+    /// Parses a scalar, or the header of an aggregate, at the cursor; `nil` when its bytes have not all arrived.
+    private mutating func parseItem(_ cursor: inout Cursor) throws(RESPParsingError) -> Item? {
+        self.itemsExamined &+= 1
         guard let byte = cursor.buffer.getInteger(at: cursor.index, as: UInt8.self) else { return nil }
         guard let marker = Marker(rawValue: byte) else {
             throw RESPParsingError(
@@ -133,15 +271,24 @@ public struct RESPParser: Sendable {
             }
             value = .bigNumber(line)
         case .bulkString, .bulkError, .verbatimString:
-            guard let length = try self.readLength(&body, allowNull: marker == .bulkString) else { return nil }
-            guard length >= 0 else {
-                value = .null
-                break
-            }
-            guard length <= self.limits.maxBulkLength else {
-                throw RESPParsingError(
-                    code: .bulkTooLong, offset: markerOffset + 1,
-                    detail: "\(length) bytes announced, limit is \(self.limits.maxBulkLength)")
+            let length: Int
+            if let pending = self.pendingBulk {
+                length = pending.length
+                body.index += pending.headerLength
+            } else {
+                let headerStart = body.index
+                guard let announced = try self.readLength(&body, allowNull: marker == .bulkString) else { return nil }
+                guard announced >= 0 else {
+                    value = .null
+                    break
+                }
+                guard announced <= self.limits.maxBulkLength else {
+                    throw RESPParsingError(
+                        code: .bulkTooLong, offset: markerOffset + 1,
+                        detail: "\(announced) bytes announced, limit is \(self.limits.maxBulkLength)")
+                }
+                length = announced
+                self.pendingBulk = (marker, length, body.index - headerStart)
             }
             guard body.remaining >= length + 2 else { return nil }
             let payload = body.buffer.getSlice(at: body.index, length: length)!
@@ -177,44 +324,35 @@ public struct RESPParser: Sendable {
                     code: .aggregateTooLong, offset: markerOffset + 1,
                     detail: "\(count) elements announced, limit is \(self.limits.maxAggregateLength)")
             }
-            guard depth < self.limits.maxDepth else {
-                throw RESPParsingError(
-                    code: .nestingTooDeep, offset: markerOffset, detail: "deeper than \(self.limits.maxDepth) levels")
-            }
-            // Every element takes at least three bytes ("_\r\n"): no need to look (or allocate) before they can be there.
-            guard elementCount <= body.remaining / 3 else { return nil }
-            var elements = [RESPValue]()
-            elements.reserveCapacity(elementCount)
-            for _ in 0..<elementCount {
-                guard let element = try self.parseValue(&body, depth: depth + 1) else { return nil }
-                elements.append(element)
-            }
+            let kind: Frame.Kind
             switch marker {
-            case .array: value = .array(elements)
-            case .set: value = .set(elements)
-            case .push: value = .push(elements)
-            case .map: value = .map(keyValuePairs(elements))
-            default:
-                // Attributes describe the value that follows them; that value belongs to the same level.
-                guard let described = try self.parseValue(&body, depth: depth) else { return nil }
-                value = .attributed(attributes: keyValuePairs(elements), value: described)
+            case .array: kind = .array
+            case .set: kind = .set
+            case .push: kind = .push
+            case .map: kind = .map
+            default: kind = .attribute
             }
+            cursor.index = body.index
+            return .aggregate(kind, count: elementCount, markerOffset: markerOffset)
         }
         cursor.index = body.index
-        return value
+        return .value(value)
     }
 
-    /// Reads up to CRLF; returns the line without it, or nil when the CRLF has not arrived yet.
-    private func readLine(_ cursor: inout Cursor) throws(RESPParsingError) -> ByteBuffer? {
+    /// Reads up to CRLF; returns the line without it, or nil when the CRLF has not arrived yet. A line that
+    /// has not ended yet is not scanned again from its start on the next call.
+    private mutating func readLine(_ cursor: inout Cursor) throws(RESPParsingError) -> ByteBuffer? {
         let available = cursor.remaining
-        let scan = min(available, self.limits.maxLineLength + 2)
-        let view = cursor.buffer.getSlice(at: cursor.index, length: scan)!.readableBytesView
-        guard let cr = view.firstIndex(where: { $0 == 13 || $0 == 10 }) else {
+        let scanLimit = min(available, self.limits.maxLineLength + 2)
+        let skip = min(self.scannedWithoutLineEnd, scanLimit)
+        let view = cursor.buffer.getSlice(at: cursor.index, length: scanLimit)!.readableBytesView
+        guard let cr = view[(view.startIndex + skip)...].firstIndex(where: { $0 == 13 || $0 == 10 }) else {
             if available > self.limits.maxLineLength + 1 {
                 throw RESPParsingError(
                     code: .lineTooLong, offset: cursor.offset,
                     detail: "no CRLF within \(self.limits.maxLineLength) bytes")
             }
+            self.scannedWithoutLineEnd = scanLimit
             return nil
         }
         let length = cr - view.startIndex
@@ -225,7 +363,10 @@ public struct RESPParser: Sendable {
             throw RESPParsingError(
                 code: .lineTooLong, offset: cursor.offset, detail: "line longer than \(self.limits.maxLineLength) bytes")
         }
-        guard cr + 1 < view.endIndex else { return nil }
+        guard cr + 1 < view.endIndex else {
+            self.scannedWithoutLineEnd = length
+            return nil
+        }
         guard view[cr + 1] == 10 else {
             throw RESPParsingError(code: .missingLineEnd, offset: cursor.offset + length + 1, detail: "CR without LF")
         }
@@ -235,7 +376,7 @@ public struct RESPParser: Sendable {
     }
 
     /// Reads a length line; -1 (null) is returned only when `allowNull`.
-    private func readLength(_ cursor: inout Cursor, allowNull: Bool) throws(RESPParsingError) -> Int? {
+    private mutating func readLength(_ cursor: inout Cursor, allowNull: Bool) throws(RESPParsingError) -> Int? {
         let offset = cursor.offset
         guard let line = try self.readLine(&cursor) else { return nil }
         if line.readableBytes == 1, line.readableBytesView.first == UInt8(ascii: "?") {

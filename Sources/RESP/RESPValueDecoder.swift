@@ -4,7 +4,7 @@ import NIOCore
 public struct RESPValueDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = RESPValue
 
-    public let parser: RESPParser
+    public private(set) var parser: RESPParser
 
     public init(limits: RESPParser.Limits = .init()) {
         self.parser = RESPParser(limits: limits)

@@ -15,8 +15,9 @@ struct TargetStatusTests {
         #expect(changed)
         #expect(status.state == .connecting && status.since == 1)
         status.apply(.connected(role: .interactive, endpoint: endpoint, protocolVersion: 3, restored: false), now: 2)
-        #expect(status.state == .healthy)
+        #expect(status.state == .connecting, "connected is not healthy until a probe answers")
         for milliseconds in [1, 2, 3, 4, 100] { status.apply(.probe(latency: .milliseconds(milliseconds)), now: 3) }
+        #expect(status.state == .healthy && status.since == 3)
         #expect(status.probePercentile(50) == .milliseconds(3))
         #expect(status.probePercentile(99) == .milliseconds(100))
         status.apply(.unresponsive(consecutiveFailures: 2, lastError: "PING: no reply within 1s"), now: 4)
@@ -31,7 +32,57 @@ struct TargetStatusTests {
         #expect(!changedAgain)
         #expect(status.since == 6)
         status.apply(.connected(role: .interactive, endpoint: endpoint, protocolVersion: 3, restored: true), now: 8)
-        #expect(status.state == .healthy && status.reconnects == 1 && status.connectionFailures == 3)
+        #expect(status.state == .reconnecting && status.reconnects == 1 && status.connectionFailures == 3)
+        status.apply(.probe(latency: .milliseconds(1)), now: 9)
+        #expect(status.state == .healthy)
+    }
+
+    /// Hardening (g): a server that answers HELLO but never PING used to be shown healthy most of the time,
+    /// because `connected` cleared the unresponsive flag the probe loop kept to itself.
+    @Test("a connection that never answers a probe is never healthy")
+    func connectedButSilent() {
+        var status = TargetStatus(name: "a", endpoint: "e", now: 0)
+        status.apply(.connecting(role: .interactive, endpoint: endpoint, attempt: 0), now: 1)
+        for cycle in 0..<5 {
+            let now = Double(10 * cycle)
+            status.apply(.connected(role: .interactive, endpoint: endpoint, protocolVersion: 3, restored: cycle > 0), now: now + 2)
+            #expect(status.state != .healthy)
+            status.apply(.unresponsive(consecutiveFailures: 2, lastError: "PING: no reply within 1s"), now: now + 4)
+            #expect(status.state == .degraded && status.reason?.contains("unresponsive") == true)
+            status.apply(.connectionFailed(role: .interactive, endpoint: endpoint, kind: .unresponsive, message: "dead"), now: now + 7)
+            #expect(status.state != .healthy)
+            status.apply(.connecting(role: .interactive, endpoint: endpoint, attempt: 1), now: now + 8)
+            #expect(status.state == .reconnecting)
+        }
+        // A late probe result of a connection that already failed does not make the target healthy.
+        status.apply(.probe(latency: .milliseconds(1)), now: 60)
+        #expect(status.state == .reconnecting)
+    }
+
+    /// Hardening (h): after a force-reconnect from an outage the client publishes the replacement's
+    /// `connected` and its first probe; the status follows them back to healthy.
+    @Test("a force-reconnect's replacement brings the status back to healthy", arguments: [
+        TargetStatus.State.down, .reconnecting, .degraded,
+    ])
+    func forceReconnectRestores(from state: TargetStatus.State) {
+        var status = TargetStatus(name: "a", endpoint: "e", now: 0)
+        status.apply(.connecting(role: .interactive, endpoint: endpoint, attempt: 0), now: 1)
+        status.apply(.connected(role: .interactive, endpoint: endpoint, protocolVersion: 3, restored: false), now: 1)
+        status.apply(.probe(latency: .milliseconds(1)), now: 1)
+        switch state {
+        case .down:
+            status.apply(.connectionFailed(role: .interactive, endpoint: endpoint, kind: .connectionRefused, message: "refused"), now: 2)
+        case .reconnecting:
+            status.apply(.connectionFailed(role: .interactive, endpoint: endpoint, kind: .socket, message: "reset"), now: 2)
+        default:
+            status.apply(.unresponsive(consecutiveFailures: 2, lastError: "timeout"), now: 2)
+        }
+        #expect(status.state == state)
+        status.apply(.forceReconnect(acted: true, reason: "manual"), now: 3)
+        status.apply(.connected(role: .interactive, endpoint: endpoint, protocolVersion: 3, restored: true), now: 4)
+        status.apply(.probe(latency: .milliseconds(2)), now: 4)
+        status.apply(.forceReconnectCompleted(succeeded: true, error: nil), now: 4)
+        #expect(status.state == .healthy)
     }
 
     @Test("authentication failures are a misconfiguration, not an outage")

@@ -83,6 +83,7 @@ struct TopologyWatchTests {
     func statusWithAnomalies() {
         var status = TargetStatus(name: "cluster-b", endpoint: "10.0.0.5:6379", now: 0)
         status.apply(.connected(role: .interactive, endpoint: .init(host: "h", port: 1), protocolVersion: 3, restored: false), now: 1)
+        status.apply(.probe(latency: .milliseconds(1)), now: 1)
         #expect(status.state == .healthy && status.reason == nil)
         var watch = TopologyWatch(rules: incidentRules)
         _ = watch.observe(ClusterTopology(nodes: [node("7c1e0f3a9b", "10.0.0.5", 10226, slots: [0...16383])]), source: "s", trigger: "t", at: 2)
@@ -103,6 +104,7 @@ struct TopologyWatchTests {
         let whileDown = status.setClusterState(anomalies: watch.anomalies, uncoveredSlots: 0, nodeProblems: [:], now: 7)
         #expect(!whileDown && status.state == .down)
         status.apply(.connected(role: .interactive, endpoint: .init(host: "h", port: 1), protocolVersion: 3, restored: true), now: 8)
+        status.apply(.probe(latency: .milliseconds(1)), now: 8)
         #expect(status.state == .degraded)
     }
 
@@ -110,6 +112,7 @@ struct TopologyWatchTests {
     func statusWithNodeProblems() {
         var status = TargetStatus(name: "cluster-b", endpoint: "10.0.0.5:6379", now: 0)
         status.apply(.connected(role: .interactive, endpoint: .init(host: "h", port: 1), protocolVersion: 3, restored: false), now: 1)
+        status.apply(.probe(latency: .milliseconds(1)), now: 1)
         var changed = status.setNodeProblem("10.0.0.7:6379", "10.0.0.7:6379: connection refused", now: 2)
         #expect(changed && status.state == .degraded)
         #expect(status.reason == "cluster node 10.0.0.7:6379 unreachable: 10.0.0.7:6379: connection refused")

@@ -71,10 +71,10 @@ let wireExamples: [(name: String, wire: String, value: RESPValue)] = [
 
 @Suite("RESP parser")
 struct RESPParserTests {
-    let parser = RESPParser()
 
     @Test("parses every type", arguments: wireExamples.indices)
     func parsesEveryType(_ index: Int) throws {
+        var parser = RESPParser()
         let example = wireExamples[index]
         var buffer = ByteBuffer(string: example.wire)
         let value = try parser.parse(&buffer)
@@ -84,6 +84,7 @@ struct RESPParserTests {
 
     @Test("split at every byte boundary, it waits and then completes", arguments: wireExamples.indices)
     func splitAtEveryBoundary(_ index: Int) throws {
+        var parser = RESPParser()
         let example = wireExamples[index]
         let bytes = Array(example.wire.utf8)
         for split in 0..<bytes.count {
@@ -100,6 +101,7 @@ struct RESPParserTests {
 
     @Test("drip-fed one byte at a time, it yields each value once, in order")
     func dripFed() throws {
+        var parser = RESPParser()
         var stream = [UInt8]()
         for example in wireExamples { stream += Array(example.wire.utf8) }
         var buffer = ByteBuffer()
@@ -114,6 +116,7 @@ struct RESPParserTests {
 
     @Test("consumes exactly one value and leaves the rest")
     func consumesExactlyOne() throws {
+        var parser = RESPParser()
         var buffer = ByteBuffer(string: "+OK\r\n:1\r\n$3\r\nab")
         #expect(try parser.parse(&buffer) == .simpleString("OK"))
         #expect(buffer.readableBytes == 10)
@@ -124,6 +127,7 @@ struct RESPParserTests {
 
     @Test("encodes and parses back every type", arguments: wireExamples.indices)
     func roundTrip(_ index: Int) throws {
+        var parser = RESPParser()
         let value = wireExamples[index].value
         var encoded = value.encoded
         #expect(try parser.parse(&encoded) == value)
@@ -132,6 +136,7 @@ struct RESPParserTests {
 
     @Test("a huge announced aggregate allocates nothing until its bytes arrive")
     func hugeAnnouncedAggregate() throws {
+        var parser = RESPParser()
         var buffer = ByteBuffer(string: "*16000000\r\n:1\r\n")
         #expect(try parser.parse(&buffer) == nil)
         #expect(buffer.readerIndex == 0)
@@ -176,7 +181,7 @@ struct RESPParserErrorTests {
     func malformed(_ input: BadInput) {
         var buffer = ByteBuffer(string: input.wire)
         #expect {
-            try RESPParser().parse(&buffer)
+            try parseFresh(&buffer)
         } throws: { error in
             guard let error = error as? RESPParsingError else { return false }
             return error.code == input.code && error.offset == input.offset
@@ -185,7 +190,7 @@ struct RESPParserErrorTests {
 
     @Test("nesting deeper than the limit is refused")
     func depthLimit() throws {
-        let parser = RESPParser(limits: .init(maxDepth: 3))
+        var parser = RESPParser(limits: .init(maxDepth: 3))
         var ok = ByteBuffer(string: "*1\r\n*1\r\n*1\r\n:1\r\n")
         #expect(try parser.parse(&ok) == .array([.array([.array([.integer(1)])])]))
         var deep = ByteBuffer(string: "*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n")
@@ -194,34 +199,34 @@ struct RESPParserErrorTests {
         }
         // Depth is checked as soon as the header arrives, before any element.
         var deepHeaderOnly = ByteBuffer(string: String(repeating: "*1\r\n", count: 10_000))
-        #expect(throws: RESPParsingError.self) { try RESPParser().parse(&deepHeaderOnly) }
+        #expect(throws: RESPParsingError.self) { try parseFresh(&deepHeaderOnly) }
     }
 
     @Test("bulk length above the limit is refused before its bytes arrive")
     func bulkLimit() {
-        let parser = RESPParser(limits: .init(maxBulkLength: 10))
+        var parser = RESPParser(limits: .init(maxBulkLength: 10))
         var buffer = ByteBuffer(string: "$11\r\n")
         #expect {
             try parser.parse(&buffer)
         } throws: { ($0 as? RESPParsingError)?.code == .bulkTooLong && ($0 as? RESPParsingError)?.offset == 1 }
         var huge = ByteBuffer(string: "$99999999999999\r\n")
-        #expect { try RESPParser().parse(&huge) } throws: { ($0 as? RESPParsingError)?.code == .bulkTooLong }
+        #expect { try parseFresh(&huge) } throws: { ($0 as? RESPParsingError)?.code == .bulkTooLong }
     }
 
     @Test("aggregate length above the limit is refused; map pairs count twice")
     func aggregateLimit() {
-        let parser = RESPParser(limits: .init(maxAggregateLength: 4))
+        var parser = RESPParser(limits: .init(maxAggregateLength: 4))
         var array = ByteBuffer(string: "*5\r\n")
         #expect { try parser.parse(&array) } throws: { ($0 as? RESPParsingError)?.code == .aggregateTooLong }
         var map = ByteBuffer(string: "%3\r\n")
         #expect { try parser.parse(&map) } throws: { ($0 as? RESPParsingError)?.code == .aggregateTooLong }
         var overflow = ByteBuffer(string: "%4611686018427387904\r\n")
-        #expect { try RESPParser().parse(&overflow) } throws: { ($0 as? RESPParsingError)?.code == .aggregateTooLong }
+        #expect { try parseFresh(&overflow) } throws: { ($0 as? RESPParsingError)?.code == .aggregateTooLong }
     }
 
     @Test("a line longer than the limit is refused, even without its CRLF")
     func lineLimit() {
-        let parser = RESPParser(limits: .init(maxLineLength: 8))
+        var parser = RESPParser(limits: .init(maxLineLength: 8))
         var fits = ByteBuffer(string: "+12345678\r\n")
         #expect((try? parser.parse(&fits)) == .simpleString("12345678"))
         var long = ByteBuffer(string: "+123456789\r\n")
@@ -234,7 +239,7 @@ struct RESPParserErrorTests {
     func description() {
         var buffer = ByteBuffer(string: "*1\r\n:x\r\n")
         do {
-            _ = try RESPParser().parse(&buffer)
+            _ = try parseFresh(&buffer)
             Issue.record("expected an error")
         } catch {
             #expect(error.description == "RESP protocol error: invalid integer at byte 5: not a 64-bit integer: \"x\"")
@@ -255,4 +260,10 @@ struct RESPValueTests {
         #expect(RESPValue.array([key]).mapEntries == nil)
         #expect(RESPValue.integer(3).mapEntries == nil)
     }
+}
+
+/// Parses with a parser of its own (parsers keep the state of a partial value between calls).
+func parseFresh(_ buffer: inout ByteBuffer, limits: RESPParser.Limits = .init()) throws(RESPParsingError) -> RESPValue? {
+    var parser = RESPParser(limits: limits)
+    return try parser.parse(&buffer)
 }

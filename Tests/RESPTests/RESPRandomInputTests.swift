@@ -21,7 +21,7 @@ struct RESPRandomInputTests {
     /// Parses everything it can out of `bytes` and checks the parser's contract on each step:
     /// a value consumes bytes it was given and no more; "need more" consumes nothing; errors are typed.
     static func exercise(_ bytes: [UInt8], limits: RESPParser.Limits = .init()) -> (values: Int, error: RESPParsingError?) {
-        let parser = RESPParser(limits: limits)
+        var parser = RESPParser(limits: limits)
         var buffer = ByteBuffer(bytes: bytes)
         var values = 0
         while buffer.readableBytes > 0 {
@@ -96,7 +96,7 @@ struct RESPCommandTests {
         var buffer = ByteBuffer()
         RESPCommand("HELLO", "3", "AUTH", "user", "").encode(into: &buffer)
         #expect(
-            try RESPParser().parse(&buffer)
+            try parseFresh(&buffer)
                 == .array([.bulkString("HELLO"), .bulkString("3"), .bulkString("AUTH"), .bulkString("user"), .bulkString("")])
         )
     }

@@ -258,3 +258,25 @@ struct ClusterRandomInputTests {
         }
     }
 }
+
+/// Hardening (c): the CLUSTER NODES parser trapped (index out of range) on an address field of just `,` or `@`.
+@Suite("CLUSTER NODES with hostile address fields")
+struct ClusterNodesHostileAddressTests {
+    @Test("an address of ',', '@' or other fragments is a malformed reply, not a crash", arguments: [
+        ",", "@", ",,", "@@", ",@", "@,", ":", ":@", "@:6379", ",host", "1.2.3.4:@", "1.2.3.4:99999@1",
+    ])
+    func hostileAddress(address: String) {
+        let line = "07c37dfeb235213a872192d90877d0cd55635b91 \(address) master - 0 0 1 connected 0-16383\n"
+        #expect(throws: RedisClientError.self) {
+            try ClusterTopology.parseNodes(.bulkString(ByteBuffer(string: line)), replyHost: "127.0.0.1", tls: false)
+        }
+    }
+
+    @Test("a good line next to a hostile one: the reply is refused whole")
+    func mixed() {
+        let text = "aaaa 127.0.0.1:7000@17000 master - 0 0 1 connected 0-100\nbbbb , master - 0 0 1 connected 101-200\n"
+        #expect(throws: RedisClientError.self) {
+            try ClusterTopology.parseNodes(.bulkString(ByteBuffer(string: text)), replyHost: "127.0.0.1", tls: false)
+        }
+    }
+}

@@ -20,7 +20,7 @@ public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutableP
 public func fuzzRESPParser(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: start, count: count)
     // Small limits reach the limit checks often; the defaults are exercised by the unit tests.
-    let parser = RESPParser(limits: .init(maxDepth: 16, maxBulkLength: 4096, maxAggregateLength: 1024, maxLineLength: 256))
+    var parser = RESPParser(limits: .init(maxDepth: 16, maxBulkLength: 4096, maxAggregateLength: 1024, maxLineLength: 256))
     var buffer = ByteBuffer(bytes: bytes)
     while buffer.readableBytes > 0 {
         let before = buffer

@@ -25,6 +25,10 @@ public struct TargetStatus: Sendable, Hashable {
     public var forceReconnectBlockedFor: Duration = .zero
     /// Whether probes go unanswered (`probe_failures` in a row) right now.
     public var unresponsive = false
+    /// Whether the target is probed. Then a connection counts as up only once a probe answered on it.
+    public var probesEnabled = true
+    /// Connected, but no probe has answered on this connection yet: not healthy until one does.
+    public var awaitingProbe = false
     /// Announced endpoints outside the allowed ports/networks (cluster targets): they make the target degraded.
     public var anomalies: [TopologyAnomaly] = []
     /// `standalone`, `cluster`, `detecting` (cluster: auto, not known yet) or `off` (cluster: off).
@@ -133,10 +137,18 @@ public struct TargetStatus: Sendable, Hashable {
             else if attempt > 0 && self.state != .down && self.state != .misconfigured { self.state = .reconnecting }
         case .connected(.interactive, _, _, let restored):
             self.unresponsive = false
-            self.state = self.upState
             if restored { self.reconnects += 1 }
+            if self.probesEnabled {
+                // One source of truth: healthy once a probe answered on this connection, not when it connected
+                // (a server that takes HELLO but never answers PING is not healthy).
+                self.awaitingProbe = true
+                self.state = self.state == .starting || self.state == .connecting ? .connecting : .reconnecting
+            } else {
+                self.state = self.upState
+            }
         case .connectionFailed(.interactive, _, let kind, let message):
             self.unresponsive = false
+            self.awaitingProbe = false
             self.connectionFailures += 1
             self.lastError = message
             self.lastErrorKind = kind.description
@@ -153,8 +165,13 @@ public struct TargetStatus: Sendable, Hashable {
             self.probeLast = latency
             self.probeWindow.append(latency)
             if self.probeWindow.count > Self.probeWindowSize { self.probeWindow.removeFirst() }
+            if self.awaitingProbe {
+                self.awaitingProbe = false
+                self.state = self.upState
+            }
         case .unresponsive(let failures, let error):
             self.unresponsive = true
+            self.awaitingProbe = false
             self.state = .degraded
             self.lastError = "unresponsive: \(failures) probes unanswered (\(error))"
             self.lastErrorKind = "unresponsive"

@@ -37,6 +37,7 @@ public final class TargetSupervisor: Sendable {
         self.client = try ResilientRedisClient(configuration: configuration, logger: logger)
         var status = TargetStatus(name: target.name, endpoint: configuration.connection.endpoint.description, now: Date().timeIntervalSince1970)
         status.topologyMode = target.cluster == .off ? "off" : target.cluster == .on ? "cluster" : "detecting"
+        status.probesEnabled = configuration.probeInterval != nil
         self.status = Mutex(status)
         self.topology = Mutex(
             TopologyState(watch: TopologyWatch(rules: target.endpointRules, capacity: target.topologyHistory)))
@@ -229,9 +230,7 @@ public final class TargetSupervisor: Sendable {
         let rules = self.target.endpointRules
         let dialDisallowed = self.target.dialDisallowed
         let policy: @Sendable (DialCandidate) -> String? = { candidate in
-            guard !dialDisallowed else { return nil }
-            let violations = rules.violations(address: candidate.announcedIP ?? candidate.endpoint.host, port: candidate.endpoint.port)
-            return violations.isEmpty ? nil : violations.map(\.detail).joined(separator: "; ")
+            dialDisallowed ? nil : rules.dialRefusal(candidate.endpoint)
         }
         let cluster: RedisClusterClient
         do {
@@ -299,6 +298,11 @@ public final class TargetSupervisor: Sendable {
             self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, nil, now: now) }
             self.events.append(target: name, text: "node connection closed to \(endpoint) (no primary there any more)", at: now)
             self.logger.info("Cluster node connection closed", metadata: ["redis.event": "node-closed", "redis.node_endpoint": "\(endpoint)"])
+        case .tooManyNodes(let count, let limit):
+            self.events.append(target: name, text: "the topology lists \(count) nodes, more than the limit of \(limit)", at: now)
+            self.logger.warning(
+                "Cluster topology lists more nodes than the limit",
+                metadata: ["redis.event": "too-many-nodes", "redis.node_count": "\(count)", "redis.node_limit": "\(limit)"])
         case .redirected(let redirection):
             self.logger.debug(
                 "Command redirected", metadata: ["redis.event": "redirected", "redis.redirect": "\(redirection.kind.rawValue) \(redirection.slot) \(redirection.endpoint)"])
@@ -469,7 +473,8 @@ extension TargetSupervisor {
                 continue
             }
             guard !nodes.contains(where: { $0.0 == endpoint }) else { continue }
-            let violations = rules.violations(address: node.ip ?? node.host, port: endpoint.port)
+            // The address judged is the one that would be dialed.
+            let violations = rules.violations(address: endpoint.host, port: endpoint.port)
             let skipped = violations.isEmpty || self.target.dialDisallowed
                 ? nil : "not contacted: " + violations.map(\.detail).joined(separator: "; ") + " (dial_disallowed: false)"
             nodes.append((endpoint, node.role.rawValue, node.id, skipped))

@@ -1,4 +1,5 @@
 import Foundation
+import RedisMultiplexer
 
 /// Where a cluster may send clients: `allowed_ports` (ports and ranges) and `allowed_networks` (CIDRs). An
 /// empty list means no rule of that kind.
@@ -58,9 +59,10 @@ public struct EndpointRules: Sendable, Hashable {
             .joined(separator: ", ") + "]"
     }
 
-    /// The rules `port` and `address` break. The network rule needs an IP address: pass the node's announced IP
-    /// when its endpoint is a host name; a host name alone cannot be shown to be inside the networks, so it breaks
-    /// the rule (it is not dialed on trust).
+    /// The rules `port` and `address` break. Pass the address that is (or would be) dialed, never another
+    /// address the node announces. The network rule needs an IP address: a host name cannot be shown to be inside
+    /// the networks (it may resolve anywhere, and differently later), so it breaks the rule and is not dialed on
+    /// trust.
     public func violations(address: String?, port: Int) -> [Violation] {
         var violations: [Violation] = []
         if !self.allowedPorts.isEmpty && !self.allowedPorts.contains(where: { $0.contains(port) }) {
@@ -80,11 +82,20 @@ public struct EndpointRules: Sendable, Hashable {
                 violations.append(
                     Violation(
                         rule: "allowed_networks",
-                        detail: "host \(address ?? "?") has no announced IP address to check against allowed_networks \(networks)",
+                        detail: "host name \(address ?? "?") is not an IP address and cannot be checked against allowed_networks \(networks)",
                         allowed: networks))
             }
         }
         return violations
+    }
+}
+
+extension EndpointRules {
+    /// Why the cluster client must not dial `endpoint`, or nil when it may: the endpoint dialed is the one
+    /// judged, whatever IP address the node also announces.
+    public func dialRefusal(_ endpoint: RedisEndpoint) -> String? {
+        let violations = self.violations(address: endpoint.host, port: endpoint.port)
+        return violations.isEmpty ? nil : violations.map(\.detail).joined(separator: "; ")
     }
 }
 

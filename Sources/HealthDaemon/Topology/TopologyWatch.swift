@@ -74,7 +74,9 @@ public struct TopologyWatch: Sendable {
         var anomalies: [TopologyAnomaly] = []
         for node in topology.nodes {
             for endpoint in node.announcedEndpoints {
-                for violation in self.rules.violations(address: node.ip ?? node.host, port: endpoint.port) {
+                // The address judged is the one a client dials (the announced endpoint), not the announced `ip`,
+                // which may differ (an internal address behind a client-facing endpoint).
+                for violation in self.rules.violations(address: endpoint.host, port: endpoint.port) {
                     anomalies.append(
                         TopologyAnomaly(
                             nodeID: node.id, endpoint: endpoint.description, rule: violation.rule,

@@ -185,8 +185,9 @@ extension ClusterTopology {
             let flags = Set(fields[2].split(separator: ","))
             if flags.contains("handshake") || flags.contains("noaddr") { continue }
             // 10.0.0.5:6379@16379,redis-1.example
-            let addressAndHost = fields[1].split(separator: ",", maxSplits: 1)
-            let address = addressAndHost[0].split(separator: "@", maxSplits: 1)[0]
+            // Empty pieces kept: a field of just "," or "@" must not leave nothing to index.
+            let addressAndHost = fields[1].split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
+            let address = addressAndHost[0].split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)[0]
             guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]).flatMap(validPort)
             else { throw malformed("CLUSTER NODES", "line \(index + 1) has no ip:port") }
             let ip = usable(String(address[..<colon]))

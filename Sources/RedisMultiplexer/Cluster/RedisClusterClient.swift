@@ -17,6 +17,13 @@ public struct RedisClusterConfiguration: Sendable {
     public var minimumRefreshInterval: Duration
     /// MOVED/ASK redirections one command may follow. [5]
     public var maxRedirects: Int
+    /// A topology with more nodes than this is reported (``ClusterEvent/tooManyNodes(count:limit:)``): a real
+    /// cluster rarely has that many, a broken or hostile one may announce thousands. [500]
+    public var maxNodes: Int = 500
+    /// Largest wait between attempts to a node that never answered. [30 s]
+    public var unreachableNodeBackoffCap: Duration = .seconds(30)
+    /// Least time between two connection attempts across all of the cluster's nodes. [50 ms]
+    public var dialInterval: Duration = .milliseconds(50)
 
     public init(
         node: RedisMultiplexerConfiguration, seeds: [RedisEndpoint], refreshInterval: Duration = .seconds(60),
@@ -59,6 +66,8 @@ public enum ClusterEvent: Sendable {
     case nodeNotDialed(nodeID: String?, endpoint: RedisEndpoint, reason: String)
     /// A command was redirected.
     case redirected(ClusterRedirection)
+    /// The topology lists more nodes than ``RedisClusterConfiguration/maxNodes`` (said once until it drops back).
+    case tooManyNodes(count: Int, limit: Int)
     /// An event of one node's multiplexer.
     case node(RedisEndpoint, MultiplexerEvent)
 }
@@ -75,6 +84,7 @@ public final class RedisClusterClient: Sendable {
     private let dialPolicy: @Sendable (DialCandidate) -> String?
     private let state: Mutex<State>
     private let broadcaster = EventBroadcaster<ClusterEvent>()
+    private let dialLimiter: DialRateLimiter
     private let starts: AsyncStream<RedisMultiplexer>
     private let startsContinuation: AsyncStream<RedisMultiplexer>.Continuation
 
@@ -89,6 +99,8 @@ public final class RedisClusterClient: Sendable {
         /// A trigger came while the refresh loop was not waiting: its next wait returns at once.
         var wakeRequested = false
         var isShutdown = false
+        /// Whether the last topology had more nodes than allowed (reported once per crossing).
+        var overNodeLimit = false
     }
 
     /// - Parameter dialPolicy: why an endpoint must not be dialed, or nil when it may be. Asked before every new
@@ -108,6 +120,7 @@ public final class RedisClusterClient: Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.dialPolicy = dialPolicy
+        self.dialLimiter = DialRateLimiter(interval: configuration.dialInterval)
         self.sslContext = try configuration.node.connection.tls.map { tls throws(RedisClientError) in
             try RedisConnection.makeSSLContext(tls)
         }
@@ -320,6 +333,7 @@ public final class RedisClusterClient: Sendable {
     private func apply(_ topology: ClusterTopology, source: RedisEndpoint, command: String, trigger: String) {
         let tls = self.configuration.node.connection.tls != nil
         var desired: [RedisEndpoint] = []
+        var desiredSet: Set<RedisEndpoint> = []
         var refused: [RedisEndpoint: (String, String)] = [:]
         var slots = [RedisEndpoint?](repeating: nil, count: HashSlot.count)
         for node in topology.primaries {
@@ -331,15 +345,18 @@ public final class RedisClusterClient: Sendable {
             guard !node.isFailed else { continue }
             if let reason = self.dialPolicy(DialCandidate(endpoint: endpoint, nodeID: node.id, announcedIP: node.ip)) {
                 refused[endpoint] = (node.id, reason)
-            } else if !desired.contains(endpoint) {
+            } else if desiredSet.insert(endpoint).inserted {
                 desired.append(endpoint)
             }
         }
-        let (opened, closed, newlyRefused) = self.state.withLock { state in
+        let overLimit = topology.nodes.count > self.configuration.maxNodes
+        let (opened, closed, newlyRefused, crossedLimit) = self.state.withLock { state in
             state.topology = topology
             state.slots = slots
+            let crossedLimit = overLimit && !state.overNodeLimit
+            state.overNodeLimit = overLimit
             var closed: [RedisMultiplexer] = []
-            for (endpoint, node) in state.nodes where !desired.contains(endpoint) {
+            for (endpoint, node) in state.nodes where !desiredSet.contains(endpoint) {
                 closed.append(node)
                 state.nodes[endpoint] = nil
             }
@@ -353,9 +370,10 @@ public final class RedisClusterClient: Sendable {
             }
             let newlyRefused = refused.filter { state.notDialed[$0.key] == nil }
             state.notDialed = refused.mapValues(\.1)
-            return (opened, closed, newlyRefused)
+            return (opened, closed, newlyRefused, crossedLimit)
         }
         self.publish(.topologyRefreshed(topology, source: source, command: command, trigger: trigger))
+        if crossedLimit { self.publish(.tooManyNodes(count: topology.nodes.count, limit: self.configuration.maxNodes)) }
         for (endpoint, (id, reason)) in newlyRefused.sorted(by: { $0.key.description < $1.key.description }) {
             self.publish(.nodeNotDialed(nodeID: id, endpoint: endpoint, reason: reason))
         }
@@ -372,9 +390,10 @@ public final class RedisClusterClient: Sendable {
     private func makeNode(_ endpoint: RedisEndpoint) -> RedisMultiplexer {
         var configuration = self.configuration.node
         configuration.connection.endpoint = endpoint
+        configuration.neverConnectedBackoffCap = self.configuration.unreachableNodeBackoffCap
         return RedisMultiplexer(
             configuration: configuration, generation: 1, eventLoopGroup: self.eventLoopGroup, sslContext: self.sslContext,
-            logger: self.logger,
+            logger: self.logger, dialLimiter: self.dialLimiter,
             emit: { [weak self] event in
                 guard let self else { return }
                 self.publish(.node(endpoint, event))

@@ -1,13 +1,48 @@
 import Logging
 import NIOCore
 import NIOSSL
+import NIOTLS
 import RESP
+import Synchronization
 
-/// What the I/O layer asks the handler to do: write a command and complete `promise` with its reply.
+/// What the I/O layer asks the handler to do: write commands (one or more, written back to back with nothing
+/// between them) and complete each one's promise with its reply.
 struct RedisRequest {
-    var command: RESPCommand
-    var promise: EventLoopPromise<RESPValue>
+    var commands: [(command: RESPCommand, promise: EventLoopPromise<RESPValue>)]
     var timeout: TimeAmount
+
+    init(command: RESPCommand, promise: EventLoopPromise<RESPValue>, timeout: TimeAmount) {
+        self.commands = [(command, promise)]
+        self.timeout = timeout
+    }
+
+    init(commands: [(command: RESPCommand, promise: EventLoopPromise<RESPValue>)], timeout: TimeAmount) {
+        self.commands = commands
+        self.timeout = timeout
+    }
+
+    func fail(_ error: RedisClientError) {
+        for entry in self.commands { entry.promise.fail(error.forCommand(entry.command.name)) }
+    }
+}
+
+/// How the handler decides that a connection whose replies stopped is dead.
+struct SilenceRule: Sendable {
+    /// A command timing out after the connection has owed a reply for this long, with none arriving, closes
+    /// it. `nil`: never.
+    var limit: TimeAmount?
+    /// At most this many commands that timed out may still await their late replies; one more closes the
+    /// connection (the server is not answering, whatever else it sends).
+    var maxUnansweredTimedOut: Int = 1_000
+}
+
+/// State other threads may read without hopping to the event loop.
+final class ConnectionSharedState: Sendable {
+    /// Set at the first terminal error: from then on the connection is never handed out again.
+    let failed = Atomic<Bool>(false)
+
+    /// Whether the connection has met a terminal error.
+    var hasFailed: Bool { self.failed.load(ordering: .acquiring) }
 }
 
 /// Pipelines commands on one channel and matches replies to them in order.
@@ -15,8 +50,14 @@ struct RedisRequest {
 /// - A command that times out fails with ``RedisClientError/Code-swift.struct/commandTimeout`` but keeps its
 ///   place in the queue: its late reply, if it ever comes, is read and dropped, so later replies still reach
 ///   the right callers.
+/// - Silence is judged here, on the event loop: when a command times out and the connection has owed a reply
+///   for the silence limit without sending one, it is dead. Pushes and bytes of an unfinished reply are not
+///   replies: a server that sends pub/sub messages, or drips a reply byte by byte, while never answering
+///   is silent.
 /// - RESP3 push messages are handed to `onPush`, never matched to a command.
 /// - Any error (socket, TLS, protocol) or EOF fails every command in flight with a typed error and closes.
+///   ``terminated`` completes at that moment, without waiting for the channel to finish closing (a TLS
+///   close may wait for the peer's close_notify).
 /// - Writes made in one event-loop tick go out in one flush.
 final class RedisCommandHandler: ChannelDuplexHandler {
     typealias InboundIn = RESPValue
@@ -35,7 +76,11 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     let endpoint: String
     private let logger: Logger
     private let onPush: (@Sendable (RESPValue) -> Void)?
+    private let silenceRule: SilenceRule
+    private let shared: ConnectionSharedState
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
+    /// Commands in `pending` that timed out and still await their late reply.
+    private var unansweredTimedOut = 0
     /// One timer for all commands, set at the earliest deadline in flight (not one timer per command).
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
@@ -43,19 +88,35 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     private var flushScheduled = false
     /// Set once the channel is failing or closed; later writes fail with it at once.
     private var terminalError: RedisClientError?
-    /// When the last byte-complete value arrived (or the connection became active).
+    /// Completed with the terminal error at the moment the connection fails or closes.
+    let terminated: EventLoopPromise<RedisClientError>
+    private var terminatedSignalled = false
+    /// When the last complete value (reply or push) arrived, or the connection became active. Every time here is
+    /// the event loop's (`EventLoop.now`), so tests on an embedded loop move it at will.
     private(set) var lastReadAt: NIODeadline = .now()
+    /// Since when the connection owes a reply without having sent one: set when a command is written while none
+    /// is pending, moved on by every reply, cleared when nothing is pending.
+    private var owingSince: NIODeadline?
+    /// Whether the TLS handshake has completed: TLS errors after it are connection failures, not configuration.
+    private var tlsEstablished = false
 
     /// A subscriber connection: RESP2 `message`/`pmessage`/`smessage` arrays are pushes, not replies.
     private let subscriber: Bool
     /// The error the connection ended with, once it has ended.
     var closeReason: RedisClientError? { self.terminalError }
 
-    init(endpoint: String, logger: Logger, subscriber: Bool, onPush: (@Sendable (RESPValue) -> Void)?) {
+    init(
+        endpoint: String, logger: Logger, subscriber: Bool, silenceRule: SilenceRule = SilenceRule(),
+        shared: ConnectionSharedState = ConnectionSharedState(), eventLoop: any EventLoop,
+        onPush: (@Sendable (RESPValue) -> Void)?
+    ) {
         self.endpoint = endpoint
         self.logger = logger
         self.subscriber = subscriber
+        self.silenceRule = silenceRule
+        self.shared = shared
         self.onPush = onPush
+        self.terminated = eventLoop.makePromise(of: RedisClientError.self)
     }
 
     private static let messageKinds: Set<String> = ["message", "pmessage", "smessage"]
@@ -65,11 +126,14 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.lastReadAt = .now()
+        self.lastReadAt = context.eventLoop.now
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.terminate(
+            self.terminalError
+                ?? RedisClientError(.connectionClosed, endpoint: self.endpoint, message: "connection closed"))
     }
 
     // MARK: outbound
@@ -77,15 +141,19 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = self.unwrapOutboundIn(data)
         if let terminalError {
-            request.promise.fail(terminalError.forCommand(request.command.name))
+            request.fail(terminalError)
             promise?.fail(terminalError)
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        request.command.encode(into: &buffer)
-        let deadline = NIODeadline.now() + request.timeout
-        self.pending.append(
-            Pending(command: request.command, promise: request.promise, deadline: deadline, timeout: request.timeout))
+        var buffer = context.channel.allocator.buffer(capacity: 64 * request.commands.count)
+        let now = context.eventLoop.now
+        let deadline = now + request.timeout
+        if self.pending.isEmpty { self.owingSince = now }
+        for entry in request.commands {
+            entry.command.encode(into: &buffer)
+            self.pending.append(
+                Pending(command: entry.command, promise: entry.promise, deadline: deadline, timeout: request.timeout))
+        }
         if self.timerDeadline.map({ deadline < $0 }) ?? true {
             self.scheduleTimer(at: deadline, context: context)
         }
@@ -102,22 +170,52 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Fails every command past its deadline, then sets the timer for the next earliest deadline.
+    /// Fails every command past its deadline, judges silence, then sets the timer for the next earliest deadline.
     private func timerFired() {
         self.timer = nil
         self.timerDeadline = nil
-        let now = NIODeadline.now()
+        let now = self.context?.eventLoop.now ?? .now()
         var next: NIODeadline?
+        var timedOut = false
         for index in self.pending.indices where self.pending[index].promise != nil {
             if self.pending[index].deadline <= now {
-                self.commandTimedOut(at: index)
+                self.commandTimedOut(at: index, now: now)
+                timedOut = true
             } else {
                 next = min(next ?? self.pending[index].deadline, self.pending[index].deadline)
             }
         }
+        if timedOut, self.judgeSilence(now: now) { return }
         if let next, let context = self.context {
             self.scheduleTimer(at: next, context: context)
         }
+    }
+
+    /// After a command timed out: closes the connection when it has owed a reply for the silence limit, or
+    /// when too many timed-out commands still await replies. Returns whether it closed.
+    private func judgeSilence(now: NIODeadline) -> Bool {
+        guard let context = self.context else { return false }
+        if let limit = self.silenceRule.limit, let owingSince = self.owingSince, now - owingSince >= limit {
+            let silence = Duration.nanoseconds((now - owingSince).nanoseconds)
+            self.logger.debug(
+                "Closing silent connection",
+                metadata: ["redis.endpoint": "\(self.endpoint)", "redis.silence": "\(silence.humanReadable)"])
+            self.fail(
+                RedisClientError(
+                    .unresponsive, endpoint: self.endpoint,
+                    message: "no reply for \(silence.humanReadable) while commands went unanswered; connection declared dead"),
+                context: context)
+            return true
+        }
+        if self.unansweredTimedOut > self.silenceRule.maxUnansweredTimedOut {
+            self.fail(
+                RedisClientError(
+                    .unresponsive, endpoint: self.endpoint,
+                    message: "\(self.unansweredTimedOut) timed-out commands still unanswered; connection declared dead"),
+                context: context)
+            return true
+        }
+        return false
     }
 
     func flush(context: ChannelHandlerContext) {
@@ -136,17 +234,18 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         }
     }
 
-    private func commandTimedOut(at index: CircularBuffer<Pending>.Index) {
+    private func commandTimedOut(at index: CircularBuffer<Pending>.Index, now: NIODeadline) {
         guard let promise = self.pending[index].promise else { return }
         let name = self.pending[index].name
         let timeout = self.pending[index].timeout
         self.pending[index].promise = nil
-        let silence = NIODeadline.now() - self.lastReadAt
+        self.unansweredTimedOut += 1
+        let owing = self.owingSince.map { now - $0 } ?? .zero
         self.logger.debug(
             "Command timed out",
             metadata: [
                 "redis.endpoint": "\(self.endpoint)", "redis.command": "\(name)",
-                "redis.silence_ms": "\(silence.nanoseconds / 1_000_000)",
+                "redis.owing_ms": "\(owing.nanoseconds / 1_000_000)",
             ])
         promise.fail(
             RedisClientError(
@@ -158,7 +257,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let value = self.unwrapInboundIn(data)
-        self.lastReadAt = .now()
+        let now = context.eventLoop.now
+        self.lastReadAt = now
         switch value.withoutAttributes {
         case .push(let elements):
             // RESP3 sends (un)subscribe confirmations as pushes: they answer the (UN)SUBSCRIBE at the head.
@@ -184,11 +284,23 @@ final class RedisCommandHandler: ChannelDuplexHandler {
                 context: context)
             return
         }
-        first.promise?.succeed(value)
+        self.owingSince = self.pending.isEmpty ? nil : now
+        if let promise = first.promise {
+            promise.succeed(value)
+        } else {
+            self.unansweredTimedOut -= 1
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            self.tlsEstablished = true
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.fail(RedisClientError.classify(error, endpoint: self.endpoint), context: context)
+        self.fail(RedisClientError.classify(error, endpoint: self.endpoint, tlsEstablished: self.tlsEstablished), context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -197,12 +309,16 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             ?? RedisClientError(.connectionClosed, endpoint: self.endpoint, message: "the server closed the connection")
         self.terminalError = error
         self.failPending(error)
+        self.terminate(error)
         context.fireChannelInactive()
     }
 
     /// Closes the channel because the client decided so; in-flight commands fail with `error`.
     func closeWithError(_ error: RedisClientError) {
-        guard let context else { return }
+        guard let context else {
+            self.terminate(error)
+            return
+        }
         self.fail(error, context: context)
     }
 
@@ -214,13 +330,24 @@ final class RedisCommandHandler: ChannelDuplexHandler {
                 metadata: ["redis.endpoint": "\(self.endpoint)", "error.kind": "\(error.code)", "error": "\(error)"])
         }
         self.failPending(self.terminalError!)
+        self.terminate(self.terminalError!)
         context.close(promise: nil)
+    }
+
+    /// Marks the connection failed for everybody (never handed out again) and wakes whoever waits for its end.
+    private func terminate(_ error: RedisClientError) {
+        guard !self.terminatedSignalled else { return }
+        self.terminatedSignalled = true
+        self.shared.failed.store(true, ordering: .releasing)
+        self.terminated.succeed(error)
     }
 
     private func failPending(_ error: RedisClientError) {
         self.timer?.cancel()
         self.timer = nil
         self.timerDeadline = nil
+        self.owingSince = nil
+        self.unansweredTimedOut = 0
         while let entry = self.pending.popFirst() {
             entry.promise?.fail(error.forCommand(entry.name))
         }
@@ -236,7 +363,10 @@ extension RedisClientError {
     }
 
     /// Turns whatever NIO, NIOSSL or the parser threw into a typed error that says what to do.
-    static func classify(_ error: any Error, endpoint: String) -> RedisClientError {
+    ///
+    /// - Parameter tlsEstablished: the TLS handshake had completed. A peer that then goes away without
+    ///   close_notify (kill -9, a proxy) has closed the connection; nothing is misconfigured.
+    static func classify(_ error: any Error, endpoint: String, tlsEstablished: Bool = false) -> RedisClientError {
         switch error {
         case let error as RedisClientError:
             return error
@@ -244,6 +374,14 @@ extension RedisClientError {
             return RedisClientError(
                 .protocolError, endpoint: endpoint, message: "\(error); is this port really a Redis server?",
                 underlying: error)
+        case let error as NIOSSLError where tlsEstablished:
+            if case .uncleanShutdown = error {
+                return RedisClientError(
+                    .connectionClosed, endpoint: endpoint,
+                    message: "the server closed the connection (without TLS close_notify)", underlying: error)
+            }
+            return RedisClientError(
+                .socket, endpoint: endpoint, message: "TLS error on an established connection: \(error)", underlying: error)
         case let error as NIOSSLError:
             return RedisClientError(
                 .tls, endpoint: endpoint,
@@ -251,6 +389,9 @@ extension RedisClientError {
                 underlying: error)
         case let error as NIOSSLExtraError:
             return RedisClientError(.tls, endpoint: endpoint, message: "TLS failed: \(error)", underlying: error)
+        case let error as BoringSSLError where tlsEstablished:
+            return RedisClientError(
+                .socket, endpoint: endpoint, message: "TLS error on an established connection: \(error)", underlying: error)
         case let error as BoringSSLError:
             return RedisClientError(.tls, endpoint: endpoint, message: "TLS failed: \(error)", underlying: error)
         case let error as IOError:

@@ -26,20 +26,33 @@ public final class RedisConnection: Sendable {
     public let configuration: RedisConnectionConfiguration
     let channel: any Channel
     private let handler: NIOLoopBound<RedisCommandHandler>
+    private let shared: ConnectionSharedState
+    /// Completes with the terminal error the moment the connection fails or closes.
+    private let terminated: EventLoopFuture<RedisClientError>
 
     private init(
-        channel: any Channel, handler: NIOLoopBound<RedisCommandHandler>, protocolVersion: ProtocolVersion,
+        channel: any Channel, handler: HandlerReference, protocolVersion: ProtocolVersion,
         configuration: RedisConnectionConfiguration
     ) {
         self.channel = channel
-        self.handler = handler
+        self.handler = handler.handler
+        self.shared = handler.shared
+        self.terminated = handler.terminated
         self.protocolVersion = protocolVersion
         self.configuration = configuration
         self.endpoint = configuration.endpoint
     }
 
-    /// Whether the connection is still open.
-    public var isActive: Bool { self.channel.isActive }
+    /// What the connection keeps of its handler, captured on the event loop when the pipeline is set up.
+    private struct HandlerReference: Sendable {
+        var handler: NIOLoopBound<RedisCommandHandler>
+        var shared: ConnectionSharedState
+        var terminated: EventLoopFuture<RedisClientError>
+    }
+
+    /// Whether the connection can carry commands: open, and not failing. A connection that has met a terminal
+    /// error (even one still closing, such as TLS waiting for close_notify) is never handed out.
+    public var isActive: Bool { self.channel.isActive && !self.shared.failed.load(ordering: .acquiring) }
 
     /// Completes when the connection has closed, for whatever reason.
     public var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
@@ -59,6 +72,7 @@ public final class RedisConnection: Sendable {
         sslContext: NIOSSLContext? = nil,
         logger: Logger = Logger(label: "redis-healthd.connection"),
         subscriber: Bool = false,
+        deadAfterSilence: Duration? = nil,
         onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) async throws(RedisClientError) -> RedisConnection {
         let endpoint = configuration.endpoint
@@ -83,7 +97,8 @@ public final class RedisConnection: Sendable {
         let channel: any Channel
         // The handler is kept from the initializer: looked up later, it may already be gone from a pipeline
         // that a failed TLS handshake has closed.
-        let handlerBox = NIOLockedValueBox<NIOLoopBound<RedisCommandHandler>?>(nil)
+        let handlerBox = NIOLockedValueBox<HandlerReference?>(nil)
+        let silenceRule = SilenceRule(limit: deadAfterSilence?.timeAmount)
         do {
             channel = try await bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -93,10 +108,15 @@ public final class RedisConnection: Sendable {
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPValueDecoder(limits: limits)))
+                    let shared = ConnectionSharedState()
                     let handler = RedisCommandHandler(
-                        endpoint: description, logger: logger, subscriber: subscriber, onPush: onPush)
+                        endpoint: description, logger: logger, subscriber: subscriber, silenceRule: silenceRule,
+                        shared: shared, eventLoop: channel.eventLoop, onPush: onPush)
                     try channel.pipeline.syncOperations.addHandler(handler)
-                    handlerBox.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
+                    let reference = HandlerReference(
+                        handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), shared: shared,
+                        terminated: handler.terminated.futureResult)
+                    handlerBox.withLockedValue { $0 = reference }
                 }
             }.connect(host: endpoint.host, port: endpoint.port).get()
         } catch {
@@ -127,6 +147,9 @@ public final class RedisConnection: Sendable {
     public static func makeSSLContext(_ tls: RedisConnectionConfiguration.TLS) throws(RedisClientError) -> NIOSSLContext {
         var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
         tlsConfiguration.certificateVerification = .fullVerification
+        // A connection is closed because it failed or is no longer wanted: waiting NIOSSL's default 5 s for the
+        // peer's close_notify only keeps a dead socket around.
+        tlsConfiguration.shutdownTimeout = .milliseconds(100)
         do {
             if let caFile = tls.caFile {
                 tlsConfiguration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
@@ -166,7 +189,7 @@ public final class RedisConnection: Sendable {
             if let name = configuration.clientName { arguments += ["SETNAME", name] }
             let reply = try await self.sendRaw(RESPCommand("HELLO", arguments: arguments), timeout: timeout)
             guard reply.isError else { return .resp3 }
-            let message = reply.string ?? ""
+            let message = configuration.scrubbingSecrets(reply.string ?? "")
             let upper = message.uppercased()
             if Self.isAuthenticationError(upper) {
                 throw self.authenticationError(message)
@@ -181,12 +204,12 @@ public final class RedisConnection: Sendable {
         if !authArguments.isEmpty {
             let arguments = configuration.username == nil ? [authArguments[1]] : authArguments
             let reply = try await self.sendRaw(RESPCommand("AUTH", arguments: arguments), timeout: timeout)
-            if reply.isError { throw self.authenticationError(reply.string ?? "") }
+            if reply.isError { throw self.authenticationError(configuration.scrubbingSecrets(reply.string ?? "")) }
         }
         if let name = configuration.clientName {
             let reply = try await self.sendRaw(RESPCommand("CLIENT", "SETNAME", name), timeout: timeout)
             if reply.isError {
-                let message = reply.string ?? ""
+                let message = configuration.scrubbingSecrets(reply.string ?? "")
                 if Self.isAuthenticationError(message.uppercased()) { throw self.authenticationError(message) }
                 throw RedisClientError(
                     .handshake, endpoint: self.endpoint.description, command: "CLIENT SETNAME", message: message)
@@ -217,7 +240,7 @@ public final class RedisConnection: Sendable {
         if reply.isError {
             throw RedisClientError(
                 .errorReply, endpoint: self.endpoint.description, command: command.name,
-                message: reply.withoutAttributes.string ?? "error")
+                message: self.configuration.scrubbingSecrets(reply.withoutAttributes.string ?? "error"))
         }
         return reply
     }
@@ -238,9 +261,8 @@ public final class RedisConnection: Sendable {
     public func pipeline(_ commands: [RESPCommand], timeout: Duration? = nil) async throws(RedisClientError) -> [RESPValue] {
         let timeAmount = (timeout ?? self.configuration.commandTimeout).timeAmount
         let promises = commands.map { _ in self.channel.eventLoop.makePromise(of: RESPValue.self) }
-        for (command, promise) in zip(commands, promises) {
-            self.write(RedisRequest(command: command, promise: promise, timeout: timeAmount))
-        }
+        // One request, one write: nothing another caller sends can come between these commands.
+        self.write(RedisRequest(commands: Array(zip(commands, promises)), timeout: timeAmount))
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
         for (command, promise) in zip(commands, promises) {
@@ -253,6 +275,13 @@ public final class RedisConnection: Sendable {
         return replies
     }
 
+    /// Sends `command` without waiting for its reply, which is read and dropped (an UNSUBSCRIBE nobody awaits).
+    func sendDetached(_ command: RESPCommand) {
+        let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
+        promise.futureResult.whenComplete { _ in }
+        self.write(RedisRequest(command: command, promise: promise, timeout: self.configuration.commandTimeout.timeAmount))
+    }
+
     /// Writes a request; when the channel can no longer take it (closed, handlers gone), its promise fails at
     /// once rather than waiting forever.
     private func write(_ request: RedisRequest) {
@@ -261,12 +290,10 @@ public final class RedisConnection: Sendable {
         let handler = self.handler
         writePromise.futureResult.whenFailure { error in
             // Why the connection closed (a TLS failure, a reset…) says more than "closed".
-            let reason = handler.value.closeReason?.forCommand(request.command.name)
-            request.promise.fail(
-                reason
+            request.fail(
+                handler.value.closeReason
                     ?? RedisClientError(
-                        .connectionClosed, endpoint: endpoint, command: request.command.name,
-                        message: "connection closed", underlying: error))
+                        .connectionClosed, endpoint: endpoint, message: "connection closed", underlying: error))
         }
         self.channel.write(request, promise: writePromise)
     }
@@ -288,14 +315,17 @@ public final class RedisConnection: Sendable {
         self.channel.eventLoop.execute { handler.value.closeWithError(error) }
     }
 
-    /// Waits until the connection has closed and returns why.
+    /// Waits until the connection has failed or closed and returns why. Returns at the moment of the failure,
+    /// not when the socket has finished closing (TLS may still wait briefly for close_notify). Cancelling the
+    /// waiting task closes the connection.
     public func closed() async -> RedisClientError {
-        try? await self.channel.closeFuture.get()
-        let handler = self.handler
         let endpoint = self.endpoint.description
-        let reason = try? await self.channel.eventLoop.submit { handler.value.closeReason }.get()
-        return (reason ?? nil)
-            ?? RedisClientError(.connectionClosed, endpoint: endpoint, message: "the server closed the connection")
+        return await withTaskCancellationHandler {
+            (try? await self.terminated.get())
+                ?? RedisClientError(.connectionClosed, endpoint: endpoint, message: "the server closed the connection")
+        } onCancel: {
+            self.close(failingWith: RedisClientError(.connectionClosed, endpoint: endpoint, message: "connection closed by the client"))
+        }
     }
 
     /// When the last reply or push arrived on this connection.

@@ -131,3 +131,39 @@ extension Duration {
         return "\(Double(milliseconds) / 1000)s"
     }
 }
+
+extension RedisSecret {
+    /// `text` with every non-empty secret in `secrets` replaced by `<redacted>`, and whatever a server echoes
+    /// of a command's arguments ("…, with args beginning with: 'x' ") dropped: servers quote arguments back
+    /// in errors (an AUTH renamed away echoes the password). Use it on every text a server sent before it is
+    /// stored, logged or shown.
+    public static func scrub(_ text: String, secrets: [RedisSecret]) -> String {
+        var bytes = Array(text.utf8)
+        let echo = Array("with args beginning with:".utf8)
+        if let start = bytes.firstRange(of: echo) {
+            bytes = Array(bytes[..<start.upperBound]) + Array(" <redacted>".utf8)
+        }
+        // Longest first, so that a secret containing another is replaced whole.
+        let redacted = Array("<redacted>".utf8)
+        for secret in secrets.map({ Array($0.value.utf8) }).filter({ !$0.isEmpty }).sorted(by: { $0.count > $1.count }) {
+            var result = [UInt8]()
+            result.reserveCapacity(bytes.count)
+            var rest = bytes[...]
+            while let found = rest.firstRange(of: secret) {
+                result += rest[..<found.lowerBound]
+                result += redacted
+                rest = rest[found.upperBound...]
+            }
+            result += rest
+            bytes = result
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension RedisConnectionConfiguration {
+    /// `text` from a server with this connection's secrets scrubbed (see ``RedisSecret/scrub(_:secrets:)``).
+    public func scrubbingSecrets(_ text: String) -> String {
+        RedisSecret.scrub(text, secrets: self.password.map { [$0] } ?? [])
+    }
+}

@@ -21,8 +21,12 @@ public final class RedisMultiplexer: Sendable {
     private let logger: Logger
     private let sslContext: NIOSSLContext?
     private let subscriptions: SubscriptionRegistry
-    private let emit: @Sendable (MultiplexerEvent) -> Void
+    private let emitter: @Sendable (MultiplexerEvent) -> Void
+    private let dialLimiter: DialRateLimiter?
     private let state = Mutex(State())
+    /// Held while an event about a connection is checked against the current connection and handed on, so that
+    /// observers see one connection's events in order (a late probe never follows its connection's failure).
+    private let emitOrder = Mutex(())
 
     private struct State: ~Copyable {
         var interactive: RedisConnection?
@@ -45,15 +49,34 @@ public final class RedisMultiplexer: Sendable {
         sslContext: NIOSSLContext? = nil,
         subscriptions: SubscriptionRegistry = SubscriptionRegistry(),
         logger: Logger = Logger(label: "redis-healthd.multiplexer"),
+        dialLimiter: DialRateLimiter? = nil,
         emit: @escaping @Sendable (MultiplexerEvent) -> Void = { _ in }
     ) {
+        self.dialLimiter = dialLimiter
         self.configuration = configuration
         self.generation = generation
         self.eventLoopGroup = eventLoopGroup
         self.sslContext = sslContext
         self.subscriptions = subscriptions
         self.logger = logger
-        self.emit = emit
+        self.emitter = emit
+    }
+
+    private func emit(_ event: MultiplexerEvent) {
+        self.emitOrder.withLock { _ in self.emitter(event) }
+    }
+
+    /// Emits `event` only while `connection` is still the current one of `role`.
+    private func emit(_ event: MultiplexerEvent, ifCurrent connection: RedisConnection, role: MultiplexerEvent.ConnectionRole) {
+        self.emitOrder.withLock { _ in
+            let current = self.state.withLock { state in
+                switch role {
+                case .interactive: state.interactive === connection
+                case .subscriber: state.subscriber === connection
+                }
+            }
+            if current { self.emitter(event) }
+        }
     }
 
     private var clientName: String? {
@@ -75,8 +98,18 @@ public final class RedisMultiplexer: Sendable {
 
     // MARK: running
 
-    /// Keeps the connections up until the task is cancelled or ``shutdown()`` is called.
+    /// Keeps the connections up until the task is cancelled or ``shutdown()`` is called. Returns promptly in both
+    /// cases, with the connections closed.
     public func run() async {
+        await withTaskCancellationHandler {
+            await self.runConnections()
+        } onCancel: {
+            self.beginShutdown()
+        }
+        await self.closeConnections()
+    }
+
+    private func runConnections() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.maintain(role: .interactive) }
             group.addTask { await self.maintain(role: .subscriber) }
@@ -91,18 +124,31 @@ public final class RedisMultiplexer: Sendable {
             await group.next()
             group.cancelAll()
         }
-        await self.closeConnections()
     }
 
     /// Closes the connections and ends ``run()``. Commands waiting for a connection fail.
     public func shutdown() async {
-        let waiter = self.state.withLock { state in
+        self.beginShutdown()
+        await self.closeConnections()
+    }
+
+    /// Marks the multiplexer shut down, ends ``run()``'s loops and starts closing the connections; returns at once.
+    private func beginShutdown() {
+        let (waiter, interactive, subscriber, waiters) = self.state.withLock { state in
             state.isShutdown = true
-            defer { state.shutdownWaiter = nil }
-            return state.shutdownWaiter
+            defer {
+                state.shutdownWaiter = nil
+                state.waiters = [:]
+            }
+            return (state.shutdownWaiter, state.interactive, state.subscriber, Array(state.waiters.values))
         }
         waiter?.resume()
-        await self.closeConnections()
+        let error = RedisClientError(
+            .connectionClosed, endpoint: self.configuration.connection.endpoint.description,
+            message: "the multiplexer was shut down")
+        for waiter in waiters { waiter.resume(throwing: error) }
+        interactive?.close(failingWith: error)
+        subscriber?.close(failingWith: error)
     }
 
     private func waitForShutdown() async {
@@ -147,6 +193,7 @@ public final class RedisMultiplexer: Sendable {
     /// Connects, waits for the connection to die, backs off, connects again.
     private func maintain(role: MultiplexerEvent.ConnectionRole) async {
         var attempt = 0
+        var everConnected = false
         var generator = SystemRandomNumberGenerator()
         let endpoint = self.configuration.connection.endpoint
         while !Task.isCancelled && !self.isShutdown {
@@ -154,25 +201,45 @@ public final class RedisMultiplexer: Sendable {
                 // The subscriber connection exists only while somebody subscribes.
                 guard await self.subscriptions.waitUntilNotEmpty() else { return }
             }
+            // Dials of many multiplexers sharing a limiter (one cluster's nodes) are spread out.
+            if let dialLimiter, !(await dialLimiter.acquire()) { return }
             let started = ContinuousClock.now
             self.emit(.connecting(role: role, endpoint: endpoint, attempt: attempt))
             do {
                 let connection = try await self.connect(role: role, attempt: attempt)
-                if role == .subscriber { try await self.subscriptions.subscribeAll(on: connection) }
-                let restored = self.install(connection, role: role)
-                if self.isShutdown {
+                guard let restored = self.install(connection, role: role) else {
+                    // Shut down meanwhile.
                     await connection.close()
                     return
+                }
+                if role == .subscriber {
+                    // Installed first, then subscribed: a subscription added meanwhile is sent by subscribe()
+                    // on this connection, or is in the list sent here; none falls between the two.
+                    do {
+                        try await self.subscriptions.subscribeAll(on: connection)
+                    } catch {
+                        // Never leave it open: a failing SUBSCRIBE (NOPERM, a timeout) would otherwise leak one
+                        // connection per attempt.
+                        self.uninstall(connection, role: role)
+                        await connection.close()
+                        throw error
+                    }
                 }
                 self.emit(
                     .connected(
                         role: role, endpoint: endpoint, protocolVersion: connection.protocolVersion.rawValue,
-                        restored: restored))
+                        restored: restored),
+                    ifCurrent: connection, role: role)
                 if role == .subscriber { self.emit(.subscribed(channels: self.subscriptions.count)) }
+                everConnected = true
                 let reason = await connection.closed()
-                self.uninstall(connection, role: role)
+                self.emitOrder.withLock { _ in
+                    self.uninstall(connection, role: role)
+                    if !self.isShutdown && !Task.isCancelled {
+                        self.emitter(.connectionFailed(role: role, endpoint: endpoint, kind: reason.code, message: reason.description))
+                    }
+                }
                 if self.isShutdown || Task.isCancelled { return }
-                self.emit(.connectionFailed(role: role, endpoint: endpoint, kind: reason.code, message: reason.description))
                 if started.duration(to: .now) >= self.configuration.healthyPeriod { attempt = 0 }
             } catch {
                 if self.isShutdown || Task.isCancelled { return }
@@ -182,7 +249,9 @@ public final class RedisMultiplexer: Sendable {
             }
             // Attempts are spaced by their start time: a slow failure (a handshake timing out) is not followed
             // by a further wait, so an attempt is nearly always under way when the path comes back.
-            let delay = self.configuration.backoff.delay(attempt: attempt, using: &generator)
+            var backoff = self.configuration.backoff
+            if !everConnected, let cap = self.configuration.neverConnectedBackoffCap { backoff.cap = max(backoff.cap, cap) }
+            let delay = backoff.delay(attempt: attempt, using: &generator)
             self.emit(.reconnectScheduled(role: role, delay: delay, attempt: attempt))
             attempt += 1
             try? await Task.sleep(until: started.advanced(by: delay), clock: .continuous)
@@ -205,12 +274,14 @@ public final class RedisMultiplexer: Sendable {
         }
         return try await RedisConnection.connect(
             configuration: configuration, eventLoopGroup: self.eventLoopGroup, sslContext: self.sslContext,
-            logger: self.logger, subscriber: role == .subscriber, onPush: onPush)
+            logger: self.logger, subscriber: role == .subscriber, deadAfterSilence: self.silenceLimit, onPush: onPush)
     }
 
-    /// Makes `connection` current; returns whether it restores an earlier failed one.
-    private func install(_ connection: RedisConnection, role: MultiplexerEvent.ConnectionRole) -> Bool {
-        let (waiters, restored) = self.state.withLock { state in
+    /// Makes `connection` current; returns whether it restores an earlier failed one, or `nil` when the
+    /// multiplexer was shut down meanwhile (the connection is not installed).
+    private func install(_ connection: RedisConnection, role: MultiplexerEvent.ConnectionRole) -> Bool? {
+        let (waiters, restored) = self.state.withLock { state -> ([CheckedContinuation<RedisConnection, any Error>], Bool?) in
+            guard !state.isShutdown else { return ([], nil) }
             let restored = state.everFailed.contains(role)
             switch role {
             case .interactive:
@@ -221,6 +292,7 @@ public final class RedisMultiplexer: Sendable {
                 return (waiters, restored)
             case .subscriber:
                 state.subscriber = connection
+                self.subscriptions.setConnection(connection)
                 return ([], restored)
             }
         }
@@ -233,7 +305,9 @@ public final class RedisMultiplexer: Sendable {
             state.everFailed.insert(role)
             switch role {
             case .interactive where state.interactive === connection: state.interactive = nil
-            case .subscriber where state.subscriber === connection: state.subscriber = nil
+            case .subscriber where state.subscriber === connection:
+                state.subscriber = nil
+                self.subscriptions.setConnection(nil, replacing: connection)
             case .interactive, .subscriber: break
             }
         }
@@ -245,46 +319,41 @@ public final class RedisMultiplexer: Sendable {
         self.configuration.deadAfterSilence ?? self.configuration.connection.commandTimeout
     }
 
-    /// A PING every `interval` (spaced by start time) with its own deadline.
+    /// A PING every `interval` (spaced by start time) with its own deadline. Failures count per connection: a
+    /// new connection starts with none, so one that never answers is reported unresponsive again.
     private func probeLoop(interval: Duration) async {
         var failures = 0
         var unresponsive = false
+        var probed: ObjectIdentifier?
         while !Task.isCancelled && !self.isShutdown {
             let started = ContinuousClock.now
             if let connection = self.state.withLock({ $0.interactive }), connection.isActive {
+                if probed != ObjectIdentifier(connection) {
+                    probed = ObjectIdentifier(connection)
+                    failures = 0
+                    unresponsive = false
+                }
                 do {
                     _ = try await connection.send(RESPCommand("PING"), timeout: self.configuration.probeTimeout)
-                    self.emit(.probe(latency: started.duration(to: .now)))
+                    self.emit(.probe(latency: started.duration(to: .now)), ifCurrent: connection, role: .interactive)
                     failures = 0
                     if unresponsive {
                         unresponsive = false
-                        self.emit(.responsive)
+                        self.emit(.responsive, ifCurrent: connection, role: .interactive)
                     }
                 } catch {
+                    // Whether the connection is dead is decided where its replies are read (the silence rule).
                     failures += 1
                     if failures >= self.configuration.probeFailures && !unresponsive {
                         unresponsive = true
-                        self.emit(.unresponsive(consecutiveFailures: failures, lastError: error.description))
+                        self.emit(
+                            .unresponsive(consecutiveFailures: failures, lastError: error.description),
+                            ifCurrent: connection, role: .interactive)
                     }
-                    await self.closeIfSilent(connection)
                 }
             }
             try? await Task.sleep(until: started.advanced(by: interval), clock: .continuous)
         }
-    }
-
-    /// Closes `connection` when nothing has been read from it for the silence limit.
-    private func closeIfSilent(_ connection: RedisConnection) async {
-        let lastRead = await connection.lastReadAt()
-        let silence = Duration.nanoseconds((NIODeadline.now() - lastRead).nanoseconds)
-        guard silence >= self.silenceLimit, connection.isActive else { return }
-        self.logger.debug(
-            "Closing silent connection",
-            metadata: ["redis.endpoint": "\(connection.endpoint)", "redis.silence": "\(silence.humanReadable)"])
-        connection.close(
-            failingWith: RedisClientError(
-                .unresponsive, endpoint: connection.endpoint.description,
-                message: "nothing read for \(silence.humanReadable) while commands went unanswered; connection declared dead"))
     }
 
     /// A PING on any connection idle for the keepalive interval.
@@ -303,11 +372,8 @@ public final class RedisMultiplexer: Sendable {
             if let subscriber, subscriber.isActive {
                 let lastRead = await subscriber.lastReadAt()
                 if Duration.nanoseconds((NIODeadline.now() - lastRead).nanoseconds) >= interval {
-                    do {
-                        _ = try await subscriber.send(RESPCommand("PING"))
-                    } catch {
-                        await self.closeIfSilent(subscriber)
-                    }
+                    // A timeout here that leaves the connection silent too long closes it (the silence rule).
+                    _ = try? await subscriber.send(RESPCommand("PING"))
                 }
             }
         }
@@ -346,12 +412,7 @@ public final class RedisMultiplexer: Sendable {
         let connection = try await self.connectionForCommand(command, timeout: timeout)
         let remaining = timeout - started.duration(to: .now)
         self.state.withLock { $0.lastUsedAt = .now }
-        do {
-            return try await body(connection, max(remaining, .milliseconds(1)))
-        } catch {
-            if error.code == .commandTimeout { await self.closeIfSilent(connection) }
-            throw error
-        }
+        return try await body(connection, max(remaining, .milliseconds(1)))
     }
 
     private func connectionForCommand(_ command: RESPCommand, timeout: Duration) async throws(RedisClientError) -> RedisConnection {
@@ -399,10 +460,14 @@ public final class RedisMultiplexer: Sendable {
                     case ready(RedisConnection)
                     case full
                     case shutdown
+                    case cancelled
                 }
                 let outcome = self.state.withLock { state -> Outcome in
                     if let connection = state.interactive, connection.isActive { return .ready(connection) }
                     if state.isShutdown { return .shutdown }
+                    // A cancellation that came before this point found no continuation to resume: honour it
+                    // here (checked under the lock the cancellation handler takes too).
+                    if Task.isCancelled { return .cancelled }
                     if state.waiters.count >= maxBacklog { return .full }
                     state.waiters[id] = continuation
                     return .wait
@@ -420,6 +485,8 @@ public final class RedisMultiplexer: Sendable {
                         throwing: RedisClientError(
                             .connectionClosed, endpoint: endpoint, command: command.name,
                             message: "the multiplexer was shut down"))
+                case .cancelled:
+                    continuation.resume(throwing: CancellationError())
                 }
             }
         } onCancel: {

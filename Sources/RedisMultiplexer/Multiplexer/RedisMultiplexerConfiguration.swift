@@ -22,6 +22,10 @@ public struct RedisMultiplexerConfiguration: Sendable {
     public var deadAfterSilence: Duration?
     /// Level-1 reconnect backoff. [100 ms … 2 s, full jitter]
     public var backoff: Backoff
+    /// The largest wait between attempts while a connection of this role has never come up; `nil`: the backoff's
+    /// cap. Cluster nodes that never answered back off further (30 s) so that a topology full of unreachable
+    /// nodes does not keep the host redialing. [nil]
+    public var neverConnectedBackoffCap: Duration? = nil
     /// TCP connect timeout of reconnect attempts (the first attempt uses the connect timeout). Bounded attempts
     /// recover fast when a black-holed path returns: a fresh SYN goes out instead of waiting for the kernel's
     /// next retransmission (1 s, 3 s, 7 s after the first). The smaller of this and the connect timeout. [1.5 s]

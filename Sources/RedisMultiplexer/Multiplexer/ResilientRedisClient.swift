@@ -29,6 +29,16 @@ public final class ResilientRedisClient: Sendable {
         var generation: Int
         var guardState: ForceReconnectGuard<ContinuousClock.Instant>
         var forceReconnects = 0
+        var isShutdown = false
+        /// A replacement being brought up by a force-reconnect, and the signal its first answered probe gives.
+        var replacement: (multiplexer: RedisMultiplexer, ready: OneShot<ReplacementReady>)?
+    }
+
+    /// What the replacement showed before it is swapped in: it connected, and (with probes on) answered one.
+    struct ReplacementReady: Sendable {
+        var endpoint: RedisEndpoint
+        var protocolVersion: Int
+        var probeLatency: Duration?
     }
 
     public let configuration: RedisMultiplexerConfiguration
@@ -94,9 +104,28 @@ public final class ResilientRedisClient: Sendable {
             emit: { [weak self] event in self?.multiplexerEvent(event, generation: generation) })
     }
 
-    /// Events of the current multiplexer are published and fed to the guard; others are dropped.
+    /// Events of the current multiplexer are published and fed to the guard; a replacement's tell when it is
+    /// ready to be swapped in; others are dropped.
     private func multiplexerEvent(_ event: MultiplexerEvent, generation: Int) {
-        guard self.state.withLock({ $0.current.generation == generation }) else { return }
+        enum Route {
+            case current
+            case replacement(OneShot<ReplacementReady>)
+            case drop
+        }
+        let route = self.state.withLock { state -> Route in
+            if state.current.generation == generation { return .current }
+            if let replacement = state.replacement, replacement.multiplexer.generation == generation {
+                return .replacement(replacement.ready)
+            }
+            return .drop
+        }
+        switch route {
+        case .current: break
+        case .drop: return
+        case .replacement(let ready):
+            self.replacementEvent(event, ready: ready)
+            return
+        }
         self.publish(event)
         let kind: ForceReconnectGuard<ContinuousClock.Instant>.ErrorKind
         switch event {
@@ -115,6 +144,30 @@ public final class ResilientRedisClient: Sendable {
             return
         }
         self.observeError(kind)
+    }
+
+    /// A replacement is ready once connected and, with probes on, once a probe answered on that connection.
+    private func replacementEvent(_ event: MultiplexerEvent, ready: OneShot<ReplacementReady>) {
+        let probesOn = self.configuration.probeInterval != nil
+        switch event {
+        case .connected(.interactive, let endpoint, let version, _):
+            let connected = ReplacementReady(endpoint: endpoint, protocolVersion: version, probeLatency: nil)
+            if probesOn {
+                ready.stage(connected)
+            } else {
+                ready.fulfil(connected)
+            }
+        case .probe(let latency):
+            ready.fulfilStaged { staged in
+                var staged = staged
+                staged.probeLatency = latency
+                return staged
+            }
+        case .connectionFailed(.interactive, _, _, _):
+            ready.unstage()
+        default:
+            break
+        }
     }
 
     private func observeError(_ kind: ForceReconnectGuard<ContinuousClock.Instant>.ErrorKind) {
@@ -152,51 +205,87 @@ public final class ResilientRedisClient: Sendable {
         }
     }
 
-    /// Closes everything and ends ``run()``.
+    /// Closes everything (a replacement being brought up included) and ends ``run()``.
     public func shutdown() async {
+        let (current, replacement) = self.state.withLock { state in
+            state.isShutdown = true
+            return (state.current, state.replacement)
+        }
         self.requestsContinuation.finish()
-        await self.current.shutdown()
+        replacement?.ready.cancel()
+        await replacement?.multiplexer.shutdown()
+        await current.shutdown()
         self.broadcaster.finish()
     }
 
     /// Asks for a force-reconnect now (an operator's request): bypasses the error threshold, not the
     /// minimum interval; joins one already under way. Returns once it has finished.
     public func forceReconnect() async -> ForceReconnectOutcome {
-        let decision = self.state.withLock { $0.guardState.manualRequest(now: .now) }
+        let shutDown = ForceReconnectOutcome.failed("the client was shut down; nothing to reconnect")
+        guard let decision = self.state.withLock({ state in
+            state.isShutdown ? nil : state.guardState.manualRequest(now: .now)
+        }) else { return shutDown }
         self.publish(.forceReconnect(acted: decision.acted, reason: decision.reason.rawValue))
         guard decision.acted else { return .suppressed(decision.reason) }
         return await withCheckedContinuation { continuation in
-            self.requestsContinuation.yield(.swap(reason: decision.reason, done: continuation))
+            // A request nobody will run (the client shut down meanwhile) is answered at once, never dropped.
+            if case .terminated = self.requestsContinuation.yield(.swap(reason: decision.reason, done: continuation)) {
+                self.state.withLock { $0.guardState.reconnectFailed(now: .now) }
+                continuation.resume(returning: shutDown)
+            }
         }
     }
 
-    /// New multiplexer first, connected; then swap; then close the old one.
+    /// New multiplexer first, connected and (with probes on) answering; then swap; then close the old one.
     private func replaceMultiplexer(reason: ForceReconnectGuard<ContinuousClock.Instant>.Reason) async -> ForceReconnectOutcome {
         let replacement = self.makeMultiplexer()
-        self.requestsContinuation.yield(.run(replacement))
-        let deadline = ContinuousClock.now.advanced(
-            by: self.configuration.connection.connectTimeout + self.configuration.connection.commandTimeout)
-        while !replacement.isConnected && ContinuousClock.now < deadline && !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(5))
+        let ready = OneShot<ReplacementReady>()
+        let registered = self.state.withLock { state -> Bool in
+            guard !state.isShutdown else { return false }
+            state.replacement = (replacement, ready)
+            return true
         }
-        guard replacement.isConnected else {
-            await replacement.shutdown()
-            self.state.withLock { $0.guardState.reconnectFailed(now: .now) }
-            let message = "the new connection to \(self.configuration.connection.endpoint) did not come up; the old one was kept"
-            self.publish(.forceReconnectCompleted(succeeded: false, error: message))
-            return .failed(message)
+        guard registered, case .enqueued = self.requestsContinuation.yield(.run(replacement)) else {
+            return await self.replacementFailed(replacement, message: "the client was shut down; nothing was replaced")
         }
-        let old = self.state.withLock { state in
+        let budget = self.configuration.connection.connectTimeout + self.configuration.connection.commandTimeout
+            + (self.configuration.probeInterval ?? .zero) + self.configuration.probeTimeout
+        guard let shown = await ready.wait(timeout: budget) else {
+            let message =
+                "the new connection to \(self.configuration.connection.endpoint) did not come up and answer within \(budget.humanReadable); the old one was kept"
+            return await self.replacementFailed(replacement, message: message)
+        }
+        let old = self.state.withLock { state -> RedisMultiplexer? in
+            state.replacement = nil
+            guard !state.isShutdown else { return nil }
             let old = state.current
             state.current = replacement
             state.forceReconnects += 1
             state.guardState.reconnectSucceeded(now: .now)
             return old
         }
+        guard let old else {
+            await replacement.shutdown()
+            return .failed("the client was shut down; nothing was replaced")
+        }
+        // The replacement's own events before the swap were not published: say what it showed, so that the
+        // status follows the connection now in use.
+        self.publish(.connected(role: .interactive, endpoint: shown.endpoint, protocolVersion: shown.protocolVersion, restored: true))
+        if let latency = shown.probeLatency { self.publish(.probe(latency: latency)) }
         await old.shutdown()
         self.publish(.forceReconnectCompleted(succeeded: true, error: nil))
         self.logger.debug("Force-reconnect done", metadata: ["redis.endpoint": "\(self.configuration.connection.endpoint)"])
         return .replaced
+    }
+
+    private func replacementFailed(_ replacement: RedisMultiplexer, message: String) async -> ForceReconnectOutcome {
+        self.state.withLock { state in
+            state.replacement = nil
+            state.guardState.reconnectFailed(now: .now)
+        }
+        await replacement.shutdown()
+        self.publish(.forceReconnectCompleted(succeeded: false, error: message))
+        return .failed(message)
     }
 
     // MARK: commands

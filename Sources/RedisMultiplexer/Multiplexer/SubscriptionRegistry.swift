@@ -28,6 +28,8 @@ public struct Subscription: Sendable, Hashable, Comparable {
 
     /// The command that establishes it.
     var command: RESPCommand { RESPCommand(self.kind == .channel ? "SUBSCRIBE" : "PSUBSCRIBE", self.name) }
+    /// The command that ends it.
+    var unsubscribeCommand: RESPCommand { RESPCommand(self.kind == .channel ? "UNSUBSCRIBE" : "PUNSUBSCRIBE", self.name) }
 
     public static func < (lhs: Subscription, rhs: Subscription) -> Bool {
         (lhs.kind.rawValue, lhs.name) < (rhs.kind.rawValue, rhs.name)
@@ -41,6 +43,8 @@ public final class SubscriptionRegistry: Sendable {
         var channels: [Subscription: [Int: AsyncStream<PubSubMessage>.Continuation]] = [:]
         var nextID = 0
         var notEmptyWaiters: [Int: CheckedContinuation<Bool, Never>] = [:]
+        /// The subscriber connection in use, told to UNSUBSCRIBE from a channel nobody listens to any more.
+        var connection: RedisConnection?
     }
 
     private let state = Mutex(State())
@@ -56,17 +60,36 @@ public final class SubscriptionRegistry: Sendable {
     /// Adds a listener for `channel`; `isNew` when nobody listened to it before.
     func add(_ channel: Subscription) -> (AsyncStream<PubSubMessage>, isNew: Bool) {
         let (stream, continuation) = AsyncStream.makeStream(of: PubSubMessage.self, bufferingPolicy: .bufferingNewest(1000))
-        let (isNew, waiters) = self.state.withLock { state in
+        let (isNew, waiters, id) = self.state.withLock { state in
             let isNew = state.channels[channel] == nil
             let id = state.nextID
             state.nextID += 1
             state.channels[channel, default: [:]][id] = continuation
             let waiters = Array(state.notEmptyWaiters.values)
             state.notEmptyWaiters = [:]
-            return (isNew, waiters)
+            return (isNew, waiters, id)
         }
+        // A consumer that goes away takes its listener with it; the last one takes the subscription.
+        continuation.onTermination = { [weak self] _ in self?.remove(channel, listener: id) }
         for waiter in waiters { waiter.resume(returning: true) }
         return (stream, isNew)
+    }
+
+    private func remove(_ channel: Subscription, listener id: Int) {
+        let connection = self.state.withLock { state -> RedisConnection? in
+            guard state.channels[channel]?.removeValue(forKey: id) != nil else { return nil }
+            guard state.channels[channel]?.isEmpty == true else { return nil }
+            state.channels[channel] = nil
+            return state.connection
+        }
+        connection?.sendDetached(channel.unsubscribeCommand)
+    }
+
+    /// The subscriber connection now in use (nil: none).
+    func setConnection(_ connection: RedisConnection?, replacing previous: RedisConnection? = nil) {
+        self.state.withLock { state in
+            if connection != nil || previous == nil || state.connection === previous { state.connection = connection }
+        }
     }
 
     /// SUBSCRIBEs to every channel on `connection`.
