@@ -94,6 +94,13 @@ let package = Package(
             path: "Benchmarks/MultiplexerThroughput",
             swiftSettings: commonSettings
         ),
+        // Benchmarks/parser.sh runs it: the RESP parser's MB/s on a 5 MB reply fed in 1 KB and 64 KB chunks. Not a test.
+        .executableTarget(
+            name: "resp-parser-throughput",
+            dependencies: ["RESP", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/ParserThroughput",
+            swiftSettings: commonSettings
+        ),
         // Test support: real redis-server processes on free ports, certificates made with the openssl CLI.
         .target(
             name: "RedisTestSupport",

@@ -15,4 +15,10 @@ printf '#t\r\n' > corpus/bool; printf ',-inf\r\n' > corpus/double; printf '(1234
 printf '!3\r\nERR\r\n' > corpus/bulkerror; printf '=7\r\ntxt:abc\r\n' > corpus/verbatim
 printf '%%1\r\n+k\r\n:1\r\n' > corpus/map; printf '~1\r\n#f\r\n' > corpus/set
 printf '|1\r\n+a\r\n:1\r\n>2\r\n+m\r\n$1\r\nx\r\n' > corpus/attribute-push
-exec .build/release/RESPFuzzer corpus -artifact_prefix=artifacts/ -max_total_time=300 -print_final_stats=1 "$@"
+# Deep seeds: attribute chains and nested aggregates past the depth limit (they once overflowed the stack).
+# libFuzzer's default max_len (4096) could never reach them: -max_len is raised below.
+python3 -c 'import sys; sys.stdout.write("|0\r\n" * 2500 + "+PONG\r\n")' > corpus/attribute-chain
+python3 -c 'import sys; sys.stdout.write("|1\r\n+k\r\n:1\r\n" * 40 + "+PONG\r\n")' > corpus/attribute-chain-pairs
+python3 -c 'import sys; sys.stdout.write("*1\r\n" * 3000 + ":1\r\n")' > corpus/deep-array
+python3 -c 'import sys; sys.stdout.write("%1\r\n|1\r\n+a\r\n:1\r\n" * 20 + "_\r\n")' > corpus/map-attribute-nesting
+exec .build/release/RESPFuzzer corpus -artifact_prefix=artifacts/ -max_len=16384 -max_total_time=300 -print_final_stats=1 "$@"

@@ -1,0 +1,54 @@
+import Foundation
+import NIOCore
+import RESP
+
+// Prints the RESP parser's throughput on a 5 MB reply (300,000 bulk strings in one array) fed in chunks of
+// 1 KB and of 64 KB, as a socket would deliver it, and whole. Parsing is resumable, so the figures should be
+// close to one another: the cost is linear in the bytes, however they are split.
+
+func makeReply(elements: Int) -> [UInt8] {
+    var buffer = ByteBuffer()
+    buffer.writeString("*\(elements)\r\n")
+    for index in 0..<elements {
+        let text = "value-\(index % 1_000_000)"
+        buffer.writeString("$\(text.utf8.count)\r\n\(text)\r\n")
+    }
+    return Array(buffer.readableBytesView)
+}
+
+func parse(_ bytes: [UInt8], chunk: Int) -> (seconds: Double, calls: Int) {
+    var parser = RESPParser()
+    var buffer = ByteBuffer()
+    buffer.reserveCapacity(chunk * 2)
+    var offset = 0
+    var calls = 0
+    var done = false
+    let clock = ContinuousClock()
+    let elapsed = clock.measure {
+        while offset < bytes.count {
+            let end = min(offset + chunk, bytes.count)
+            buffer.writeBytes(bytes[offset..<end])
+            offset = end
+            calls += 1
+            if (try? parser.parse(&buffer)) != nil { done = true }
+            buffer.discardReadBytes()
+        }
+    }
+    precondition(done, "the reply did not parse")
+    let (seconds, attoseconds) = elapsed.components
+    return (Double(seconds) + Double(attoseconds) / 1e18, calls)
+}
+
+let reply = makeReply(elements: 300_000)
+let megabytes = Double(reply.count) / 1_000_000
+print("RESP parser: one reply of \(String(format: "%.1f", megabytes)) MB (an array of 300,000 bulk strings)")
+for (label, chunk) in [("1 KB chunks", 1_024), ("64 KB chunks", 65_536), ("whole", reply.count)] {
+    var best = Double.infinity
+    var calls = 0
+    for _ in 0..<3 {
+        let run = parse(reply, chunk: chunk)
+        best = min(best, run.seconds)
+        calls = run.calls
+    }
+    print("  \(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", megabytes / best)) MB/s  (\(calls) reads, best of 3: \(String(format: "%.3f", best)) s)")
+}
