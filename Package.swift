@@ -131,6 +131,18 @@ let package = Package(
             dependencies: ["RESP", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: commonSettings
         ),
+        // The test kit's own tests: the fake RESP server against a raw NIO client and RedisConnection.
+        .testTarget(
+            name: "RedisTestSupportTests",
+            dependencies: [
+                "RESP",
+                "RedisMultiplexer",
+                "RedisTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: commonSettings
+        ),
         .testTarget(
             name: "RedisMultiplexerTests",
             dependencies: [

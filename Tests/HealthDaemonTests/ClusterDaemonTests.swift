@@ -87,8 +87,8 @@ func clusterTargetYAML(_ cluster: RedisCluster, refresh: String = "1s", extra: S
     """
 }
 
-func object(_ client: ControlClient, _ path: String) throws -> [String: Any] {
-    let response = try client.request("GET", path)
+func object(_ client: ControlClient, _ path: String) async throws -> [String: Any] {
+    let response = try await client.send("GET", path)
     #expect(response.status == 200, "GET \(path)")
     return (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:]
 }
@@ -102,13 +102,13 @@ struct ClusterDaemonTests {
             let logs = LogRecords()
             let notifications = Notifications()
             try await withDaemon(targetsYAML: clusterTargetYAML(cluster), logs: logs, notifications: notifications) { daemon, client, socket in
-                func status() throws -> [String: Any] { try object(client, "/status/cluster-b") }
-                func topology() throws -> [String: Any] { try object(client, "/topology/cluster-b") }
+                func status() async throws -> [String: Any] { try await object(client, "/status/cluster-b") }
+                func topology() async throws -> [String: Any] { try await object(client, "/topology/cluster-b") }
                 #expect(try await eventually(within: .seconds(15)) {
-                    let s = try status()
+                    let s = try await status()
                     return s["topology"] as? String == "cluster" && s["cluster_primaries_connected"] as? Int == 3 && s["state"] as? String == "healthy"
                 })
-                var current = try topology()
+                var current = try await topology()
                 #expect((current["nodes"] as? [[String: Any]])?.count == 3)
                 #expect((current["anomalies"] as? [Any])?.isEmpty == true)
                 #expect((current["history"] as? [Any])?.count == 1)
@@ -116,16 +116,16 @@ struct ClusterDaemonTests {
 
                 // The incident: one node re-announces itself on a port the network does not allow.
                 let moved = cluster.servers[2]
-                let movedID = try cluster.nodeID(moved)
-                #expect(try clientNames(moved).contains("redis-healthd#1"))
+                let movedID = try await cluster.nodeID(moved)
+                #expect(try await clientNames(moved).contains("redis-healthd#1"))
                 let changedAt = ContinuousClock.now
-                try moved.cli("CONFIG", "SET", "cluster-announce-port", "10226")
-                #expect(try await eventually(within: .seconds(15)) { try status()["state"] as? String == "degraded" })
+                try await moved.cli("CONFIG", "SET", "cluster-announce-port", "10226")
+                #expect(try await eventually(within: .seconds(15)) { try await status()["state"] as? String == "degraded" })
                 print("anomaly detected \(changedAt.duration(to: .now)) after CONFIG SET (refresh interval 1 s)")
-                let degraded = try status()
+                let degraded = try await status()
                 let reason = degraded["reason"] as? String ?? ""
                 #expect(reason.contains("node \(movedID.prefix(8)) announces 127.0.0.1:10226, outside allowed_ports"))
-                #expect(try renderTable([JSONDecoder().decode(StatusDocument.Target.self, from: client.request("GET", "/status/cluster-b").body)])
+                #expect(try await renderTable([JSONDecoder().decode(StatusDocument.Target.self, from: client.send("GET", "/status/cluster-b").body)])
                     .contains("degraded"))
                 // Logged at warning, with everything the operator needs.
                 let anomaly = try #require(logs.with(event: "topology-anomaly").first)
@@ -140,11 +140,11 @@ struct ClusterDaemonTests {
                 #expect(notifications.all.contains { $0.contains("cluster-b degraded: disallowed port 10226") })
                 #expect(daemon.metricsText().contains("redis_healthd_topology_anomalies{target=\"cluster-b\"} 1"))
                 // Not dialed: the node's connection is closed, none is opened to 10226.
-                current = try topology()
+                current = try await topology()
                 let node = try #require((current["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == movedID })
                 #expect(node["port"] as? Int == 10226 && node["dialed"] as? Bool == false)
                 #expect((node["not_dialed_reason"] as? String)?.contains("port 10226 is outside allowed_ports") == true)
-                #expect(try await eventually(within: .seconds(5)) { try !clientNames(moved).contains("redis-healthd#1") })
+                #expect(try await eventually(within: .seconds(5)) { try await !clientNames(moved).contains("redis-healthd#1") })
                 #expect(!daemon.events(since: 0).contains { $0.event.contains("10226") && $0.event.contains("connection failed") })
                 let history = try #require(current["history"] as? [[String: Any]])
                 #expect(history.count >= 2)
@@ -154,24 +154,24 @@ struct ClusterDaemonTests {
 
                 // The CLI shows it.
                 let binary = try daemonBinary()
-                let table = try run(binary, ["topology", "cluster-b", "--history", "--socket", socket])
+                let table = try await run(binary, ["topology", "cluster-b", "--history", "--socket", socket])
                 #expect(table.contains("ANOMALIES") && table.contains("announces 127.0.0.1:10226"))
                 #expect(table.contains("endpoint 127.0.0.1:\(moved.port) -> 127.0.0.1:10226"))
                 #expect(table.contains("not dialed: port 10226"))
-                let jsonText = try run(binary, ["topology", "cluster-b", "--json", "--socket", socket])
+                let jsonText = try await run(binary, ["topology", "cluster-b", "--json", "--socket", socket])
                 #expect((try JSONSerialization.jsonObject(with: Data(jsonText.utf8)) as? [String: Any])?["target"] as? String == "cluster-b")
 
                 // The export names the node it did not contact and why, and has the others' answers.
                 let bundlePath = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-\(UUID().uuidString.prefix(6)).json").path
                 defer { try? FileManager.default.removeItem(atPath: bundlePath) }
-                _ = try run(binary, ["export", "cluster-b", "--output", bundlePath, "--socket", socket])
+                _ = try await run(binary, ["export", "cluster-b", "--output", bundlePath, "--socket", socket])
                 let attributes = try FileManager.default.attributesOfItem(atPath: bundlePath)
                 #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
                 let bundle = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundlePath))) as? [String: Any])
                 let target = try #require((bundle["targets"] as? [[String: Any]])?.first)
                 let nodes = try #require(target["nodes"] as? [[String: Any]])
                 #expect(nodes.count == 3, "the three primaries, the configured endpoint among them")
-                let seedID = try cluster.nodeID(cluster.servers[0])
+                let seedID = try await cluster.nodeID(cluster.servers[0])
                 #expect(nodes.first?["role"] as? String == "configured primary" && nodes.first?["node_id"] as? String == seedID)
                 let skipped = try #require(nodes.first { $0["node_id"] as? String == movedID })
                 #expect((skipped["skipped"] as? String)?.contains("port 10226") == true && (skipped["commands"] as? [Any])?.isEmpty == true)
@@ -188,23 +188,23 @@ struct ClusterDaemonTests {
                 #expect((target["resolved_addresses"] as? [String]) == ["127.0.0.1"])
 
                 // Back to a permitted port: the anomaly clears and the node is dialed again.
-                try moved.cli("CONFIG", "SET", "cluster-announce-port", "0")
-                #expect(try await eventually(within: .seconds(15)) { try status()["state"] as? String == "healthy" })
+                try await moved.cli("CONFIG", "SET", "cluster-announce-port", "0")
+                #expect(try await eventually(within: .seconds(15)) { try await status()["state"] as? String == "healthy" })
                 #expect(logs.with(event: "topology-anomaly-cleared").count == 1)
                 #expect(daemon.metricsText().contains("redis_healthd_topology_anomalies{target=\"cluster-b\"} 0"))
-                #expect(try await eventually(within: .seconds(5)) { try clientNames(moved).contains("redis-healthd#1") })
+                #expect(try await eventually(within: .seconds(5)) { try await clientNames(moved).contains("redis-healthd#1") })
 
                 // A node joins, then leaves: the history records both, connections follow. (First every node must
                 // have seen the port change back: redis-cli --cluster add-node dials what they announce.)
                 #expect(await eventually(within: .seconds(15)) {
-                    cluster.servers.allSatisfy { (try? $0.cli("CLUSTER", "NODES").contains(":10226@")) == false }
+                    await cluster.servers.asyncAllSatisfy { (try? await $0.cli("CLUSTER", "NODES").contains(":10226@")) == false }
                 })
-                let added = try cluster.addNode()
-                let addedID = try cluster.nodeID(added)
-                #expect(try await eventually(within: .seconds(15)) { try status()["cluster_primaries_connected"] as? Int == 4 })
-                try cluster.removeNode(added)
-                #expect(try await eventually(within: .seconds(15)) { try status()["cluster_primaries"] as? Int == 3 })
-                let changes = (try topology()["history"] as? [[String: Any]] ?? []).flatMap { $0["changes"] as? [[String: Any]] ?? [] }
+                let added = try await cluster.addNode()
+                let addedID = try await cluster.nodeID(added)
+                #expect(try await eventually(within: .seconds(15)) { try await status()["cluster_primaries_connected"] as? Int == 4 })
+                try await cluster.removeNode(added)
+                #expect(try await eventually(within: .seconds(15)) { try await status()["cluster_primaries"] as? Int == 3 })
+                let changes = (try await topology()["history"] as? [[String: Any]] ?? []).flatMap { $0["changes"] as? [[String: Any]] ?? [] }
                 #expect(changes.contains { $0["kind"] as? String == "node-added" && $0["node_id"] as? String == addedID })
                 #expect(changes.contains { $0["kind"] as? String == "node-removed" && $0["node_id"] as? String == addedID })
                 #expect(await eventually(within: .seconds(5)) {
@@ -217,26 +217,27 @@ struct ClusterDaemonTests {
     @Test("TLS cluster: nodes dialed on their TLS ports; a node announcing TLS port 10226 is an anomaly and not dialed")
     func tlsCluster() async throws {
         try await withRedisCluster(tls: true) { cluster in
-            let certificates = try TestCertificates.shared()
+            let certificates = try await TestCertificates.shared()
             let yaml = clusterTargetYAML(
                 cluster, extra: "    tls: {enabled: true, ca_file: \(certificates.caCertificate), server_name: localhost}")
             let logs = LogRecords()
             try await withDaemon(targetsYAML: yaml, logs: logs) { _, client, _ in
-                func status() throws -> [String: Any] { try object(client, "/status/cluster-b") }
+                func status() async throws -> [String: Any] { try await object(client, "/status/cluster-b") }
                 #expect(try await eventually(within: .seconds(15)) {
-                    try status()["cluster_primaries_connected"] as? Int == 3 && status()["state"] as? String == "healthy"
+                    let current = try await status()
+                    return current["cluster_primaries_connected"] as? Int == 3 && current["state"] as? String == "healthy"
                 })
-                let nodes = try object(client, "/topology/cluster-b")["nodes"] as? [[String: Any]] ?? []
+                let nodes = try await object(client, "/topology/cluster-b")["nodes"] as? [[String: Any]] ?? []
                 #expect(Set(nodes.compactMap { $0["tls_port"] as? Int }) == Set(cluster.servers.map(\.port)), "\(nodes)")
                 let moved = cluster.servers[1]
-                let movedID = try cluster.nodeID(moved)
-                try moved.cli("CONFIG", "SET", "cluster-announce-tls-port", "10226")
-                #expect(try await eventually(within: .seconds(15)) { try status()["state"] as? String == "degraded" })
+                let movedID = try await cluster.nodeID(moved)
+                try await moved.cli("CONFIG", "SET", "cluster-announce-tls-port", "10226")
+                #expect(try await eventually(within: .seconds(15)) { try await status()["state"] as? String == "degraded" })
                 let anomaly = try #require(logs.with(event: "topology-anomaly").first)
                 #expect(anomaly.metadata["redis.node_id"] == movedID && anomaly.metadata["redis.announced_endpoint"] == "127.0.0.1:10226")
-                let node = try #require((try object(client, "/topology/cluster-b")["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == movedID })
+                let node = try #require((try await object(client, "/topology/cluster-b")["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == movedID })
                 #expect(node["tls_port"] as? Int == 10226 && node["dialed"] as? Bool == false)
-                #expect(try await eventually(within: .seconds(5)) { try !clientNames(moved).contains("redis-healthd#1") })
+                #expect(try await eventually(within: .seconds(5)) { try await !clientNames(moved).contains("redis-healthd#1") })
             }
         }
     }
@@ -246,31 +247,32 @@ struct ClusterDaemonTests {
         try await withRedisCluster(nodeTimeout: 2000) { cluster in
             let notifications = Notifications()
             try await withDaemon(targetsYAML: clusterTargetYAML(cluster), notifications: notifications) { _, client, _ in
-                func status() throws -> [String: Any] { try object(client, "/status/cluster-b") }
+                func status() async throws -> [String: Any] { try await object(client, "/status/cluster-b") }
                 #expect(try await eventually(within: .seconds(15)) {
-                    try status()["cluster_primaries_connected"] as? Int == 3 && status()["state"] as? String == "healthy"
+                    let current = try await status()
+                    return current["cluster_primaries_connected"] as? Int == 3 && current["state"] as? String == "healthy"
                 })
                 let victim = cluster.servers[2]
                 let killedAt = ContinuousClock.now
-                victim.kill9()
+                await victim.kill9()
                 #expect(try await eventually(within: .seconds(5)) {
-                    (try status()["reason"] as? String)?.contains("cluster node 127.0.0.1:\(victim.port) unreachable") == true
+                    (try await status()["reason"] as? String)?.contains("cluster node 127.0.0.1:\(victim.port) unreachable") == true
                 })
                 print("primary kill -9: target degraded (node unreachable) after \(killedAt.duration(to: .now))")
-                #expect((try status()["cluster_node_errors"] as? [String: String])?["127.0.0.1:\(victim.port)"] != nil)
+                #expect((try await status()["cluster_node_errors"] as? [String: String])?["127.0.0.1:\(victim.port)"] != nil)
                 #expect(notifications.all.contains { $0.contains("cluster-b degraded: node 127.0.0.1:\(victim.port) unreachable") })
                 // Once the cluster marks it failed (node timeout 2 s), its slots are served by nobody.
                 #expect(try await eventually(within: .seconds(20)) {
-                    (try status()["reason"] as? String)?.contains("slots are served by no healthy primary") == true
+                    (try await status()["reason"] as? String)?.contains("slots are served by no healthy primary") == true
                 })
-                let uncovered = try status()["uncovered_slots"] as? Int ?? 0
+                let uncovered = try await status()["uncovered_slots"] as? Int ?? 0
                 #expect(uncovered > 5000 && uncovered < 6000, "one third of the slots: \(uncovered)")
                 print("primary kill -9: \(uncovered) slots uncovered after \(killedAt.duration(to: .now))")
-                try victim.restart()
+                try await victim.restart()
                 let restartedAt = ContinuousClock.now
-                #expect(try await eventually(within: .seconds(30)) { try status()["state"] as? String == "healthy" })
+                #expect(try await eventually(within: .seconds(30)) { try await status()["state"] as? String == "healthy" })
                 print("primary restarted: target healthy again after \(restartedAt.duration(to: .now))")
-                #expect(try status()["uncovered_slots"] as? Int == 0)
+                #expect(try await status()["uncovered_slots"] as? Int == 0)
             }
         }
     }
@@ -282,27 +284,27 @@ struct ClusterDaemonTests {
             let yaml = clusterTargetYAML(cluster, refresh: "60s", extra: "    maintenance_events: on")
             try await withDaemon(targetsYAML: yaml, logs: logs) { daemon, client, _ in
                 #expect(try await eventually(within: .seconds(15)) {
-                    try object(client, "/topology/cluster-b")["refreshes"] as? Int == 1
+                    try await object(client, "/topology/cluster-b")["refreshes"] as? Int == 1
                         && !logs.with(event: "maintenance-subscribed").isEmpty
                 })
                 // Published on another node: cluster pub/sub reaches every node's subscribers.
                 let publisher = cluster.servers[1]
-                func publish(_ message: String) throws {
-                    _ = try publisher.cli("PUBLISH", "AzureRedisEvents", message)
+                func publish(_ message: String) async throws {
+                    _ = try await publisher.cli("PUBLISH", "AzureRedisEvents", message)
                 }
                 #expect(try await eventually(within: .seconds(5)) {
                     // PUBSUB NUMSUB counts the node's own subscribers: ours is on the seed node.
-                    try cluster.servers[0].cli("PUBSUB", "NUMSUB", "AzureRedisEvents").contains("\n1")
+                    try await cluster.servers[0].cli("PUBSUB", "NUMSUB", "AzureRedisEvents").contains("\n1")
                 })
                 let port = cluster.servers[0].port
-                try publish("NotificationType|NodeMaintenanceStarting|StartTimeInUTC|2026-11-22T23:26:57|IsReplica|False|IPAddress|127.0.0.1|SSLPort|15001|NonSSLPort|\(port)")
-                try publish("this is not a maintenance message")
-                try publish("NotificationType|NodeMaintenanceSomethingNew|IPAddress|127.0.0.1")
-                try publish("NotificationType|NodeMaintenanceEnded|StartTimeInUTC|2026-11-22T23:30:00|IsReplica|False|IPAddress|127.0.0.1|SSLPort|15001|NonSSLPort|\(port)")
+                try await publish("NotificationType|NodeMaintenanceStarting|StartTimeInUTC|2026-11-22T23:26:57|IsReplica|False|IPAddress|127.0.0.1|SSLPort|15001|NonSSLPort|\(port)")
+                try await publish("this is not a maintenance message")
+                try await publish("NotificationType|NodeMaintenanceSomethingNew|IPAddress|127.0.0.1")
+                try await publish("NotificationType|NodeMaintenanceEnded|StartTimeInUTC|2026-11-22T23:30:00|IsReplica|False|IPAddress|127.0.0.1|SSLPort|15001|NonSSLPort|\(port)")
                 #expect(try await eventually(within: .seconds(10)) {
-                    try object(client, "/topology/cluster-b")["trigger"] as? String == "maintenance:NodeMaintenanceEnded"
+                    try await object(client, "/topology/cluster-b")["trigger"] as? String == "maintenance:NodeMaintenanceEnded"
                 })
-                let document = try object(client, "/topology/cluster-b")
+                let document = try await object(client, "/topology/cluster-b")
                 #expect(document["refreshes"] as? Int == 2, "one refresh after Ended, none for the others")
                 #expect(await eventually(within: .seconds(5)) { logs.with(event: "maintenance-event").count == 3 })
                 let events = logs.with(event: "maintenance-event")
@@ -313,7 +315,7 @@ struct ClusterDaemonTests {
                 #expect(events[2].metadata["redis.topology_refresh"] == "true")
                 let malformed = try #require(logs.with(event: "maintenance-malformed").first)
                 #expect(malformed.level == .warning && malformed.metadata["error.message"]?.contains("Key|Value") == true)
-                let status = try object(client, "/status/cluster-b")
+                let status = try await object(client, "/status/cluster-b")
                 #expect((status["last_maintenance_event"] as? String)?.contains("NodeMaintenanceEnded 127.0.0.1") == true)
                 #expect(status["state"] as? String == "healthy")
                 #expect(daemon.events(since: 0).contains { $0.event.hasPrefix("maintenance NodeMaintenanceStarting 127.0.0.1") })
@@ -347,9 +349,9 @@ struct ExportTests {
                 let logs = LogRecords()
                 try await withDaemon(targetsYAML: yaml, logs: logs) { daemon, client, _ in
                     #expect(try await eventually(within: .seconds(10)) {
-                        try object(client, "/status")["targets"].map { ($0 as? [[String: Any]])?.allSatisfy { $0["topology"] as? String == "standalone" } ?? false } ?? false
+                        try await object(client, "/status")["targets"].map { ($0 as? [[String: Any]])?.allSatisfy { $0["topology"] as? String == "standalone" } ?? false } ?? false
                     })
-                    let response = try client.request("GET", "/export")
+                    let response = try await client.send("GET", "/export")
                     #expect(response.status == 200)
                     let text = String(decoding: response.body, as: UTF8.self)
                     #expect(!text.contains(password), "the password appears nowhere in the bundle")
@@ -384,11 +386,11 @@ struct ExportTests {
                     if expectWarning {
                         #expect(logs.with(event: "host-check").first?.level == .warning)
                     }
-                    #expect(try client.request("GET", "/export/nothing").status == 404)
-                    #expect(try client.request("GET", "/topology/nothing").status == 404)
-                    #expect(try client.request("POST", "/topology/secured").status == 405)
-                    #expect(try object(client, "/topology/secured")["mode"] as? String == "standalone")
-                    #expect(try client.request("POST", "/export").status == 405)
+                    #expect(try await client.send("GET", "/export/nothing").status == 404)
+                    #expect(try await client.send("GET", "/topology/nothing").status == 404)
+                    #expect(try await client.send("POST", "/topology/secured").status == 405)
+                    #expect(try await object(client, "/topology/secured")["mode"] as? String == "standalone")
+                    #expect(try await client.send("POST", "/export").status == 405)
                 }
             }
         }

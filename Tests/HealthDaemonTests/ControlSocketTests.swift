@@ -32,6 +32,14 @@ func withDaemon(
 }
 
 
+extension ControlClient {
+    /// ``request(_:_:body:)`` on a thread of its own: its blocking socket read must not hold a thread of the
+    /// cooperative pool that the daemon under test, in this process, may need to answer.
+    func send(_ method: String, _ path: String, body: String = "") async throws -> Response {
+        try await onDedicatedThread { [self] in try self.request(method, path, body: body) }
+    }
+}
+
 func json(_ response: ControlClient.Response) -> [String: Any] {
     (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:]
 }
@@ -45,29 +53,29 @@ struct ControlSocketTests {
             try await withDaemon(server, notifications: notifications) { daemon, client in
                 // READY=1 comes once the socket listens, before any Redis connection, and first.
                 #expect(await eventually(within: .seconds(5)) { notifications.all.first?.hasPrefix("READY=1") == true })
-                func state() throws -> [String: Any] {
-                    let response = try client.request("GET", "/status/cache-a")
+                func state() async throws -> [String: Any] {
+                    let response = try await client.send("GET", "/status/cache-a")
                     #expect(response.status == 200)
                     return json(response)
                 }
-                #expect(try await eventually(within: .seconds(5)) { try state()["state"] as? String == "healthy" })
-                #expect(try await eventually(within: .seconds(5)) { try state()["probe_p50_seconds"] is Double })
-                let all = json(try client.request("GET", "/status"))
+                #expect(try await eventually(within: .seconds(5)) { try await state()["state"] as? String == "healthy" })
+                #expect(try await eventually(within: .seconds(5)) { try await state()["probe_p50_seconds"] is Double })
+                let all = json(try await client.send("GET", "/status"))
                 #expect((all["targets"] as? [[String: Any]])?.first?["name"] as? String == "cache-a")
 
-                server.kill9()
-                #expect(try await eventually(within: .seconds(5)) { try state()["state"] as? String == "down" })
-                let down = try state()
+                await server.kill9()
+                #expect(try await eventually(within: .seconds(5)) { try await state()["state"] as? String == "down" })
+                let down = try await state()
                 #expect((down["last_error"] as? String)?.contains("connection refused") == true)
                 #expect(down["last_error_kind"] as? String == "connection-refused")
                 #expect(notifications.all.contains { $0.hasPrefix("STATUS=0/1 targets healthy; cache-a down") })
 
-                try server.restart()
-                #expect(try await eventually(within: .seconds(5)) { try state()["state"] as? String == "healthy" })
+                try await server.restart()
+                #expect(try await eventually(within: .seconds(5)) { try await state()["state"] as? String == "healthy" })
                 #expect(notifications.all.last?.hasPrefix("STATUS=1/1 targets healthy; cache-a") == true)
-                #expect((try state()["reconnects"] as? Int) ?? 0 >= 1)
+                #expect((try await state()["reconnects"] as? Int) ?? 0 >= 1)
 
-                let metrics = String(decoding: try client.request("GET", "/metrics").body, as: UTF8.self)
+                let metrics = String(decoding: try await client.send("GET", "/metrics").body, as: UTF8.self)
                 for line in [
                     #"redis_healthd_target_up{target="cache-a"} 1"#,
                     #"redis_healthd_target_state{target="cache-a",state="healthy"} 1"#,
@@ -80,11 +88,11 @@ struct ControlSocketTests {
                 ] {
                     #expect(metrics.contains(line), "missing \(line) in\n\(metrics)")
                 }
-                let events = json(try client.request("GET", "/events?since=0"))["events"] as? [[String: Any]] ?? []
+                let events = json(try await client.send("GET", "/events?since=0"))["events"] as? [[String: Any]] ?? []
                 #expect(events.contains { ($0["event"] as? String)?.contains("connection failed [connection-refused]") == true })
                 #expect(events.contains { ($0["event"] as? String)?.contains("restored") == true })
                 let last = events.compactMap { $0["sequence"] as? Int }.max() ?? 0
-                let newer = json(try client.request("GET", "/events?since=\(last)"))["events"] as? [[String: Any]]
+                let newer = json(try await client.send("GET", "/events?since=\(last)"))["events"] as? [[String: Any]]
                 #expect(newer?.isEmpty == true)
             }
         }
@@ -95,18 +103,18 @@ struct ControlSocketTests {
         try await withRedisServer { server in
             try await withDaemon(server) { daemon, client in
                 #expect(try await eventually(within: .seconds(5)) {
-                    json(try client.request("GET", "/status/cache-a"))["state"] as? String == "healthy"
+                    json(try await client.send("GET", "/status/cache-a"))["state"] as? String == "healthy"
                 })
-                let response = try client.request("POST", "/reconnect/cache-a")
+                let response = try await client.send("POST", "/reconnect/cache-a")
                 #expect(response.status == 200)
                 #expect(json(response)["outcome"] as? String == "replaced")
                 #expect(try await eventually(within: .seconds(5)) {
-                    json(try client.request("GET", "/status/cache-a"))["force_reconnects"] as? Int == 1
+                    json(try await client.send("GET", "/status/cache-a"))["force_reconnects"] as? Int == 1
                 })
-                let guardState = json(try client.request("GET", "/status/cache-a"))
+                let guardState = json(try await client.send("GET", "/status/cache-a"))
                 #expect(guardState["force_reconnect_in_progress"] as? Bool == false)
                 #expect(guardState["force_reconnect_blocked_seconds"] as? Double == 0, "min_interval is 0s here")
-                #expect(try client.request("POST", "/reconnect/nope").status == 404)
+                #expect(try await client.send("POST", "/reconnect/nope").status == 404)
             }
         }
     }
@@ -115,25 +123,29 @@ struct ControlSocketTests {
     func badRequests() async throws {
         try await withRedisServer { server in
             try await withDaemon(server) { daemon, client in
-                #expect(try client.request("GET", "/nope").status == 404)
-                #expect(try client.request("GET", "/status/unknown").status == 404)
-                #expect(try client.request("DELETE", "/status").status == 405)
-                #expect(try client.request("GET", "/reconnect/cache-a").status == 405)
-                #expect(try client.request("GET", "/events?since=-3").status == 400)
-                #expect(json(try client.request("GET", "/nope"))["error"] is String)
+                #expect(try await client.send("GET", "/nope").status == 404)
+                #expect(try await client.send("GET", "/status/unknown").status == 404)
+                #expect(try await client.send("DELETE", "/status").status == 405)
+                #expect(try await client.send("GET", "/reconnect/cache-a").status == 405)
+                #expect(try await client.send("GET", "/events?since=-3").status == 400)
+                #expect(json(try await client.send("GET", "/nope"))["error"] is String)
                 // Oversized body.
-                let huge = try client.request("POST", "/reconnect/cache-a", body: String(repeating: "x", count: 200_000))
+                let huge = try await client.send("POST", "/reconnect/cache-a", body: String(repeating: "x", count: 200_000))
                 #expect(huge.status == 413)
                 // Garbage that is not HTTP at all: the connection is dropped, the daemon carries on.
-                try sendRaw(client.socketPath, "\u{0}\u{1}NOT HTTP\r\n\r\n\u{ff}")
-                #expect(try client.request("GET", "/status").status == 200)
+                try await sendRaw(client.socketPath, "\u{0}\u{1}NOT HTTP\r\n\r\n\u{ff}")
+                #expect(try await client.send("GET", "/status").status == 200)
             }
         }
     }
 }
 
-/// Writes raw bytes to the control socket and reads until it closes.
-func sendRaw(_ path: String, _ text: String) throws {
+/// Writes raw bytes to the control socket and reads until it closes (on a thread of its own, off the task pool).
+func sendRaw(_ path: String, _ text: String) async throws {
+    try await onDedicatedThread { sendRawBlocking(path, text) }
+}
+
+private func sendRawBlocking(_ path: String, _ text: String) {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_un()
@@ -160,28 +172,28 @@ struct ReloadTests {
                 func yaml(_ targets: String) throws -> DaemonConfiguration {
                     try ConfigurationLoader(credentialsDirectory: nil).parse("control:\n  socket: \(client.socketPath)\ntargets:\n" + targets)
                 }
-                func states() throws -> [String: String] {
-                    let targets = json(try client.request("GET", "/status"))["targets"] as? [[String: Any]] ?? []
+                func states() async throws -> [String: String] {
+                    let targets = json(try await client.send("GET", "/status"))["targets"] as? [[String: Any]] ?? []
                     return Dictionary(uniqueKeysWithValues: targets.map { ($0["name"] as! String, $0["state"] as! String) })
                 }
-                func ourConnections() throws -> Int {
-                    try server.cli("CLIENT", "LIST").split(separator: "\n").filter { $0.contains("name=redis-healthd#") }.count
+                func ourConnections() async throws -> Int {
+                    try await server.cli("CLIENT", "LIST").split(separator: "\n").filter { $0.contains("name=redis-healthd#") }.count
                 }
-                #expect(try await eventually(within: .seconds(5)) { try states() == ["cache-a": "healthy"] })
+                #expect(try await eventually(within: .seconds(5)) { try await states() == ["cache-a": "healthy"] })
                 let a = "  - {name: cache-a, host: 127.0.0.1, port: \(server.port), probe_interval: 200ms, probe_timeout: 200ms, reconnect: {min_interval: 0s}}\n"
                 let b = "  - {name: cache-b, host: 127.0.0.1, port: \(server.port)}\n"
                 let added = try daemon.reload(try yaml(a + b))
                 #expect(added.added == ["cache-b"] && added.unchanged == ["cache-a"] && added.restarted.isEmpty)
-                #expect(try await eventually(within: .seconds(5)) { try states() == ["cache-a": "healthy", "cache-b": "healthy"] })
-                #expect(try await eventually(within: .seconds(5)) { try ourConnections() == 2 })
+                #expect(try await eventually(within: .seconds(5)) { try await states() == ["cache-a": "healthy", "cache-b": "healthy"] })
+                #expect(try await eventually(within: .seconds(5)) { try await ourConnections() == 2 })
 
                 let changedB = "  - {name: cache-b, host: 127.0.0.1, port: \(server.port), probe_interval: 2s}\n"
                 let changed = try daemon.reload(try yaml(changedB))
                 #expect(changed.removed == ["cache-a"] && changed.restarted == ["cache-b"] && changed.added.isEmpty)
-                #expect(try await eventually(within: .seconds(5)) { try states() == ["cache-b": "healthy"] })
+                #expect(try await eventually(within: .seconds(5)) { try await states() == ["cache-b": "healthy"] })
                 let closing = ContinuousClock.now
-                let closed = try await eventually(within: .seconds(10)) { try ourConnections() == 1 }
-                let names = try server.cli("CLIENT", "LIST")
+                let closed = try await eventually(within: .seconds(10)) { try await ourConnections() == 1 }
+                let names = try await server.cli("CLIENT", "LIST")
                 #expect(closed, "old connections still open after \(ContinuousClock.now - closing):\n\(names)")
                 print("reload: old connections gone after \(ContinuousClock.now - closing)")
 
@@ -204,13 +216,13 @@ struct MetricsListenerTests {
         let port = try freePort()
         try await withRedisServer { server in
             try await withDaemon(server, topYAML: "metrics:\n  listen: 127.0.0.1:\(port)\n") { daemon, client in
-                #expect(await eventually(within: .seconds(5)) { canConnect(port: port) })
-                let metrics = try run(curl, ["-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)/metrics"])
+                #expect(await eventually(within: .seconds(5)) { await canConnect(port: port) })
+                let metrics = try await run(curl, ["-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)/metrics"])
                 #expect(metrics.hasSuffix("\n200"))
                 #expect(metrics.contains("redis_healthd_build_info"))
-                let status = try run(curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/status"])
+                let status = try await run(curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/status"])
                 #expect(status == "404")
-                let reconnect = try run(curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "http://127.0.0.1:\(port)/reconnect/cache-a"])
+                let reconnect = try await run(curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "http://127.0.0.1:\(port)/reconnect/cache-a"])
                 #expect(reconnect == "404")
             }
         }
@@ -229,22 +241,22 @@ struct PeerCredentialTests {
             try await withDaemon(server) { daemon, client in
                 // Let anybody connect for this test only, so that SO_PEERCRED is what refuses.
                 chmod(client.socketPath, 0o666)
-                func curlAsNobody(_ arguments: [String]) throws -> String {
-                    try run(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", curl, "-s", "-w", " %{http_code}",
+                func curlAsNobody(_ arguments: [String]) async throws -> String {
+                    try await run(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", curl, "-s", "-w", " %{http_code}",
                         "--unix-socket", client.socketPath] + arguments)
                 }
-                let read = try curlAsNobody(["http://localhost/status"])
+                let read = try await curlAsNobody(["http://localhost/status"])
                 #expect(read.hasSuffix(" 200"), "\(read)")
-                let refused = try curlAsNobody(["-X", "POST", "http://localhost/reconnect/cache-a"])
+                let refused = try await curlAsNobody(["-X", "POST", "http://localhost/reconnect/cache-a"])
                 #expect(refused.hasSuffix(" 403"), "\(refused)")
                 #expect(refused.contains("allowed only to root"))
-                #expect(json(try client.request("GET", "/status/cache-a"))["force_reconnects"] as? Int == 0)
-                let export = try curlAsNobody(["http://localhost/export"])
+                #expect(json(try await client.send("GET", "/status/cache-a"))["force_reconnects"] as? Int == 0)
+                let export = try await curlAsNobody(["http://localhost/export"])
                 #expect(export.hasSuffix(" 403") && export.contains("export is allowed only to root"), "\(export)")
                 // A supplementary member of the socket's group may.
                 var info = stat()
                 #expect(stat(client.socketPath, &info) == 0)
-                let member = try run(setpriv, ["--reuid=65534", "--regid=65534", "--groups=\(info.st_gid)", curl, "-s", "-o", "/dev/null",
+                let member = try await run(setpriv, ["--reuid=65534", "--regid=65534", "--groups=\(info.st_gid)", curl, "-s", "-o", "/dev/null",
                     "-w", "%{http_code}", "-X", "POST", "--unix-socket", client.socketPath, "http://localhost/reconnect/cache-a"])
                 #expect(member == "200", "\(member)")
             }

@@ -45,7 +45,7 @@ struct NotifyTests {
                 try daemonBinary(), ["run", "--config", config],
                 environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"],
                 output: directory.appendingPathComponent("daemon.log").path)
-            defer { daemon.terminate(signal: SIGKILL, grace: 0) }
+            defer { daemon.signal(SIGKILL) }  // its reaper thread collects it
 
             let ready = await notify.waitFor("READY=1", within: .seconds(10))
             #expect(ready != nil, "READY=1 never came")
@@ -54,15 +54,15 @@ struct NotifyTests {
 
             // The CLI against the running daemon.
             let binary = try daemonBinary()
-            let table = try run(binary, ["status", "--socket", "\(directory.path)/control.sock"])
+            let table = try await run(binary, ["status", "--socket", "\(directory.path)/control.sock"])
             #expect(table.hasPrefix("TARGET   STATE    SINCE"), "\(table)")
             #expect(table.contains("cache-a  healthy"), "\(table)")
-            let jsonText = try run(binary, ["status", "cache-a", "--json", "--socket", "\(directory.path)/control.sock"])
+            let jsonText = try await run(binary, ["status", "cache-a", "--json", "--socket", "\(directory.path)/control.sock"])
             #expect(jsonText.contains("\"state\":\"healthy\""))
-            let events = try run(binary, ["events", "--socket", "\(directory.path)/control.sock"])
+            let events = try await run(binary, ["events", "--socket", "\(directory.path)/control.sock"])
             #expect(events.contains("cache-a\tinteractive connection up to 127.0.0.1:\(server.port) (RESP3)"), "\(events)")
             do {
-                _ = try run(binary, ["status", "--socket", "\(directory.path)/nothing.sock"])
+                _ = try await run(binary, ["status", "--socket", "\(directory.path)/nothing.sock"])
                 Issue.record("status against a missing socket should fail")
             } catch {
                 #expect("\(error)".contains("redis-healthd is not running"), "\(error)")
@@ -81,10 +81,10 @@ struct NotifyTests {
 
             // Redis dies and returns: STATUS follows.
             let killed = ContinuousClock.now
-            server.kill9()
+            await server.kill9()
             #expect(await notify.waitFor("STATUS=0/1 targets healthy; cache-a down", after: killed, within: .seconds(10)) != nil)
             let restarted = ContinuousClock.now
-            try server.restart()
+            try await server.restart()
             #expect(await notify.waitFor("STATUS=1/1 targets healthy", after: restarted, within: .seconds(10)) != nil)
 
             // SIGHUP with a valid file: RELOADING=1 with MONOTONIC_USEC, then READY=1.

@@ -108,13 +108,13 @@ struct ClusterClientTests {
                 // Checked with redis-cli on the owning node, not with our client.
                 for index in stride(from: 0, to: 60, by: 7) {
                     let key = "key:\(index)"
-                    let owner = try cluster.owner(of: HashSlot.slot(for: key))
-                    #expect(try owner.cli("GET", key).trimmingCharacters(in: .whitespacesAndNewlines) == "v\(index)")
+                    let owner = try await cluster.owner(of: HashSlot.slot(for: key))
+                    #expect(try await owner.cli("GET", key).trimmingCharacters(in: .whitespacesAndNewlines) == "v\(index)")
                 }
                 #expect(!recorder.contains { if case .redirected = $0 { return true } else { return false } })
                 // Every node sees our connection (interactive only: nothing subscribed).
                 for server in cluster.servers {
-                    #expect(try clientNames(server).filter { $0 == "healthd-cluster#1" }.count == 1)
+                    #expect(try await clientNames(server).filter { $0 == "healthd-cluster#1" }.count == 1)
                 }
             }
         }
@@ -127,12 +127,12 @@ struct ClusterClientTests {
                 #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
                 // MOVED: the slot of "foo" (empty) is given to another node behind the client's back.
                 let slot = HashSlot.slot(for: "foo")
-                let oldOwner = try cluster.owner(of: slot)
+                let oldOwner = try await cluster.owner(of: slot)
                 let newOwner = cluster.servers.first { $0 !== oldOwner }!
-                try cluster.assign(slot: slot, to: newOwner)
+                try await cluster.assign(slot: slot, to: newOwner)
                 let reply = try await client.send(RESPCommand("SET", "foo", "moved"), key: "foo")
                 #expect(reply.string == "OK")
-                #expect(try newOwner.cli("GET", "foo").trimmingCharacters(in: .whitespacesAndNewlines) == "moved")
+                #expect(try await newOwner.cli("GET", "foo").trimmingCharacters(in: .whitespacesAndNewlines) == "moved")
                 #expect(await recorder.eventuallyContains {
                     if case .redirected(let r) = $0 { return r.kind == .moved && r.slot == slot && r.endpoint.port == newOwner.port }
                     return false
@@ -147,15 +147,15 @@ struct ClusterClientTests {
 
                 // ASK: slot of "bar" migrating from its owner to another node; a missing key is asked for there.
                 let askSlot = HashSlot.slot(for: "bar")
-                let source = try cluster.owner(of: askSlot)
+                let source = try await cluster.owner(of: askSlot)
                 let destination = cluster.servers.first { $0 !== source }!
-                try destination.cli("CLUSTER", "SETSLOT", "\(askSlot)", "IMPORTING", try cluster.nodeID(source))
-                try source.cli("CLUSTER", "SETSLOT", "\(askSlot)", "MIGRATING", try cluster.nodeID(destination))
+                try await destination.cli("CLUSTER", "SETSLOT", "\(askSlot)", "IMPORTING", try await cluster.nodeID(source))
+                try await source.cli("CLUSTER", "SETSLOT", "\(askSlot)", "MIGRATING", try await cluster.nodeID(destination))
                 let asked = try await client.send(RESPCommand("SET", "bar", "asked"), key: "bar")
                 #expect(asked.string == "OK")
                 // The key was written on the importing node (a plain GET there would be redirected back).
-                #expect(try destination.cli("CLUSTER", "COUNTKEYSINSLOT", "\(askSlot)").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
-                #expect(try source.cli("CLUSTER", "COUNTKEYSINSLOT", "\(askSlot)").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+                #expect(try await destination.cli("CLUSTER", "COUNTKEYSINSLOT", "\(askSlot)").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+                #expect(try await source.cli("CLUSTER", "COUNTKEYSINSLOT", "\(askSlot)").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
                 #expect(await recorder.eventuallyContains {
                     if case .redirected(let r) = $0 { return r.kind == .ask && r.endpoint.port == destination.port }
                     return false
@@ -194,11 +194,11 @@ struct ClusterClientTests {
         try await withRedisCluster { cluster in
             try await withClusterClient(clusterConfiguration(cluster)) { client, recorder in
                 #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
-                let added = try cluster.addNode()
+                let added = try await cluster.addNode()
                 client.requestRefresh(trigger: "test")
                 #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 4 })
-                #expect(await eventually(within: .seconds(5)) { (try? clientNames(added).contains("healthd-cluster#1")) == true })
-                try cluster.removeNode(added)
+                #expect(await eventually(within: .seconds(5)) { (try? await clientNames(added).contains("healthd-cluster#1")) == true })
+                try await cluster.removeNode(added)
                 client.requestRefresh(trigger: "test")
                 #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
                 // The event reaches the recorder through its stream a moment after the node list changed.
@@ -217,7 +217,7 @@ struct ClusterClientTests {
             try await withClusterClient(clusterConfiguration(cluster), dialPolicy: policy) { client, recorder in
                 #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
                 let moved = cluster.servers[2]
-                try moved.cli("CONFIG", "SET", "cluster-announce-port", "10226")
+                try await moved.cli("CONFIG", "SET", "cluster-announce-port", "10226")
                 #expect(await eventually(within: .seconds(15)) {
                     client.requestRefresh(trigger: "test")
                     try? await Task.sleep(for: .milliseconds(200))
@@ -226,7 +226,7 @@ struct ClusterClientTests {
                 #expect(client.nodeEndpoints.count == 2)
                 #expect(await recorder.eventuallyContains { if case .nodeNotDialed(_, let e, _) = $0 { return e.port == 10226 } else { return false } })
                 // A key served by that node.
-                let key = (0..<1000).map { "k\($0)" }.first { (try? cluster.owner(of: HashSlot.slot(for: $0))) === moved }!
+                let key = await (0..<1000).map { "k\($0)" }.asyncFirst { (try? await cluster.owner(of: HashSlot.slot(for: $0))) === moved }!
                 do throws(RedisClientError) {
                     _ = try await client.send(RESPCommand("GET", key), key: key)
                     Issue.record("a command for a disallowed node succeeded")

@@ -28,7 +28,7 @@ struct MultiplexerFaultTests {
             try await withClient(config) { client, events in
                 #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
                 #expect(try await client.send(RESPCommand("SET", "k", "v")) == .simpleString("OK"))
-                server.kill9()
+                await server.kill9()
                 #expect(await events.first(within: .seconds(5)) { $0.isInteractiveFailed } != nil)
                 let error = await expectRedisError(.notConnected, .connectionClosed, .socket) {
                     try await client.send(RESPCommand("GET", "k"))
@@ -36,7 +36,7 @@ struct MultiplexerFaultTests {
                 #expect(error?.description.contains("127.0.0.1:\(server.port)") == true)
                 try await Task.sleep(for: .seconds(1))
                 let restarted = ContinuousClock.now
-                try server.restart()
+                try await server.restart()
                 let reconnected = await events.first(after: restarted, within: .seconds(10)) { $0.isInteractiveConnected }
                 let took = reconnected.map { restarted.duration(to: $0) }
                 print("kill -9 restart: reconnected \(took.map { "\($0)" } ?? "never") after the server returned")
@@ -97,25 +97,25 @@ struct MultiplexerFaultTests {
                 var iterator = messages.makeAsyncIterator()
                 var patternIterator = patternMessages.makeAsyncIterator()
                 #expect(await eventually(within: .seconds(5)) {
-                    (try? server.cli("PUBSUB", "NUMPAT").trimmingCharacters(in: .whitespacesAndNewlines)) == "1"
+                    (try? await server.cli("PUBSUB", "NUMPAT").trimmingCharacters(in: .whitespacesAndNewlines)) == "1"
                 })
-                try server.cli("PUBLISH", "news", "before")
+                try await server.cli("PUBLISH", "news", "before")
                 #expect(await iterator.next()?.payload == ByteBuffer(string: "before"))
-                try server.cli("PUBLISH", "alerts.disk", "full")
+                try await server.cli("PUBLISH", "alerts.disk", "full")
                 let alert = await patternIterator.next()
                 #expect(alert == PubSubMessage(channel: "alerts.disk", pattern: "alerts.*", payload: ByteBuffer(string: "full")))
                 // Two connections, interactive and subscriber, both named after the client.
-                #expect(try clientNames(server).filter { $0.hasPrefix("healthd-kill") }.count == 2)
+                #expect(try await clientNames(server).filter { $0.hasPrefix("healthd-kill") }.count == 2)
 
                 let killed = ContinuousClock.now
-                try server.cli("CLIENT", "KILL", "TYPE", "normal")
-                try server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+                try await server.cli("CLIENT", "KILL", "TYPE", "normal")
+                try await server.cli("CLIENT", "KILL", "TYPE", "pubsub")
                 #expect(await events.first(after: killed, within: .seconds(5)) { $0.isInteractiveConnected } != nil)
                 #expect(await events.first(after: killed, within: .seconds(5)) { $0.isSubscribed } != nil)
                 #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
-                try server.cli("PUBLISH", "news", "after")
+                try await server.cli("PUBLISH", "news", "after")
                 #expect(await iterator.next()?.payload == ByteBuffer(string: "after"))
-                try server.cli("PUBLISH", "alerts.cpu", "hot")
+                try await server.cli("PUBLISH", "alerts.cpu", "hot")
                 #expect(await patternIterator.next()?.payload == ByteBuffer(string: "hot"))
             }
         }
@@ -163,9 +163,9 @@ struct MultiplexerFaultTests {
                 let expected = client.current.connectionNames.sorted()
                 // CLIENT LIST settles once the old connections' close has reached the server.
                 let settled = try await eventually(within: .seconds(5)) {
-                    try clientNames(server).filter { $0.hasPrefix("healthd-force") }.sorted() == expected
+                    try await clientNames(server).filter { $0.hasPrefix("healthd-force") }.sorted() == expected
                 }
-                let names = try clientNames(server)
+                let names = try await clientNames(server)
                 #expect(settled, "CLIENT LIST: \(names), expected \(expected)")
                 #expect(expected == ["healthd-force#201", "healthd-force#201"])
             }
@@ -197,7 +197,7 @@ struct MultiplexerFaultTests {
             try await withClient(config) { client, events in
                 #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
                 // New connections now fail authentication; the established one is unaffected.
-                try server.cli("CONFIG", "SET", "requirepass", "changed")
+                try await server.cli("CONFIG", "SET", "requirepass", "changed")
                 let outcome = await client.forceReconnect()
                 guard case .failed = outcome else {
                     Issue.record("expected failure, got \(outcome)")
@@ -212,17 +212,17 @@ struct MultiplexerFaultTests {
     @Test("backlog: queued commands complete once connected; fail-fast fails at once; the bound holds")
     func backlog() async throws {
         try await withRedisServer { server in
-            server.kill9()
+            await server.kill9()
             var config = multiplexerConfiguration(server)
             config.maxBacklog = 5
             try await withClient(config) { client, events in
                 // Queue policy: a command issued while down completes when the server returns.
                 async let queued = client.send(RESPCommand("PING"), timeout: .seconds(8))
                 try await Task.sleep(for: .milliseconds(300))
-                try server.restart()
+                try await server.restart()
                 #expect(try await queued == .simpleString("PONG"))
             }
-            server.kill9()
+            await server.kill9()
             try await withClient(config) { client, events in
                 // Down for good: every caller fails within its timeout; past the bound, at once.
                 let started = ContinuousClock.now
@@ -269,41 +269,41 @@ struct BlackHoleTests {
             print("SKIPPED black-hole test: \(reason)")
             return
         }
-        let namespace = try NetworkNamespace()
-        defer { namespace.destroy() }
-        var options = RedisServer.Options()
-        options.networkNamespace = namespace.name
-        options.bindAddress = namespace.address
-        try await withRedisServer(options) { server in
-            var config = RedisMultiplexerConfiguration(
-                connection: RedisConnectionConfiguration(
-                    endpoint: RedisEndpoint(host: namespace.address, port: server.port), clientName: "healthd-blackhole"))
-            config.probeInterval = .seconds(1)
-            try await withClient(config) { client, events in
-                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
-                #expect(await events.first(within: .seconds(5)) { if case .probe = $0 { return true }; return false } != nil)
+        try await withNetworkNamespace { namespace in
+            var options = RedisServer.Options()
+            options.networkNamespace = namespace.name
+            options.bindAddress = namespace.address
+            try await withRedisServer(options) { server in
+                var config = RedisMultiplexerConfiguration(
+                    connection: RedisConnectionConfiguration(
+                        endpoint: RedisEndpoint(host: namespace.address, port: server.port), clientName: "healthd-blackhole"))
+                config.probeInterval = .seconds(1)
+                try await withClient(config) { client, events in
+                    #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                    #expect(await events.first(within: .seconds(5)) { if case .probe = $0 { return true }; return false } != nil)
 
-                let cut = ContinuousClock.now
-                try namespace.blackHole(port: server.port)
-                let callerStarted = ContinuousClock.now
-                _ = await expectRedisError(.commandTimeout, .unresponsive, .connectionClosed) {
-                    try await client.send(RESPCommand("GET", "x"))
+                    let cut = ContinuousClock.now
+                    try await namespace.blackHole(port: server.port)
+                    let callerStarted = ContinuousClock.now
+                    _ = await expectRedisError(.commandTimeout, .unresponsive, .connectionClosed) {
+                        try await client.send(RESPCommand("GET", "x"))
+                    }
+                    let callerTook = ContinuousClock.now - callerStarted
+                    #expect(callerTook <= .seconds(5) + .milliseconds(1_500), "caller stalled \(callerTook)")
+                    let unresponsive = await events.first(after: cut, within: .seconds(10)) { $0.isUnresponsive }
+                    let unresponsiveAfter = unresponsive.map { cut.duration(to: $0) }
+                    #expect(unresponsiveAfter != nil && unresponsiveAfter! <= .seconds(3) + .milliseconds(1_500))
+
+                    // Stay cut long enough for reconnect attempts to run into the silence too.
+                    try await Task.sleep(until: cut + .seconds(12), clock: .continuous)
+                    let restored = ContinuousClock.now
+                    try await namespace.restore(port: server.port)
+                    let back = await events.first(after: restored, within: .seconds(15)) { $0.isInteractiveConnected }
+                    let backAfter = back.map { restored.duration(to: $0) }
+                    print("black hole: unresponsive after \(String(describing: unresponsiveAfter)), caller failed after \(callerTook), reconnected \(String(describing: backAfter)) after the path returned")
+                    #expect(backAfter != nil && backAfter! <= .seconds(2) + .milliseconds(500) + .milliseconds(1_000))
+                    #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
                 }
-                let callerTook = ContinuousClock.now - callerStarted
-                #expect(callerTook <= .seconds(5) + .milliseconds(1_500), "caller stalled \(callerTook)")
-                let unresponsive = await events.first(after: cut, within: .seconds(10)) { $0.isUnresponsive }
-                let unresponsiveAfter = unresponsive.map { cut.duration(to: $0) }
-                #expect(unresponsiveAfter != nil && unresponsiveAfter! <= .seconds(3) + .milliseconds(1_500))
-
-                // Stay cut long enough for reconnect attempts to run into the silence too.
-                try await Task.sleep(until: cut + .seconds(12), clock: .continuous)
-                let restored = ContinuousClock.now
-                try namespace.restore(port: server.port)
-                let back = await events.first(after: restored, within: .seconds(15)) { $0.isInteractiveConnected }
-                let backAfter = back.map { restored.duration(to: $0) }
-                print("black hole: unresponsive after \(String(describing: unresponsiveAfter)), caller failed after \(callerTook), reconnected \(String(describing: backAfter)) after the path returned")
-                #expect(backAfter != nil && backAfter! <= .seconds(2) + .milliseconds(500) + .milliseconds(1_000))
-                #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
             }
         }
     }

@@ -50,7 +50,7 @@ struct RedisConnectionTests {
             #expect(
                 try await connection.send(RESPCommand("HGETALL", "h"))
                     == .map([RESPMapEntry(key: .bulkString("f"), value: .bulkString("v"))]))
-            #expect(try server.cli("CLIENT", "LIST").contains("name=redis-healthd-test"))
+            #expect(try await server.cli("CLIENT", "LIST").contains("name=redis-healthd-test"))
             await connection.close()
             #expect(!connection.isActive)
         }
@@ -77,7 +77,7 @@ struct RedisConnectionTests {
             #expect(replies.count == 1_001)
             #expect(replies.prefix(1_000) == ArraySlice((1...1_000).map { RESPValue.integer(Int64($0)) }))
             #expect(replies.last?.isError == true)
-            #expect(try server.cli("GET", "counter").trimmingCharacters(in: .whitespacesAndNewlines) == "1000")
+            #expect(try await server.cli("GET", "counter").trimmingCharacters(in: .whitespacesAndNewlines) == "1000")
         }
     }
 
@@ -90,7 +90,7 @@ struct RedisConnectionTests {
             #expect(try await connection.send(RESPCommand("HSET", "h", "f", "v")) == .integer(1))
             // RESP2: a map comes back as a flat array.
             #expect(try await connection.send(RESPCommand("HGETALL", "h")) == .array([.bulkString("f"), .bulkString("v")]))
-            #expect(try server.cli("CLIENT", "LIST").contains("name=redis-healthd-test"))
+            #expect(try await server.cli("CLIENT", "LIST").contains("name=redis-healthd-test"))
             await connection.close()
         }
     }
@@ -140,7 +140,7 @@ struct RedisConnectionTests {
 
     @Test("TLS with the right CA works; the certificate is verified by name")
     func tlsRightCA() async throws {
-        let certificates = try TestCertificates.shared()
+        let certificates = try await TestCertificates.shared()
         try await withRedisServer(.init(tls: true)) { server in
             let connection = try await RedisConnection.connect(
                 configuration: configuration(server, tls: .init(caFile: certificates.caCertificate)))
@@ -157,7 +157,7 @@ struct RedisConnectionTests {
 
     @Test("TLS with a client certificate when the server requires one")
     func tlsClientCertificate() async throws {
-        let certificates = try TestCertificates.shared()
+        let certificates = try await TestCertificates.shared()
         try await withRedisServer(.init(tls: true, tlsAuthClients: true)) { server in
             let connection = try await RedisConnection.connect(
                 configuration: configuration(
@@ -178,7 +178,7 @@ struct RedisConnectionTests {
 
     @Test("TLS with a wrong CA or a wrong name fails with a clear TLS error")
     func tlsWrongCA() async throws {
-        let certificates = try TestCertificates.shared()
+        let certificates = try await TestCertificates.shared()
         var options = RedisServer.Options(tls: true)
         options.tlsDNSOnlyCertificate = true
         try await withRedisServer(options) { server in
@@ -299,7 +299,7 @@ struct RedisConnectionTests {
             server.pause()
             async let inFlight = expectRedisError(.connectionClosed, .socket) { try await connection.send(RESPCommand("PING")) }
             try await Task.sleep(for: .milliseconds(100))
-            server.kill9()
+            await server.kill9()
             _ = await inFlight
             // Later commands fail at once with why the connection ended (here the reset).
             _ = await expectRedisError(.connectionClosed, .socket) { try await connection.send(RESPCommand("PING")) }

@@ -1,16 +1,18 @@
 import Foundation
+import Synchronization
 
 /// A real Redis Cluster of local redis-server processes (`cluster-enabled yes`), formed with
-/// `redis-cli --cluster create`, primaries only. Always destroy it (``withRedisCluster(nodes:_:)``).
-public final class RedisCluster: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _servers: [RedisServer]
+/// `redis-cli --cluster create`, primaries only. Always destroy it (``withRedisCluster(nodes:nodeTimeout:tls:extraConfig:_:)``).
+///
+/// Every method that waits suspends the calling task; none blocks a thread.
+public final class RedisCluster: Sendable {
+    private let _servers: Mutex<[RedisServer]>
 
     /// The servers in the order they were started (nodes added later at the end).
-    public var servers: [RedisServer] { self.lock.withLock { self._servers } }
+    public var servers: [RedisServer] { self._servers.withLock { $0 } }
 
     private init(servers: [RedisServer], nodeTimeout: Int) {
-        self._servers = servers
+        self._servers = Mutex(servers)
         self.nodeTimeout = nodeTimeout
     }
 
@@ -26,13 +28,13 @@ public final class RedisCluster: @unchecked Sendable {
     /// ``TestCertificates`` (the nodes present the client certificate to each other).
     public static func start(
         nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false, extraConfig: [String] = []
-    ) throws -> RedisCluster {
+    ) async throws -> RedisCluster {
         var servers: [RedisServer] = []
         do {
             var extra = clusterConfig(nodeTimeout: nodeTimeout) + extraConfig
             var cliTLS: [String] = []
             if tls {
-                let certificates = try TestCertificates.shared()
+                let certificates = try await TestCertificates.shared()
                 extra += [
                     "tls-cluster yes", "tls-client-cert-file \(certificates.clientCertificate)",
                     "tls-client-key-file \(certificates.clientKey)",
@@ -40,82 +42,89 @@ public final class RedisCluster: @unchecked Sendable {
                 cliTLS = ["--tls", "--cacert", certificates.caCertificate]
             }
             for _ in 0..<nodes {
-                servers.append(try RedisServer.start(.init(tls: tls, extraConfig: extra)))
+                servers.append(try await RedisServer.start(.init(tls: tls, extraConfig: extra)))
             }
-            try run(
+            try await run(
                 try which("redis-cli"),
                 cliTLS + ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"])
             let cluster = RedisCluster(servers: servers, nodeTimeout: nodeTimeout)
-            try cluster.waitUntilConsistent()
+            try await cluster.waitUntilConsistent()
             return cluster
         } catch {
-            for server in servers { server.destroy() }
+            for server in servers { await server.destroy() }
             throw error
         }
     }
 
     /// Waits (up to 30 s) until every node says `cluster_state:ok` and lists exactly the cluster's nodes.
-    public func waitUntilConsistent() throws {
-        let deadline = Date().addingTimeInterval(30)
+    public func waitUntilConsistent() async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
         let servers = self.servers
-        while Date() < deadline {
-            let consistent = servers.allSatisfy { server in
-                guard let info = try? server.cli("CLUSTER", "INFO"), info.contains("cluster_state:ok"),
-                    let nodes = try? server.cli("CLUSTER", "NODES")
-                else { return false }
+        while ContinuousClock.now < deadline {
+            var consistent = true
+            for server in servers {
+                guard let info = try? await server.cli("CLUSTER", "INFO"), info.contains("cluster_state:ok"),
+                    let nodes = try? await server.cli("CLUSTER", "NODES")
+                else {
+                    consistent = false
+                    break
+                }
                 let lines = nodes.split(separator: "\n").filter { !$0.contains("handshake") && !$0.contains("noaddr") }
-                return lines.count == servers.count
+                if lines.count != servers.count {
+                    consistent = false
+                    break
+                }
             }
             if consistent { return }
-            Thread.sleep(forTimeInterval: 0.1)
+            try await Task.sleep(for: .milliseconds(100))
         }
         throw TestFixtureError("the cluster did not become consistent within 30 s")
     }
 
     /// A node's id (`CLUSTER MYID`).
-    public func nodeID(_ server: RedisServer) throws -> String {
-        try server.cli("CLUSTER", "MYID").trimmingCharacters(in: .whitespacesAndNewlines)
+    public func nodeID(_ server: RedisServer) async throws -> String {
+        try await server.cli("CLUSTER", "MYID").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Starts a new empty primary and joins it (`redis-cli --cluster add-node`); plain (not TLS) clusters.
-    public func addNode() throws -> RedisServer {
-        let server = try RedisServer.start(.init(extraConfig: Self.clusterConfig(nodeTimeout: self.nodeTimeout)))
+    public func addNode() async throws -> RedisServer {
+        let server = try await RedisServer.start(.init(extraConfig: Self.clusterConfig(nodeTimeout: self.nodeTimeout)))
         do {
             let existing = self.servers[0]
-            try run(try which("redis-cli"), ["--cluster", "add-node", "127.0.0.1:\(server.port)", "127.0.0.1:\(existing.port)"])
-            self.lock.withLock { self._servers.append(server) }
-            try self.waitUntilConsistent()
+            try await run(try which("redis-cli"), ["--cluster", "add-node", "127.0.0.1:\(server.port)", "127.0.0.1:\(existing.port)"])
+            self._servers.withLock { $0.append(server) }
+            try await self.waitUntilConsistent()
             return server
         } catch {
-            server.destroy()
+            await server.destroy()
             throw error
         }
     }
 
     /// Removes a node that serves no slots (`redis-cli --cluster del-node`, which also shuts it down) and
     /// destroys its server.
-    public func removeNode(_ server: RedisServer) throws {
-        let id = try self.nodeID(server)
+    public func removeNode(_ server: RedisServer) async throws {
+        let id = try await self.nodeID(server)
         let other = self.servers.first { $0 !== server }!
-        try run(try which("redis-cli"), ["--cluster", "del-node", "127.0.0.1:\(other.port)", id])
-        self.lock.withLock { self._servers.removeAll { $0 === server } }
-        server.destroy()
-        try self.waitUntilConsistent()
+        try await run(try which("redis-cli"), ["--cluster", "del-node", "127.0.0.1:\(other.port)", id])
+        self._servers.withLock { $0.removeAll { $0 === server } }
+        await server.destroy()
+        try await self.waitUntilConsistent()
     }
 
     /// Gives `slot` (which must hold no keys) to `owner` on every node (`CLUSTER SETSLOT slot NODE id`).
-    public func assign(slot: Int, to owner: RedisServer) throws {
-        let id = try self.nodeID(owner)
+    public func assign(slot: Int, to owner: RedisServer) async throws {
+        let id = try await self.nodeID(owner)
         // The new owner first, then the others, as the cluster specification recommends.
         for server in [owner] + self.servers.filter({ $0 !== owner }) {
-            try server.cli("CLUSTER", "SETSLOT", "\(slot)", "NODE", id)
+            try await server.cli("CLUSTER", "SETSLOT", "\(slot)", "NODE", id)
         }
     }
 
     /// The server whose node serves `slot`, each node asked about itself (`myself` in CLUSTER NODES).
-    public func owner(of slot: Int) throws -> RedisServer {
+    public func owner(of slot: Int) async throws -> RedisServer {
         for server in self.servers {
-            let nodes = try server.cli("CLUSTER", "NODES")
+            let nodes = try await server.cli("CLUSTER", "NODES")
             guard let line = nodes.split(separator: "\n").first(where: { $0.contains("myself") }) else { continue }
             for field in line.split(separator: " ").dropFirst(8) {
                 let bounds = field.split(separator: "-").compactMap { Int($0) }
@@ -126,8 +135,11 @@ public final class RedisCluster: @unchecked Sendable {
         throw TestFixtureError("no node serves slot \(slot)")
     }
 
-    public func destroy() {
-        for server in self.servers { server.destroy() }
+    /// Stops every server and removes its directory.
+    public func destroy() async {
+        await withTaskGroup(of: Void.self) { group in
+            for server in self.servers { group.addTask { await server.destroy() } }
+        }
     }
 }
 
@@ -136,13 +148,13 @@ public func withRedisCluster<T>(
     nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false, extraConfig: [String] = [],
     _ body: (RedisCluster) async throws -> T
 ) async throws -> T {
-    let cluster = try RedisCluster.start(nodes: nodes, nodeTimeout: nodeTimeout, tls: tls, extraConfig: extraConfig)
+    let cluster = try await RedisCluster.start(nodes: nodes, nodeTimeout: nodeTimeout, tls: tls, extraConfig: extraConfig)
     do {
         let result = try await body(cluster)
-        cluster.destroy()
+        await cluster.destroy()
         return result
     } catch {
-        cluster.destroy()
+        await cluster.destroy()
         throw error
     }
 }

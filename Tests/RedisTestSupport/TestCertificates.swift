@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A CA, a server certificate (SAN localhost and 127.0.0.1), a client certificate and an unrelated CA,
 /// made once per test process with the openssl CLI.
@@ -16,50 +17,51 @@ public struct TestCertificates: Sendable {
     /// A CA that signed nothing here: trusting only it must fail verification.
     public var otherCACertificate: String
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var cached: TestCertificates?
+    /// The one making of the set: concurrent first callers share it.
+    private static let making = Mutex<Task<TestCertificates, any Error>?>(nil)
 
-    /// The process-wide set, made on first use.
-    public static func shared() throws -> TestCertificates {
-        try lock.withLock {
-            if let cached { return cached }
-            let made = try make()
-            cached = made
+    /// The process-wide set, made on first use (openssl runs as child processes; callers suspend meanwhile).
+    public static func shared() async throws -> TestCertificates {
+        let task = making.withLock { task in
+            if let task { return task }
+            let made = Task { try await make() }
+            task = made
             return made
         }
+        return try await task.value
     }
 
-    private static func make() throws -> TestCertificates {
+    private static func make() async throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "redis-healthd-certs-\(UUID().uuidString.prefix(8))"
         ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let openssl = try which("openssl")
         func path(_ name: String) -> String { "\(directory)/\(name)" }
-        func ca(_ name: String) throws {
-            try run(openssl, [
+        func ca(_ name: String) async throws {
+            try await run(openssl, [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=redis-healthd test \(name)",
                 "-keyout", path("\(name).key"), "-out", path("\(name).crt"),
             ])
         }
-        func leaf(_ name: String, san: String, usage: String) throws {
-            try run(openssl, [
+        func leaf(_ name: String, san: String, usage: String) async throws {
+            try await run(openssl, [
                 "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name).key"),
                 "-out", path("\(name).csr"),
             ])
             let extensions = path("\(name).ext")
             try "subjectAltName=\(san)\nextendedKeyUsage=\(usage)\n".write(
                 toFile: extensions, atomically: true, encoding: .utf8)
-            try run(openssl, [
+            try await run(openssl, [
                 "x509", "-req", "-in", path("\(name).csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
                 "-CAcreateserial", "-days", "2", "-out", path("\(name).crt"), "-extfile", extensions,
             ])
         }
-        try ca("ca")
-        try ca("other-ca")
-        try leaf("server", san: "DNS:localhost,IP:127.0.0.1", usage: "serverAuth")
-        try leaf("server-dns-only", san: "DNS:localhost", usage: "serverAuth")
-        try leaf("client", san: "DNS:redis-healthd-client", usage: "clientAuth")
+        try await ca("ca")
+        try await ca("other-ca")
+        try await leaf("server", san: "DNS:localhost,IP:127.0.0.1", usage: "serverAuth")
+        try await leaf("server-dns-only", san: "DNS:localhost", usage: "serverAuth")
+        try await leaf("client", san: "DNS:redis-healthd-client", usage: "clientAuth")
         return TestCertificates(
             directory: directory, caCertificate: path("ca.crt"), serverCertificate: path("server.crt"),
             serverKey: path("server.key"), clientCertificate: path("client.crt"), clientKey: path("client.key"),

@@ -1,0 +1,61 @@
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, below 55535 so that port + 10000 (the cluster bus) fits.
+public func freePort() throws -> Int {
+    for _ in 0..<100 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFixtureError("socket() failed: \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { continue }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        if port < 55535 && !loopbackAccepts(port: port) && !loopbackAccepts(port: port + 10000) { return port }
+    }
+    throw TestFixtureError("no free port found")
+}
+
+/// Whether something listens on 127.0.0.1:`port`. A loopback connect is answered by the kernel at once (accepted
+/// or refused, even for a stopped listener), so this blocking probe never waits.
+private func loopbackAccepts(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return result == 0
+}
+
+/// Whether something accepts TCP connections on `host`:`port` within `timeout`. The connect runs on a NIO event
+/// loop; the task suspends meanwhile.
+public func canConnect(host: String = "127.0.0.1", port: Int, timeout: Duration = .seconds(1)) async -> Bool {
+    let milliseconds = Int64(timeout / .milliseconds(1))
+    do {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.milliseconds(max(1, milliseconds)))
+            .connect(host: host, port: port).get()
+        try? await channel.close()
+        return true
+    } catch {
+        return false
+    }
+}
