@@ -24,6 +24,9 @@ final class EventRecorder: Sendable {
 
     var all: [MultiplexerEvent] { self.box.events.withLock { $0.map(\.event) } }
 
+    /// Every event with the time it arrived.
+    var timeline: [(at: ContinuousClock.Instant, event: MultiplexerEvent)] { self.box.events.withLock { $0 } }
+
     /// The first event matching `predicate` that arrived at or after `since`, waiting up to `timeout` for it.
     func first(
         after since: ContinuousClock.Instant = .now - .seconds(3600), within timeout: Duration,

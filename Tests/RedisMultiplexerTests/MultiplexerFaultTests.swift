@@ -151,7 +151,8 @@ struct MultiplexerFaultTests {
             var config = multiplexerConfiguration(server, clientName: "healthd-force")
             config.forceReconnect = .init(minimumInterval: .zero, errorThreshold: .seconds(30))
             try await withClient(config) { client, events in
-                _ = await client.subscribe("channel")
+                let subscription = await client.subscribe("channel")
+                defer { withExtendedLifetime(subscription) {} }
                 #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
                 let started = ContinuousClock.now
                 for _ in 0..<200 {

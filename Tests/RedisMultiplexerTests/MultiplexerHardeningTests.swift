@@ -20,13 +20,14 @@ struct MultiplexerHardeningTests {
             config.connection.password = RedisSecret("limited-pass")
             try await withClient(config) { client, events in
                 #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
-                _ = await client.subscribe("forbidden")
+                let subscription = await client.subscribe("forbidden")
+                defer { withExtendedLifetime(subscription) {} }
                 // Several attempts fail (each one a connection opened, SUBSCRIBE refused, closed).
                 #expect(await eventually(within: .seconds(10)) {
                     events.count { if case .connectionFailed(.subscriber, _, _, _) = $0 { return true }; return false } >= 3
                 })
                 try await Task.sleep(for: .milliseconds(300))
-                let names = try clientNames(server).filter { $0.hasPrefix("leak-test") }
+                let names = try await clientNames(server).filter { $0.hasPrefix("leak-test") }
                 print("refused SUBSCRIBE: \(events.count { if case .connectionFailed(.subscriber, _, _, _) = $0 { return true }; return false }) failed attempts, \(names.count) connections open")
                 // The interactive connection, and at most the one subscriber attempt under way.
                 #expect(names.count <= 2, "\(names)")
@@ -57,7 +58,7 @@ struct MultiplexerHardeningTests {
             }
             print("run() returned \(cancelled.duration(to: .now)) after its task was cancelled")
             #expect(returned, "run() did not return within 5 s of cancellation")
-            #expect(await eventually(within: .seconds(2)) { (try? clientNames(server).filter { $0.hasPrefix("cancel-test") }.isEmpty) == true })
+            #expect(await eventually(within: .seconds(2)) { (try? await clientNames(server).filter { $0.hasPrefix("cancel-test") }.isEmpty) == true })
         }
     }
 
@@ -89,7 +90,7 @@ struct MultiplexerHardeningTests {
             #expect(ended, "run() still running 8 s after shutdown")
             if case .replaced = await outcome.value { Issue.record("a replacement was swapped in after shutdown") }
             server.resume()
-            #expect(await eventually(within: .seconds(3)) { (try? clientNames(server).filter { $0.hasPrefix("swap-test") }.isEmpty) == true })
+            #expect(await eventually(within: .seconds(3)) { (try? await clientNames(server).filter { $0.hasPrefix("swap-test") }.isEmpty) == true })
         }
     }
 
@@ -149,13 +150,13 @@ struct MultiplexerHardeningTests {
                 #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
                 var stream: AsyncStream<PubSubMessage>? = await client.subscribe("fleeting")
                 #expect(await events.first(within: .seconds(5)) { $0.isSubscribed } != nil)
-                #expect(await eventually(within: .seconds(3)) { (try? server.cli("PUBSUB", "NUMSUB", "fleeting"))?.contains("1") == true })
+                #expect(await eventually(within: .seconds(3)) { (try? await server.cli("PUBSUB", "NUMSUB", "fleeting"))?.contains("1") == true })
                 #expect(client.subscriptions.count == 1)
                 stream = nil
                 _ = stream
                 #expect(await eventually(within: .seconds(3)) { client.subscriptions.count == 0 })
                 #expect(await eventually(within: .seconds(3)) {
-                    (try? server.cli("PUBSUB", "NUMSUB", "fleeting"))?.split(separator: "\n").last == "0"
+                    (try? await server.cli("PUBSUB", "NUMSUB", "fleeting"))?.split(separator: "\n").last == "0"
                 })
             }
         }
@@ -191,9 +192,9 @@ struct MultiplexerHardeningTests {
             config.forceReconnect.minimumInterval = .zero
             try await withClient(config) { client, events in
                 #expect(await events.first(within: .seconds(5)) { if case .probe = $0 { return true }; return false } != nil)
-                server.kill9()
+                await server.kill9()
                 #expect(await events.first(within: .seconds(5)) { $0.isInteractiveFailed } != nil)
-                try server.restart()
+                try await server.restart()
                 let asked = ContinuousClock.now
                 let outcome = await client.forceReconnect()
                 guard case .replaced = outcome else {
@@ -214,7 +215,7 @@ struct MultiplexerHardeningTests {
     /// reconnect began.
     @Test("a TLS server killed: a closed connection (not a TLS problem), reconnecting at once")
     func tlsServerKilled() async throws {
-        let certificates = try TestCertificates.shared()
+        let certificates = try await TestCertificates.shared()
         try await withRedisServer(.init(tls: true)) { server in
             var config = RedisMultiplexerConfiguration(
                 connection: configuration(server, tls: .init(caFile: certificates.caCertificate)))
@@ -222,12 +223,16 @@ struct MultiplexerHardeningTests {
             try await withClient(config) { client, events in
                 #expect(await events.first(within: .seconds(5)) { if case .probe = $0 { return true }; return false } != nil)
                 let killed = ContinuousClock.now
-                server.kill9()
-                let failed = await events.first(after: killed, within: .seconds(5)) { $0.isInteractiveFailed }
-                let retried = await events.first(after: killed, within: .seconds(5)) {
-                    if case .connecting(.interactive, _, let attempt) = $0 { return attempt > 0 }
+                await server.kill9()
+                #expect(await eventually(within: .seconds(5)) {
+                    events.count { if case .connecting(.interactive, _, let attempt) = $0 { return attempt > 0 }; return false } > 0
+                })
+                let afterKill = events.timeline.filter { $0.at >= killed }
+                let failed = afterKill.first { $0.event.isInteractiveFailed }?.at
+                let retried = afterKill.first {
+                    if case .connecting(.interactive, _, let attempt) = $0.event { return attempt > 0 }
                     return false
-                }
+                }?.at
                 let kind = events.all.compactMap { event -> RedisClientError.Code? in
                     if case .connectionFailed(.interactive, _, let kind, _) = event { return kind }
                     return nil

@@ -97,8 +97,12 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     /// Since when the connection owes a reply without having sent one: set when a command is written while none
     /// is pending, moved on by every reply, cleared when nothing is pending.
     private var owingSince: NIODeadline?
-    /// Whether the TLS handshake has completed: TLS errors after it are connection failures, not configuration.
+    /// Whether the TLS handshake has completed: a peer going away without close_notify after it has closed the
+    /// connection, nothing is misconfigured.
     private var tlsEstablished = false
+    /// Whether the Redis handshake (HELLO/AUTH) has completed: TLS errors after it are connection failures. (A
+    /// TLS 1.3 server refusing a client certificate does so after the client's TLS handshake, before this.)
+    private var established = false
 
     /// A subscriber connection: RESP2 `message`/`pmessage`/`smessage` arrays are pushes, not replies.
     private let subscriber: Bool
@@ -300,7 +304,15 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.fail(RedisClientError.classify(error, endpoint: self.endpoint, tlsEstablished: self.tlsEstablished), context: context)
+        self.fail(
+            RedisClientError.classify(
+                error, endpoint: self.endpoint, tlsEstablished: self.tlsEstablished, established: self.established),
+            context: context)
+    }
+
+    /// The Redis handshake succeeded: the connection is in use.
+    func handshakeCompleted() {
+        self.established = true
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -364,9 +376,13 @@ extension RedisClientError {
 
     /// Turns whatever NIO, NIOSSL or the parser threw into a typed error that says what to do.
     ///
-    /// - Parameter tlsEstablished: the TLS handshake had completed. A peer that then goes away without
-    ///   close_notify (kill -9, a proxy) has closed the connection; nothing is misconfigured.
-    static func classify(_ error: any Error, endpoint: String, tlsEstablished: Bool = false) -> RedisClientError {
+    /// - Parameters:
+    ///   - tlsEstablished: the TLS handshake had completed. A peer that then goes away without close_notify
+    ///     (kill -9, a proxy) has closed the connection; nothing is misconfigured.
+    ///   - established: the Redis handshake had completed too: any TLS error is a failure of the connection.
+    static func classify(
+        _ error: any Error, endpoint: String, tlsEstablished: Bool = false, established: Bool = false
+    ) -> RedisClientError {
         switch error {
         case let error as RedisClientError:
             return error
@@ -374,12 +390,11 @@ extension RedisClientError {
             return RedisClientError(
                 .protocolError, endpoint: endpoint, message: "\(error); is this port really a Redis server?",
                 underlying: error)
-        case let error as NIOSSLError where tlsEstablished:
-            if case .uncleanShutdown = error {
-                return RedisClientError(
-                    .connectionClosed, endpoint: endpoint,
-                    message: "the server closed the connection (without TLS close_notify)", underlying: error)
-            }
+        case NIOSSLError.uncleanShutdown where tlsEstablished:
+            return RedisClientError(
+                .connectionClosed, endpoint: endpoint,
+                message: "the server closed the connection (without TLS close_notify)", underlying: error)
+        case let error as NIOSSLError where established:
             return RedisClientError(
                 .socket, endpoint: endpoint, message: "TLS error on an established connection: \(error)", underlying: error)
         case let error as NIOSSLError:
@@ -389,7 +404,7 @@ extension RedisClientError {
                 underlying: error)
         case let error as NIOSSLExtraError:
             return RedisClientError(.tls, endpoint: endpoint, message: "TLS failed: \(error)", underlying: error)
-        case let error as BoringSSLError where tlsEstablished:
+        case let error as BoringSSLError where established:
             return RedisClientError(
                 .socket, endpoint: endpoint, message: "TLS error on an established connection: \(error)", underlying: error)
         case let error as BoringSSLError:

@@ -136,6 +136,8 @@ public final class RedisConnection: Sendable {
             channel.close(promise: nil)
             throw error
         }
+        let established = handler.handler
+        channel.eventLoop.execute { established.value.handshakeCompleted() }
         logger.debug(
             "Connected",
             metadata: ["redis.endpoint": "\(description)", "redis.protocol": "RESP\(version.rawValue)"])

@@ -37,6 +37,9 @@ public final class RedisMultiplexer: Sendable {
         var lastUsedAt: ContinuousClock.Instant = .now
         var everFailed: Set<MultiplexerEvent.ConnectionRole> = []
         var shutdownWaiter: CheckedContinuation<Void, Never>?
+        /// Interactive connections installed so far, and the probe loop waiting for the next one.
+        var interactiveInstalls = 0
+        var probeWaiter: CheckedContinuation<Void, Never>?
     }
 
     /// - Parameters:
@@ -249,9 +252,7 @@ public final class RedisMultiplexer: Sendable {
             }
             // Attempts are spaced by their start time: a slow failure (a handshake timing out) is not followed
             // by a further wait, so an attempt is nearly always under way when the path comes back.
-            var backoff = self.configuration.backoff
-            if !everConnected, let cap = self.configuration.neverConnectedBackoffCap { backoff.cap = max(backoff.cap, cap) }
-            let delay = backoff.delay(attempt: attempt, using: &generator)
+            let delay = self.configuration.reconnectBackoff(everConnected: everConnected).delay(attempt: attempt, using: &generator)
             self.emit(.reconnectScheduled(role: role, delay: delay, attempt: attempt))
             attempt += 1
             try? await Task.sleep(until: started.advanced(by: delay), clock: .continuous)
@@ -287,6 +288,12 @@ public final class RedisMultiplexer: Sendable {
             case .interactive:
                 state.interactive = connection
                 state.lastUsedAt = .now
+                state.interactiveInstalls += 1
+                // A new connection is probed at once: it is not healthy until a probe answered on it.
+                if let probeWaiter = state.probeWaiter {
+                    state.probeWaiter = nil
+                    probeWaiter.resume()
+                }
                 let waiters = Array(state.waiters.values)
                 state.waiters = [:]
                 return (waiters, restored)
@@ -325,8 +332,10 @@ public final class RedisMultiplexer: Sendable {
         var failures = 0
         var unresponsive = false
         var probed: ObjectIdentifier?
+        var installsSeen = 0
         while !Task.isCancelled && !self.isShutdown {
             let started = ContinuousClock.now
+            installsSeen = self.state.withLock { $0.interactiveInstalls }
             if let connection = self.state.withLock({ $0.interactive }), connection.isActive {
                 if probed != ObjectIdentifier(connection) {
                     probed = ObjectIdentifier(connection)
@@ -352,7 +361,34 @@ public final class RedisMultiplexer: Sendable {
                     }
                 }
             }
-            try? await Task.sleep(until: started.advanced(by: interval), clock: .continuous)
+            await self.waitForProbeTurn(until: started.advanced(by: interval), installsSeen: installsSeen)
+        }
+    }
+
+    /// Sleeps until `deadline`, or until a new interactive connection is installed (then it is probed at once).
+    private func waitForProbeTurn(until deadline: ContinuousClock.Instant, installsSeen: Int) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let now = self.state.withLock { state -> Bool in
+                            if state.interactiveInstalls != installsSeen || state.isShutdown || Task.isCancelled { return true }
+                            state.probeWaiter = continuation
+                            return false
+                        }
+                        if now { continuation.resume() }
+                    }
+                } onCancel: {
+                    let waiter = self.state.withLock { state in
+                        defer { state.probeWaiter = nil }
+                        return state.probeWaiter
+                    }
+                    waiter?.resume()
+                }
+            }
+            await group.next()
+            group.cancelAll()
         }
     }
 

@@ -66,6 +66,14 @@ public struct RedisMultiplexerConfiguration: Sendable {
         self.forceReconnect = forceReconnect
     }
 
+    /// The backoff between attempts: while no connection of the role has ever come up, its cap is raised to
+    /// ``neverConnectedBackoffCap`` (when set).
+    public func reconnectBackoff(everConnected: Bool) -> Backoff {
+        var backoff = self.backoff
+        if !everConnected, let cap = self.neverConnectedBackoffCap { backoff.cap = max(backoff.cap, cap) }
+        return backoff
+    }
+
     /// Managed Redis (Azure, ElastiCache) closes connections idle for 10 minutes.
     public static let managedIdleTimeout: Duration = .seconds(600)
 
