@@ -71,8 +71,9 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var file: String
     public var problems: [Problem]
 
+    /// `/etc/redis-healthd/redis-healthd.yaml: 2 problems:` and one `  - path: message` line per problem.
     public var description: String {
-        "invalid configuration \(self.file) (\(self.problems.count) problem\(self.problems.count == 1 ? "" : "s")):\n"
+        "\(self.file.isEmpty ? "configuration" : self.file): \(self.problems.count) problem\(self.problems.count == 1 ? "" : "s"):\n"
             + self.problems.map { "  - \($0)" }.joined(separator: "\n")
     }
 }
