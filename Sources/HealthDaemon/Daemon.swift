@@ -103,6 +103,7 @@ public final class Daemon: ControlBackend {
         var outcome = ReloadOutcome()
         if configuration.control != self.configuration.control { outcome.needsRestart.append("control") }
         if configuration.metricsListen != self.configuration.metricsListen { outcome.needsRestart.append("metrics.listen") }
+        if configuration.metricsLimits != self.configuration.metricsLimits { outcome.needsRestart.append("metrics") }
         if configuration.logLevel != self.configuration.logLevel { outcome.needsRestart.append("log.level") }
         // Build every new supervisor first: a password that cannot be read rejects the whole reload.
         // Unchanged targets are only compared, never rebuilt: a supervisor built and thrown away would reset their
@@ -226,7 +227,8 @@ public final class Daemon: ControlBackend {
     public func run() async throws {
         self.checkHost()
         let control = try await ControlServer.start(
-            path: self.configuration.control.socket, mode: self.configuration.control.mode, backend: self,
+            path: self.configuration.control.socket, mode: self.configuration.control.mode,
+            limits: self.configuration.control.limits, backend: self,
             logger: self.logger)
         self.logger.info(
             "Listening on the control socket",
@@ -235,7 +237,7 @@ public final class Daemon: ControlBackend {
         if let listen = self.configuration.metricsListen, let (host, port) = splitHostPort(listen) {
             do {
                 metricsListener = try await ControlServer.startMetricsListener(
-                    host: host, port: port, backend: self, logger: self.logger)
+                    host: host, port: port, limits: self.configuration.metricsLimits, backend: self, logger: self.logger)
                 self.logger.info("Serving metrics", metadata: ["metrics.listen": "\(metricsListener!.path)"])
             } catch {
                 // The daemon's job is the health of Redis paths: a busy metrics port must not stop it.

@@ -20,7 +20,12 @@ public struct ConfigurationLoader: Sendable {
             throw ConfigurationError(
                 file: file, problems: [.init(path: "", message: "cannot read the file: \(error.localizedDescription)")])
         }
-        return try self.parse(text, file: file)
+        let configuration = try self.parse(text, file: file)
+        // The daemon reads the file as the user it runs as: the socket's folder must be safe for that user.
+        if let problem = SocketDirectory.problem(socketPath: configuration.control.socket) {
+            throw ConfigurationError(file: file, problems: [.init(path: "control.socket", message: problem)])
+        }
+        return configuration
     }
 
     public func parse(_ text: String, file: String = "<string>") throws(ConfigurationError) -> DaemonConfiguration {
@@ -101,6 +106,12 @@ public struct ConfigurationLoader: Sendable {
                 problems.append(contentsOf: error.problems)
             }
         }
+        // The control socket's folder as check-config's caller sees it (the daemon's dynamic user is not known here).
+        if reader.problems.isEmpty,
+            let problem = SocketDirectory.problem(socketPath: configuration.control.socket, acceptDynamicUsers: true)
+        {
+            problems.append(.init(path: "control.socket", message: problem))
+        }
         let warnings = reader.problems.isEmpty ? configurationWarnings(configuration) : []
         return Report(file: file, configuration: problems.isEmpty ? configuration : nil, problems: problems, warnings: warnings)
     }
@@ -120,6 +131,10 @@ public struct ConfigurationLoader: Sendable {
         "tcp.keepalive_idle": .seconds(1),
         "tcp.keepalive_interval": .seconds(1),
         "tcp.user_timeout": .seconds(1),
+        "control.request_timeout": .milliseconds(100),
+        "control.idle_timeout": .milliseconds(100),
+        "metrics.request_timeout": .milliseconds(100),
+        "metrics.idle_timeout": .milliseconds(100),
     ]
 
     static let minimumReasons: [String: String] = [
@@ -135,6 +150,10 @@ public struct ConfigurationLoader: Sendable {
         "tcp.keepalive_idle": "the kernel counts it in whole seconds",
         "tcp.keepalive_interval": "the kernel counts it in whole seconds",
         "tcp.user_timeout": "a shorter TCP_USER_TIMEOUT drops healthy connections on any hiccup",
+        "control.request_timeout": "no client sends a request that fast",
+        "control.idle_timeout": "clients could not reuse a connection",
+        "metrics.request_timeout": "no client sends a request that fast",
+        "metrics.idle_timeout": "clients could not reuse a connection",
     ]
 }
 
@@ -240,7 +259,10 @@ private struct Reader {
             self.problem("", "the file is empty; it needs at least `targets:`")
             return configuration
         }
-        if let control = self.mapping(top["control"], "control", allowed: ["socket", "mode"]) {
+        if let control = self.mapping(
+            top["control"], "control", allowed: ["socket", "mode", "max_connections", "request_timeout", "idle_timeout"])
+        {
+            configuration.control.limits = self.limits(control, "control", defaults: .control)
             if let socket = self.string(control["socket"], "control.socket") {
                 if socket.hasPrefix("/") { configuration.control.socket = socket } else {
                     self.problem("control.socket", "\"\(socket)\" must be an absolute path")
@@ -258,7 +280,10 @@ private struct Reader {
                 }
             }
         }
-        if let metrics = self.mapping(top["metrics"], "metrics", allowed: ["listen"]) {
+        if let metrics = self.mapping(
+            top["metrics"], "metrics", allowed: ["listen", "max_connections", "request_timeout", "idle_timeout"])
+        {
+            configuration.metricsLimits = self.limits(metrics, "metrics", defaults: .metrics)
             if let listen = self.string(metrics["listen"], "metrics.listen") {
                 if splitHostPort(listen) == nil {
                     self.problem("metrics.listen", "\"\(listen)\" is not host:port such as 127.0.0.1:9121")
@@ -294,6 +319,15 @@ private struct Reader {
             }
         }
         return configuration
+    }
+
+    /// `max_connections`, `request_timeout`, `idle_timeout` of the control socket or the metrics listener.
+    mutating func limits(_ map: [String: Node], _ path: String, defaults: ConnectionLimits) -> ConnectionLimits {
+        var limits = defaults
+        if let value = self.int(map["max_connections"], "\(path).max_connections", range: 1...4096) { limits.maxConnections = value }
+        if let value = self.duration(map["request_timeout"], "\(path).request_timeout") { limits.requestTimeout = value }
+        if let value = self.duration(map["idle_timeout"], "\(path).idle_timeout") { limits.idleTimeout = value }
+        return limits
     }
 
     static let targetKeys: Set<String> = [
