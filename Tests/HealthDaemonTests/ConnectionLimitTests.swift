@@ -108,14 +108,14 @@ struct ConnectionLimitTests {
             defer { slow.close() }
             slow.send("GET /status HTTP/1.1\r\nHost: x\r\n")
             let sent = ContinuousClock.now
-            #expect(await eventually(within: .seconds(3)) { slow.isClosedByPeer })
+            #expect(await eventually(within: .seconds(10)) { slow.isClosedByPeer })
             #expect(sent.duration(to: .now) >= .milliseconds(300))
 
             // Keep-alive: one answered request, then idle: closed after the idle timeout.
             let keptAlive = try #require(RawConnection.unix(path))
             defer { keptAlive.close() }
             keptAlive.send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(await eventually(within: .seconds(3)) { keptAlive.isClosedByPeer })
+            #expect(await eventually(within: .seconds(10)) { keptAlive.isClosedByPeer })
         } catch {
             await server.stop()
             throw error
