@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import RedisMultiplexer
 import Synchronization
 
@@ -59,9 +60,9 @@ public final class Daemon: ControlBackend {
         var supervisors: [TargetSupervisor] = []
         var fingerprints: [String: String] = [:]
         for target in configuration.targets {
-            let (supervisor, fingerprint) = try self.makeSupervisor(target)
-            supervisors.append(supervisor)
-            fingerprints[target.name] = fingerprint
+            let password = try self.loader.password(for: target)
+            supervisors.append(try self.makeSupervisor(target, password: password))
+            fingerprints[target.name] = Self.fingerprint(target, password: password)
         }
         self.state.withLock {
             $0.supervisors = supervisors
@@ -71,15 +72,20 @@ public final class Daemon: ControlBackend {
 
     private var supervisors: [TargetSupervisor] { self.state.withLock { $0.supervisors } }
 
-    private func makeSupervisor(_ target: DaemonConfiguration.Target) throws -> (TargetSupervisor, String) {
-        let password = try self.loader.password(for: target)
-        let supervisor = try TargetSupervisor(
+    /// A new supervisor for `target`. It registers the target's metrics afresh (state `starting`): build one only for
+    /// a target that starts, never to compare configurations.
+    private func makeSupervisor(_ target: DaemonConfiguration.Target, password: RedisSecret?) throws -> TargetSupervisor {
+        try TargetSupervisor(
             target: target, password: password, events: self.events, metrics: self.metrics, logger: self.logger,
             onStateChange: { [weak self] status in self?.stateChanged(status) })
+    }
+
+    /// What a target is built from (settings and password), to see what a reload changes. The password enters only as
+    /// a hash, which stays in memory.
+    private static func fingerprint(_ target: DaemonConfiguration.Target, password: RedisSecret?) -> String {
         var hasher = Hasher()
         hasher.combine(password?.value)
-        // The password enters the fingerprint only as a hash, which stays in memory.
-        return (supervisor, "\(target)|\(hasher.finalize())")
+        return "\(target)|\(hasher.finalize())"
     }
 
     private func stateChanged(_ status: TargetStatus) {
@@ -97,13 +103,21 @@ public final class Daemon: ControlBackend {
         var outcome = ReloadOutcome()
         if configuration.control != self.configuration.control { outcome.needsRestart.append("control") }
         if configuration.metricsListen != self.configuration.metricsListen { outcome.needsRestart.append("metrics.listen") }
+        if configuration.metricsLimits != self.configuration.metricsLimits { outcome.needsRestart.append("metrics") }
         if configuration.logLevel != self.configuration.logLevel { outcome.needsRestart.append("log.level") }
         // Build every new supervisor first: a password that cannot be read rejects the whole reload.
+        // Unchanged targets are only compared, never rebuilt: a supervisor built and thrown away would reset their
+        // metrics (target_up 0, state starting) until their next state change.
         var built: [String: (TargetSupervisor, String)] = [:]
         let current = self.state.withLock { ($0.fingerprints, Dictionary(uniqueKeysWithValues: $0.supervisors.map { ($0.target.name, $0) })) }
+        var changed: [(DaemonConfiguration.Target, RedisSecret?, String)] = []
         for target in configuration.targets {
-            let made = try self.makeSupervisor(target)
-            if current.0[target.name] != made.1 { built[target.name] = made }
+            let password = try self.loader.password(for: target)
+            let fingerprint = Self.fingerprint(target, password: password)
+            if current.0[target.name] != fingerprint { changed.append((target, password, fingerprint)) }
+        }
+        for (target, password, fingerprint) in changed {
+            built[target.name] = (try self.makeSupervisor(target, password: password), fingerprint)
         }
         var toStop: [TargetSupervisor] = []
         var toStart: [TargetSupervisor] = []
@@ -175,13 +189,22 @@ public final class Daemon: ControlBackend {
         let events = self.events.entries(since: 0)
         var targets: [DiagnosticsBundle.Target] = []
         for supervisor in chosen { targets.append(await supervisor.exportBundle(events: events)) }
+        // /proc/sys and uname: file reads, on a thread of NIO's pool rather than the cooperative pool.
+        let configured = chosen.map(\.target)
+        let host =
+            (try? await NIOThreadPool.singleton.runIfActive { DiagnosticsExporter.host(targets: configured) })
+            ?? DiagnosticsBundle.Host(hostname: "?", kernel: "?", tcp: [:], warnings: [])
         let bundle = DiagnosticsBundle(
             generatedAt: rfc3339(Date().timeIntervalSince1970), version: self.version,
-            host: DiagnosticsExporter.host(targets: chosen.map(\.target)), targets: targets,
-            redaction: "passwords and CONFIG parameters holding secrets (*pass*, masterauth, *secret*, *token*) are replaced by <redacted>")
+            host: host, targets: targets,
+            redaction: "passwords (wherever they appear, server replies and errors included) and CONFIG parameters holding secrets (*pass*, masterauth, *secret*, *token*) are replaced by <redacted>")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return .bundle((try? encoder.encode(bundle)).map { String(decoding: $0, as: UTF8.self) } ?? "{}")
+        guard let encoded = try? encoder.encode(bundle) else { return .bundle("{}") }
+        // Every string of the bundle, whatever its source, is scrubbed of every target's secrets.
+        let scrubber = SecretScrubber(chosen.flatMap(\.secrets))
+        let scrubbed = scrubber.scrubJSON(encoded, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        return .bundle(String(decoding: scrubbed, as: UTF8.self))
     }
 
     /// Warns when the host would take minutes to notice a dead connection (tcp_retries2 > 5 without
@@ -204,7 +227,8 @@ public final class Daemon: ControlBackend {
     public func run() async throws {
         self.checkHost()
         let control = try await ControlServer.start(
-            path: self.configuration.control.socket, mode: self.configuration.control.mode, backend: self,
+            path: self.configuration.control.socket, mode: self.configuration.control.mode,
+            limits: self.configuration.control.limits, backend: self,
             logger: self.logger)
         self.logger.info(
             "Listening on the control socket",
@@ -213,7 +237,7 @@ public final class Daemon: ControlBackend {
         if let listen = self.configuration.metricsListen, let (host, port) = splitHostPort(listen) {
             do {
                 metricsListener = try await ControlServer.startMetricsListener(
-                    host: host, port: port, backend: self, logger: self.logger)
+                    host: host, port: port, limits: self.configuration.metricsLimits, backend: self, logger: self.logger)
                 self.logger.info("Serving metrics", metadata: ["metrics.listen": "\(metricsListener!.path)"])
             } catch {
                 // The daemon's job is the health of Redis paths: a busy metrics port must not stop it.

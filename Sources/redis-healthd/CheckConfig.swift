@@ -12,20 +12,19 @@ struct CheckConfig: ParsableCommand {
     var config: String = defaultConfigurationPath
 
     func run() throws {
-        let loader = ConfigurationLoader()
-        do {
-            let configuration = try loader.load(file: self.config)
-            for target in configuration.targets {
-                // Also proves the password file or credential is readable (the password itself is not printed).
-                _ = try loader.password(for: target)
-            }
-            let names = configuration.targets.map(\.name).joined(separator: ", ")
-            print("\(self.config): OK, \(configuration.targets.count) target(s): \(names)")
-        } catch {
-            var standardError = StandardError()
+        // Every problem at once: the YAML's, every password file or credential that cannot be read (the passwords
+        // themselves are never printed), the control socket's folder. Warnings do not fail the check.
+        let report = ConfigurationLoader().check(file: self.config)
+        var standardError = StandardError()
+        for warning in report.warnings {
+            print("\(self.config): warning: \(warning)", to: &standardError)
+        }
+        if let error = report.error {
             print(error.description, to: &standardError)
             throw ExitCode(1)
         }
+        let targets = report.configuration?.targets ?? []
+        print("\(self.config): OK, \(targets.count) target(s): \(targets.map(\.name).joined(separator: ", "))")
     }
 }
 

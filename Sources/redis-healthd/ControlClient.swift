@@ -71,7 +71,7 @@ struct Reconnect: ParsableCommand {
         }
         guard response.status == 200 else { throw failure(errorMessage(response)) }
         let object = try JSONSerialization.jsonObject(with: response.body) as? [String: Any]
-        print("\(self.target): \(object?["outcome"] as? String ?? "done")")
+        print("\(self.target): \((object?["outcome"] as? String ?? "done").escapingControlCharacters)")
     }
 }
 
@@ -84,7 +84,7 @@ func failure(_ message: String) -> ExitCode {
 
 func errorMessage(_ response: ControlClient.Response) -> String {
     let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]
-    return (object?["error"] as? String) ?? "the daemon answered HTTP \(response.status)"
+    return (object?["error"] as? String)?.escapingControlCharacters ?? "the daemon answered HTTP \(response.status)"
 }
 
 
@@ -115,7 +115,9 @@ struct Events: ParsableCommand {
             for entry in object?["events"] as? [[String: Any]] ?? [] {
                 let sequence = entry["sequence"] as? Int ?? since
                 let time = entry["time"] as? String ?? "-"
-                print("\(sequence)\t\(time)\t\(entry["target"] as? String ?? "-")\t\(entry["event"] as? String ?? "")")
+                // One event per line, whatever a server put in it.
+                let target = (entry["target"] as? String ?? "-").escapingControlCharacters
+                print("\(sequence)\t\(time.escapingControlCharacters)\t\(target)\t\((entry["event"] as? String ?? "").escapingControlCharacters)")
                 since = max(since, sequence)
             }
             fflush(nil)

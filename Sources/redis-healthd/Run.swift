@@ -98,22 +98,3 @@ func monotonicMicroseconds() -> UInt64 {
     clock_gettime(CLOCK_MONOTONIC, &time)
     return UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_nsec) / 1_000
 }
-
-/// Plain stderr lines with `<N>` syslog priority prefixes, which journald understands when stderr is its stream.
-struct PriorityStderrLogHandler: LogHandler {
-    let label: String
-    var logLevel: Logger.Level = .info
-    var metadata: Logger.Metadata = [:]
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
-        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let text = "<\(event.level.journalPriority)>\(event.message)\(fields.isEmpty ? "" : " " + fields)\n"
-        FileHandle.standardError.write(Data(text.utf8))
-    }
-}

@@ -49,7 +49,7 @@ struct Export: ParsableCommand {
     @Argument(help: "Only this target (default: all).")
     var target: String?
 
-    @Option(name: .shortAndLong, help: "Write the bundle to this file (mode 0600) instead of standard output.")
+    @Option(name: .shortAndLong, help: "Write the bundle to this new file (mode 0600; an existing file is refused) instead of standard output.")
     var output: String?
 
     @Option(name: .long, help: "Seconds to wait for the daemon to gather the bundle.")
@@ -58,6 +58,11 @@ struct Export: ParsableCommand {
     @OptionGroup var socket: SocketOption
 
     func run() throws {
+        // Fail before the (slow) export when the file is already there; writeNewFile checks again, atomically.
+        var existing = stat()
+        if let output = self.output, lstat(output, &existing) == 0 {
+            throw failure("\(output) exists; choose another name or remove it")
+        }
         let path = self.target.map { "/export/\($0.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? $0)" } ?? "/export"
         let response: ControlClient.Response
         do {
@@ -70,12 +75,13 @@ struct Export: ParsableCommand {
             FileHandle.standardOutput.write(response.body)
             return
         }
-        // Created 0600: the bundle describes the servers and the host, for the operator and support only.
-        let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw failure("cannot write \(output): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let written = response.body.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == response.body.count else { throw failure("cannot write \(output): \(String(cString: strerror(errno)))") }
+        // A new file, created 0600 (the bundle describes the servers and the host, for the operator and support only);
+        // an existing file or a symbolic link at that path is refused, never followed or overwritten.
+        do {
+            try writeNewFile(output, contents: response.body)
+        } catch {
+            throw failure(error.description)
+        }
         var standardError = StandardError()
         print("redis-healthd: wrote the diagnostics bundle (\(response.body.count) bytes) to \(output)", to: &standardError)
     }

@@ -20,7 +20,12 @@ public struct ConfigurationLoader: Sendable {
             throw ConfigurationError(
                 file: file, problems: [.init(path: "", message: "cannot read the file: \(error.localizedDescription)")])
         }
-        return try self.parse(text, file: file)
+        let configuration = try self.parse(text, file: file)
+        // The daemon reads the file as the user it runs as: the socket's folder must be safe for that user.
+        if let problem = SocketDirectory.problem(socketPath: configuration.control.socket) {
+            throw ConfigurationError(file: file, problems: [.init(path: "control.socket", message: problem)])
+        }
+        return configuration
     }
 
     public func parse(_ text: String, file: String = "<string>") throws(ConfigurationError) -> DaemonConfiguration {
@@ -32,32 +37,131 @@ public struct ConfigurationLoader: Sendable {
 
     /// Reads a target's password from its file or systemd credential. Never logged.
     public func password(for target: DaemonConfiguration.Target) throws(ConfigurationError) -> RedisSecret? {
-        let path: String
-        if let file = target.passwordFile {
-            path = file
-        } else if let credential = target.passwordCredential {
+        try self.password(file: target.passwordFile, credential: target.passwordCredential, path: "targets.\(target.name)")
+    }
+
+    /// The password from `file` or the systemd credential `credential` (nil when neither is set); problems are
+    /// reported under `path`.
+    func password(file: String?, credential: String?, path: String) throws(ConfigurationError) -> RedisSecret? {
+        let source: String
+        if let file {
+            source = file
+        } else if let credential {
             guard let directory = self.credentialsDirectory else {
                 throw ConfigurationError(
-                    file: "", problems: [.init(path: "targets.\(target.name).password_credential",
+                    file: "", problems: [.init(path: "\(path).password_credential",
                         message: "$CREDENTIALS_DIRECTORY is not set: use LoadCredential=\(credential):… in the unit")])
             }
-            path = "\(directory)/\(credential)"
+            source = "\(directory)/\(credential)"
         } else {
             return nil
         }
         do {
-            let secret = try String(contentsOfFile: path, encoding: .utf8)
+            let secret = try String(contentsOfFile: source, encoding: .utf8)
             return RedisSecret(secret.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n")))
         } catch {
             throw ConfigurationError(
-                file: "", problems: [.init(path: "targets.\(target.name)", message: "cannot read the password from \(path)")])
+                file: "", problems: [.init(path: path, message: "cannot read the password from \(source)")])
         }
     }
+
+    /// What `check-config` reports: every problem of the file (the YAML's, every unreadable password, the control
+    /// socket's folder) and warnings that do not make the file invalid.
+    public struct Report: Sendable {
+        public var file: String
+        /// The configuration, when there is no problem.
+        public var configuration: DaemonConfiguration?
+        public var problems: [ConfigurationError.Problem]
+        public var warnings: [ConfigurationError.Problem]
+
+        /// The problems as an error (nil when there is none).
+        public var error: ConfigurationError? {
+            self.problems.isEmpty ? nil : ConfigurationError(file: self.file, problems: self.problems)
+        }
+    }
+
+    /// Checks a file completely: keeps going after the first problem of any kind, passwords included.
+    public func check(file: String) -> Report {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            return Report(
+                file: file, configuration: nil,
+                problems: [.init(path: "", message: "cannot read the file: \(error.localizedDescription)")], warnings: [])
+        }
+        return self.check(text, file: file)
+    }
+
+    /// ``check(file:)`` on the text of a file.
+    public func check(_ text: String, file: String = "<string>") -> Report {
+        var reader = Reader()
+        let configuration = reader.daemon(text)
+        var problems = reader.problems
+        // Every password source named in the file, also of targets with other problems.
+        for source in reader.passwordSources {
+            do {
+                _ = try self.password(file: source.file, credential: source.credential, path: source.path)
+            } catch {
+                problems.append(contentsOf: error.problems)
+            }
+        }
+        // The control socket's folder as check-config's caller sees it (the daemon's dynamic user is not known here).
+        if reader.problems.isEmpty,
+            let problem = SocketDirectory.problem(socketPath: configuration.control.socket, acceptDynamicUsers: true)
+        {
+            problems.append(.init(path: "control.socket", message: problem))
+        }
+        let warnings = reader.problems.isEmpty ? configurationWarnings(configuration) : []
+        return Report(file: file, configuration: problems.isEmpty ? configuration : nil, problems: problems, warnings: warnings)
+    }
+
+    /// The least value accepted for each duration key (below it a setting only loads the server or the host, or the
+    /// kernel cannot apply it), and why.
+    public static let minimums: [String: Duration] = [
+        "probe_interval": .milliseconds(100),
+        "probe_timeout": .milliseconds(10),
+        "command_timeout": .milliseconds(10),
+        "connect_timeout": .milliseconds(10),
+        "keepalive_interval": .seconds(1),
+        "reconnect.backoff_base": .milliseconds(1),
+        "reconnect.backoff_cap": .milliseconds(1),
+        "topology.refresh_interval": .seconds(1),
+        "topology.min_refresh_interval": .milliseconds(100),
+        "tcp.keepalive_idle": .seconds(1),
+        "tcp.keepalive_interval": .seconds(1),
+        "tcp.user_timeout": .seconds(1),
+        "control.request_timeout": .milliseconds(100),
+        "control.idle_timeout": .milliseconds(100),
+        "metrics.request_timeout": .milliseconds(100),
+        "metrics.idle_timeout": .milliseconds(100),
+    ]
+
+    static let minimumReasons: [String: String] = [
+        "probe_interval": "probes more often only load the server",
+        "probe_timeout": "no round trip is that fast; every probe would fail",
+        "command_timeout": "no round trip is that fast; every command would fail",
+        "connect_timeout": "no connection is made that fast",
+        "keepalive_interval": "a keepalive PING more often than once a second only loads the server",
+        "reconnect.backoff_base": "reconnecting in a tight loop loads the server",
+        "reconnect.backoff_cap": "reconnecting in a tight loop loads the server",
+        "topology.refresh_interval": "reading the topology more often only loads the cluster",
+        "topology.min_refresh_interval": "refreshes triggered more often only load the cluster",
+        "tcp.keepalive_idle": "the kernel counts it in whole seconds",
+        "tcp.keepalive_interval": "the kernel counts it in whole seconds",
+        "tcp.user_timeout": "a shorter TCP_USER_TIMEOUT drops healthy connections on any hiccup",
+        "control.request_timeout": "no client sends a request that fast",
+        "control.idle_timeout": "clients could not reuse a connection",
+        "metrics.request_timeout": "no client sends a request that fast",
+        "metrics.idle_timeout": "clients could not reuse a connection",
+    ]
 }
 
 /// Walks the YAML tree, collecting problems instead of stopping at the first.
 private struct Reader {
     var problems: [ConfigurationError.Problem] = []
+    /// Every target's password file or credential, to check its readability.
+    var passwordSources: [(path: String, file: String?, credential: String?)] = []
 
     mutating func problem(_ path: String, _ message: String) {
         self.problems.append(.init(path: path, message: message))
@@ -114,10 +218,19 @@ private struct Reader {
         return value
     }
 
-    mutating func duration(_ node: Node?, _ path: String) -> Duration? {
+    /// A duration of at least `minimum` (``ConfigurationLoader/minimums``); `zeroIsOff` also accepts `0s`.
+    mutating func duration(_ node: Node?, _ path: String, zeroIsOff: Bool = false) -> Duration? {
         guard let text = self.string(node, path) else { return nil }
         guard let duration = DurationParsing.parse(text) else {
             self.problem(path, "\"\(text)\" is not a duration; write a number and a unit: 250ms, 5s, 10m")
+            return nil
+        }
+        let key = path.split(separator: "]", maxSplits: 1).last.map { $0.drop { $0 == "." } }.map(String.init) ?? path
+        if let minimum = ConfigurationLoader.minimums[key], duration < minimum, !(zeroIsOff && duration == .zero) {
+            self.problem(
+                path,
+                "\(text) is below the least accepted \(minimum.humanReadable)\(zeroIsOff ? " (or 0s: off)" : "")"
+                    + (ConfigurationLoader.minimumReasons[key].map { ": \($0)" } ?? ""))
             return nil
         }
         return duration
@@ -146,7 +259,10 @@ private struct Reader {
             self.problem("", "the file is empty; it needs at least `targets:`")
             return configuration
         }
-        if let control = self.mapping(top["control"], "control", allowed: ["socket", "mode"]) {
+        if let control = self.mapping(
+            top["control"], "control", allowed: ["socket", "mode", "max_connections", "request_timeout", "idle_timeout"])
+        {
+            configuration.control.limits = self.limits(control, "control", defaults: .control)
             if let socket = self.string(control["socket"], "control.socket") {
                 if socket.hasPrefix("/") { configuration.control.socket = socket } else {
                     self.problem("control.socket", "\"\(socket)\" must be an absolute path")
@@ -164,7 +280,10 @@ private struct Reader {
                 }
             }
         }
-        if let metrics = self.mapping(top["metrics"], "metrics", allowed: ["listen"]) {
+        if let metrics = self.mapping(
+            top["metrics"], "metrics", allowed: ["listen", "max_connections", "request_timeout", "idle_timeout"])
+        {
+            configuration.metricsLimits = self.limits(metrics, "metrics", defaults: .metrics)
             if let listen = self.string(metrics["listen"], "metrics.listen") {
                 if splitHostPort(listen) == nil {
                     self.problem("metrics.listen", "\"\(listen)\" is not host:port such as 127.0.0.1:9121")
@@ -200,6 +319,15 @@ private struct Reader {
             }
         }
         return configuration
+    }
+
+    /// `max_connections`, `request_timeout`, `idle_timeout` of the control socket or the metrics listener.
+    mutating func limits(_ map: [String: Node], _ path: String, defaults: ConnectionLimits) -> ConnectionLimits {
+        var limits = defaults
+        if let value = self.int(map["max_connections"], "\(path).max_connections", range: 1...4096) { limits.maxConnections = value }
+        if let value = self.duration(map["request_timeout"], "\(path).request_timeout") { limits.requestTimeout = value }
+        if let value = self.duration(map["idle_timeout"], "\(path).idle_timeout") { limits.idleTimeout = value }
+        return limits
     }
 
     static let targetKeys: Set<String> = [
@@ -244,7 +372,7 @@ private struct Reader {
             if let value = self.duration(tcp["keepalive_idle"], "\(path).tcp.keepalive_idle") { connection.tcp.keepaliveIdle = value }
             if let value = self.duration(tcp["keepalive_interval"], "\(path).tcp.keepalive_interval") { connection.tcp.keepaliveInterval = value }
             if let value = self.int(tcp["keepalive_count"], "\(path).tcp.keepalive_count", range: 1...127) { connection.tcp.keepaliveCount = value }
-            if let value = self.duration(tcp["user_timeout"], "\(path).tcp.user_timeout") { connection.tcp.userTimeout = value }
+            if let value = self.duration(tcp["user_timeout"], "\(path).tcp.user_timeout", zeroIsOff: true) { connection.tcp.userTimeout = value }
         }
 
         var multiplexer = RedisMultiplexerConfiguration(connection: connection)
@@ -270,6 +398,8 @@ private struct Reader {
         target.passwordCredential = self.string(map["password_credential"], "\(path).password_credential")
         if target.passwordFile != nil && target.passwordCredential != nil {
             self.problem(path, "password_file and password_credential exclude each other: choose one")
+        } else if target.passwordFile != nil || target.passwordCredential != nil {
+            self.passwordSources.append((path, target.passwordFile, target.passwordCredential))
         }
         if let value = self.choice(map["cluster"], "\(path).cluster", as: DaemonConfiguration.Target.ClusterMode.self) { target.cluster = value }
         if let value = self.choice(map["maintenance_events"], "\(path).maintenance_events", as: DaemonConfiguration.Target.MaintenanceEvents.self) {
@@ -284,9 +414,6 @@ private struct Reader {
                 target.topologyMinimumRefreshInterval = value
             }
             if let value = self.int(topology["history"], "\(path).topology.history", range: 1...10_000) { target.topologyHistory = value }
-        }
-        if target.topologyRefreshInterval <= .zero || target.topologyMinimumRefreshInterval <= .zero {
-            self.problem("\(path).topology", "refresh_interval and min_refresh_interval must be positive")
         }
         if let ports = map["allowed_ports"], ports.null == nil {
             if let list = ports.sequence {
@@ -348,4 +475,16 @@ private func describe(_ node: Node) -> String {
 /// IPv4 or IPv6 CIDR, syntactically.
 func isCIDR(_ text: String) -> Bool {
     EndpointRules.Network(cidr: text) != nil
+}
+
+/// What is allowed but probably not meant (check-config prints it as a warning).
+func configurationWarnings(_ configuration: DaemonConfiguration) -> [ConfigurationError.Problem] {
+    configuration.targets.enumerated().compactMap { index, target in
+        target.configuredEndpointNote.map {
+            .init(
+                path: "targets[\(index)]",
+                message: "the configured endpoint \($0); it is dialed anyway (your choice), and status notes it "
+                    + "(configured_endpoint_outside_allow_list)")
+        }
+    }
 }

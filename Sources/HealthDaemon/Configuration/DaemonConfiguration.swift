@@ -7,6 +7,8 @@ public struct DaemonConfiguration: Sendable {
         public var socket: String = "/run/redis-healthd/control.sock"
         /// Its permissions. [0660]
         public var mode: UInt32 = 0o660
+        /// Connections at once, time to send a request, keep-alive idle time. [64, 10 s, 60 s]
+        public var limits = ConnectionLimits.control
     }
 
     public struct Target: Sendable {
@@ -52,6 +54,8 @@ public struct DaemonConfiguration: Sendable {
     public var control = Control()
     /// `host:port` of a Prometheus listener; nil: off.
     public var metricsListen: String?
+    /// The metrics listener's connections at once, time to send a request, keep-alive idle time. [16, 10 s, 60 s]
+    public var metricsLimits = ConnectionLimits.metrics
     /// trace, debug, info, notice, warning, error, critical. [info]
     public var logLevel = "info"
     public var targets: [Target] = []
@@ -71,8 +75,9 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var file: String
     public var problems: [Problem]
 
+    /// `/etc/redis-healthd/redis-healthd.yaml: 2 problems:` and one `  - path: message` line per problem.
     public var description: String {
-        "invalid configuration \(self.file) (\(self.problems.count) problem\(self.problems.count == 1 ? "" : "s")):\n"
+        "\(self.file.isEmpty ? "configuration" : self.file): \(self.problems.count) problem\(self.problems.count == 1 ? "" : "s"):\n"
             + self.problems.map { "  - \($0)" }.joined(separator: "\n")
     }
 }

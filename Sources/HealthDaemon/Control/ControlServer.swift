@@ -41,59 +41,143 @@ public final class ControlServer: Sendable {
     public let path: String
     private let channel: any Channel
     private let isUnix: Bool
+    private let registry: ConnectionRegistry
 
-    private init(path: String, channel: any Channel, isUnix: Bool = true) {
+    private init(path: String, channel: any Channel, registry: ConnectionRegistry, isUnix: Bool = true) {
         self.path = path
         self.channel = channel
+        self.registry = registry
         self.isUnix = isUnix
     }
 
     /// The TCP port actually bound (metrics listener).
     public var port: Int? { self.channel.localAddress?.port }
 
+    /// Connections open now (never more than the limit).
+    public var openConnections: Int { self.registry.count }
+
     /// Serves `GET /metrics` only, on TCP (`metrics.listen`), for Prometheus. Nothing else is reachable there.
     public static func startMetricsListener(
-        host: String, port: Int, backend: any ControlBackend, logger: Logger,
+        host: String, port: Int, limits: ConnectionLimits = .metrics, backend: any ControlBackend, logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ControlServer {
-        let channel = try await Self.bootstrap(eventLoopGroup, backend: backend, socketPath: nil, logger: logger)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: host, port: port).get()
-        return ControlServer(path: "\(host):\(channel.localAddress?.port ?? port)", channel: channel, isUnix: false)
+        let registry = ConnectionRegistry(limit: limits.maxConnections)
+        let channel = try await Self.bootstrap(
+            eventLoopGroup, backend: backend, socketPath: nil, limits: limits, registry: registry, logger: logger
+        )
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .bind(host: host, port: port).get()
+        return ControlServer(path: "\(host):\(channel.localAddress?.port ?? port)", channel: channel, registry: registry, isUnix: false)
     }
 
-    /// Binds the socket (removing a stale file), sets its mode, starts serving.
+    /// Binds the socket, sets its mode, starts serving. The socket's folder must be safe (see ``SocketDirectory``):
+    /// writable by its owner only, owned by root or the daemon's user. The socket is bound in a private folder
+    /// (mode 0700) made inside it, given its mode there without following links, then renamed into place: it never
+    /// appears at its real path with a wider mode than configured, and no link planted by someone else is ever
+    /// followed.
     public static func start(
-        path: String, mode: UInt32, backend: any ControlBackend, logger: Logger,
+        path: String, mode: UInt32, limits: ConnectionLimits = .control, backend: any ControlBackend, logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ControlServer {
-        let directory = (path as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let temporaryPath = "\(path).\(getpid()).tmp"
-        let channel = try await Self.bootstrap(eventLoopGroup, backend: backend, socketPath: path, logger: logger)
-            .bind(unixDomainSocketPath: temporaryPath, cleanupExistingSocketFile: true).get()
-        // Bound under a temporary name, given its mode, then renamed: the socket never appears at its real path
-        // with a wider mode than configured, and whoever sees it there can rely on its mode.
-        guard chmod(temporaryPath, mode_t(mode)) == 0, rename(temporaryPath, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? await channel.close()
-            unlink(temporaryPath)
-            throw ControlServerError(message: "cannot set up the control socket \(path) (mode \(String(mode, radix: 8))): \(reason)")
+        // File system calls block: a thread of NIO's pool, not one of the cooperative pool.
+        let staging = try await NIOThreadPool.singleton.runIfActive { try prepareStaging(for: path) }
+        let temporaryPath = "\(staging)/\((path as NSString).lastPathComponent)"
+        let registry = ConnectionRegistry(limit: limits.maxConnections)
+        let channel: any Channel
+        do {
+            channel = try await Self.bootstrap(
+                eventLoopGroup, backend: backend, socketPath: path, limits: limits, registry: registry, logger: logger
+            ).bind(unixDomainSocketPath: temporaryPath).get()
+        } catch {
+            _ = try? await NIOThreadPool.singleton.runIfActive { rmdir(staging) }
+            throw error
         }
-        return ControlServer(path: path, channel: channel)
+        do {
+            try await NIOThreadPool.singleton.runIfActive { try install(temporaryPath, at: path, staging: staging, mode: mode) }
+        } catch {
+            try? await channel.close()
+            _ = try? await NIOThreadPool.singleton.runIfActive {
+                unlink(temporaryPath)
+                rmdir(staging)
+            }
+            throw error
+        }
+        return ControlServer(path: path, channel: channel, registry: registry)
     }
 
-    /// HTTP/1.1 with the control handler; `socketPath` nil serves GET /metrics only.
-    private static func bootstrap(
-        _ group: any EventLoopGroup, backend: any ControlBackend, socketPath: String?, logger: Logger
-    ) -> ServerBootstrap {
-        ServerBootstrap(group: group).childChannelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                try channel.pipeline.syncOperations.addHandler(
-                    ControlHTTPHandler(backend: backend, socketPath: socketPath, logger: logger))
+    /// Creates the socket's folder if needed, checks it, and makes a private staging folder inside it.
+    private static func prepareStaging(for path: String) throws -> String {
+        let directory = (path as NSString).deletingLastPathComponent
+        if let problem = SocketDirectory.problem(socketPath: path) {
+            throw ControlServerError(message: "refusing the control socket \(path): \(problem)")
+        }
+        if !FileManager.default.fileExists(atPath: directory) {
+            try? FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            // Made now (or raced by someone else): check what is there.
+            if let problem = SocketDirectory.problem(socketPath: path) {
+                throw ControlServerError(message: "refusing the control socket \(path): \(problem)")
             }
         }
+        var template = Array("\(directory)/.\((path as NSString).lastPathComponent).XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw ControlServerError(
+                message: "cannot set up the control socket \(path): cannot create a folder in \(directory): \(String(cString: strerror(errno)))")
+        }
+        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Gives the bound socket its mode (never through a link) and renames it into place.
+    private static func install(_ temporaryPath: String, at path: String, staging: String, mode: UInt32) throws {
+        func failure(_ what: String) -> ControlServerError {
+            ControlServerError(
+                message: "cannot set up the control socket \(path) (mode \(String(mode, radix: 8))): \(what): \(String(cString: strerror(errno)))")
+        }
+        if fchmodat(AT_FDCWD, temporaryPath, mode_t(mode), AT_SYMLINK_NOFOLLOW) != 0 {
+            // Without /proc, glibc cannot change a mode without following links. The staging folder is ours (0700):
+            // nobody else can have put a link there; make sure all the same.
+            var info = stat()
+            guard errno == EOPNOTSUPP || errno == ENOTSUP, lstat(temporaryPath, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK,
+                chmod(temporaryPath, mode_t(mode)) == 0
+            else { throw failure("chmod") }
+        }
+        guard rename(temporaryPath, path) == 0 else { throw failure("rename") }
+        rmdir(staging)
+    }
+
+    /// HTTP/1.1 with the control handler, within the connection limits; `socketPath` nil serves GET /metrics only.
+    private static func bootstrap(
+        _ group: any EventLoopGroup, backend: any ControlBackend, socketPath: String?, limits: ConnectionLimits,
+        registry: ConnectionRegistry, logger: Logger
+    ) -> ServerBootstrap {
+        let listener = socketPath ?? "metrics"
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { channel in
+                let (admitted, victim) = registry.admit(channel)
+                if victim != nil || !admitted, registry.shouldWarn() {
+                    let (refused, evicted) = registry.refusedAndEvicted
+                    logger.warning(
+                        "Connection limit reached: closing waiting connections to make room, refusing new ones while all are busy",
+                        metadata: [
+                            "control.listener": "\(listener)", "control.max_connections": "\(registry.limit)",
+                            "control.refused": "\(refused)", "control.closed_waiting": "\(evicted)",
+                        ])
+                }
+                victim?.close(promise: nil)
+                guard admitted else {
+                    // ServerBootstrap closes a connection whose initializer fails: accepted and closed at once.
+                    return channel.eventLoop.makeFailedFuture(ConnectionLimitReached())
+                }
+                channel.closeFuture.whenComplete { _ in registry.remove(channel) }
+                return channel.eventLoop.makeCompletedFuture {
+                    let deadline = RequestDeadlineHandler(limits: limits, registry: registry, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(deadline)
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ControlHTTPHandler(backend: backend, socketPath: socketPath, deadline: deadline, logger: logger))
+                }
+            }
     }
 
     public func stop() async {
@@ -115,15 +199,18 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
     /// nil: the TCP metrics listener, which serves GET /metrics only.
     private let socketPath: String?
     private let logger: Logger
+    /// Told when a request is complete and when its answer went out (timeouts, room-making).
+    private let deadline: RequestDeadlineHandler
     private var head: HTTPRequestHead?
     /// Whether the connection stays open after the response (HTTP/1.1 keep-alive, no `Connection: close`).
     private var keepAlive = true
     private var bodySize = 0
     private var rejected = false
 
-    init(backend: any ControlBackend, socketPath: String?, logger: Logger) {
+    init(backend: any ControlBackend, socketPath: String?, deadline: RequestDeadlineHandler, logger: Logger) {
         self.backend = backend
         self.socketPath = socketPath
+        self.deadline = deadline
         self.logger = logger
     }
 
@@ -143,6 +230,7 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let head = self.head, !self.rejected else { return }
             self.head = nil
+            self.deadline.requestReceived()
             self.route(head, context: context)
         }
     }
@@ -318,6 +406,7 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
             }
         } else {
             context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+            self.deadline.answered()
         }
     }
 

@@ -31,6 +31,9 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         /// Cluster node connections that are down: endpoint → why.
         public var clusterNodeErrors: [String: String]
         public var uncoveredSlots: Int
+        /// Set when the configured endpoint is outside allowed_ports / allowed_networks: the broken rule. The target
+        /// is still dialed (the operator chose it) and its state is not changed by this.
+        public var configuredEndpointOutsideAllowList: String?
 
         enum CodingKeys: String, CodingKey {
             case name, endpoint, state, since
@@ -52,6 +55,7 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case lastMaintenanceEvent = "last_maintenance_event"
             case clusterNodeErrors = "cluster_node_errors"
             case uncoveredSlots = "uncovered_slots"
+            case configuredEndpointOutsideAllowList = "configured_endpoint_outside_allow_list"
         }
 
         public init(_ status: TargetStatus, now: Double) {
@@ -79,6 +83,7 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             self.lastMaintenanceEvent = status.lastMaintenanceEvent
             self.clusterNodeErrors = status.nodeProblems
             self.uncoveredSlots = status.uncoveredSlots
+            self.configuredEndpointOutsideAllowList = status.configuredEndpointNote
         }
     }
 
@@ -132,7 +137,8 @@ func rfc3339(_ time: Double) -> String {
     return String(whole.dropLast()) + "." + String(format: "%03d", Int(fraction)) + "Z"
 }
 
-/// The one-line summary for systemd's STATUS=: "2/2 targets healthy; cache-a 0.4 ms".
+/// The one-line summary for systemd's STATUS=: "2/2 targets healthy; cache-a 0.4 ms". Control characters are
+/// escaped: a newline from a server could otherwise add an assignment (READY=, WATCHDOG=) to the notification.
 public func statusLine(_ statuses: [TargetStatus]) -> String {
     let healthy = statuses.filter { $0.state == .healthy }
     var line = "\(healthy.count)/\(statuses.count) targets healthy"
@@ -144,5 +150,5 @@ public func statusLine(_ statuses: [TargetStatus]) -> String {
         return "\(status.name) \(status.state.rawValue)" + (status.shortReason.map { ": \($0)" } ?? "")
     }
     if !details.isEmpty { line += "; " + details.joined(separator: ", ") }
-    return line
+    return line.escapingControlCharacters
 }

@@ -13,7 +13,10 @@ public func renderTable(_ targets: [StatusDocument.Target]) -> String {
         rows.append([
             target.name, target.state, humanDuration(target.sinceSeconds), probe, "\(target.connectionFailures)",
             // The last error stays in --json; the table shows why the target is not healthy.
-            "\(target.reconnects) / \(target.forceReconnects)", target.state == "healthy" ? "-" : (target.reason ?? target.lastError ?? "-"),
+            "\(target.reconnects) / \(target.forceReconnects)",
+            target.state == "healthy"
+                ? target.configuredEndpointOutsideAllowList.map { "note: configured endpoint \($0)" } ?? "-"
+                : (target.reason ?? target.lastError ?? "-"),
         ])
     }
     return table(rows).joined(separator: "\n") + "\n"

@@ -141,16 +141,16 @@ public func renderTopology(_ document: TopologyDocument, history: Bool) -> Strin
     var lines: [String] = []
     switch document.mode {
     case "standalone":
-        return "\(document.target): standalone server (not a cluster): no topology to watch\n"
+        return "\(document.target.escapingControlCharacters): standalone server (not a cluster): no topology to watch\n"
     case "off":
-        return "\(document.target): cluster: off in the configuration: no topology watch\n"
+        return "\(document.target.escapingControlCharacters): cluster: off in the configuration: no topology watch\n"
     case "detecting" where document.refreshedAt == nil:
-        return "\(document.target): not known yet whether this is a cluster (waiting for a connection)\n"
+        return "\(document.target.escapingControlCharacters): not known yet whether this is a cluster (waiting for a connection)\n"
     default:
         break
     }
     guard let refreshedAt = document.refreshedAt else {
-        return "\(document.target): cluster topology not read yet\n"
+        return "\(document.target.escapingControlCharacters): cluster topology not read yet\n"
     }
     let primaries = document.nodes.filter { $0.role == "primary" }.count
     lines.append(
@@ -187,11 +187,14 @@ public func renderTopology(_ document: TopologyDocument, history: Bool) -> Strin
             for change in snapshot.changes { lines.append("    \(change.description)") }
         }
     }
-    return lines.joined(separator: "\n") + "\n"
+    // Anomaly messages, sources, triggers and changes carry what the cluster announced: one line each, escaped.
+    return lines.map(\.escapingControlCharacters).joined(separator: "\n") + "\n"
 }
 
-/// Left-aligned columns, two spaces apart, the last one unpadded.
+/// Left-aligned columns, two spaces apart, the last one unpadded. Control characters in cells (server data such
+/// as node ids, endpoints, error text) are escaped, so a row is always one line.
 func table(_ rows: [[String]]) -> [String] {
+    let rows = rows.map { $0.map(\.escapingControlCharacters) }
     guard let first = rows.first else { return [] }
     let widths = (0..<first.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
     return rows.map { row in

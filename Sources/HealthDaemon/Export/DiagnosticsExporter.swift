@@ -43,7 +43,7 @@ enum DiagnosticsExporter {
         do {
             connection = try await RedisConnection.connect(configuration: configuration, logger: logger)
         } catch {
-            node.connectError = error.description
+            node.connectError = self.scrub(error.description, secrets: secrets)
             return node
         }
         for command in self.commands(cluster: cluster) {
@@ -52,7 +52,7 @@ enum DiagnosticsExporter {
                 let output = command.name == "CONFIG GET" ? self.renderConfig(reply) : self.render(reply)
                 node.commands.append(.init(command: command.name, output: self.scrub(output, secrets: secrets)))
             } catch {
-                node.commands.append(.init(command: command.name, error: error.description))
+                node.commands.append(.init(command: command.name, error: self.scrub(error.description, secrets: secrets)))
             }
         }
         await connection.close()
@@ -165,14 +165,9 @@ enum DiagnosticsExporter {
         return settings
     }
 
-    /// Replaces every occurrence of each secret in a server's reply: a last line of defence should a server echo one
-    /// back (the bundle never holds the password otherwise). Secrets shorter than 8 characters are left alone:
-    /// scrubbing `redis` or `6379` everywhere would mangle the replies and point at the password.
+    /// Replaces every occurrence of each secret (however short) in a server's reply or error: a last line of defence
+    /// should a server echo one back. See ``SecretScrubber``.
     static func scrub(_ text: String, secrets: [String]) -> String {
-        var text = text
-        for secret in secrets where secret.count >= 8 {
-            text = text.replacingOccurrences(of: secret, with: self.redacted)
-        }
-        return text
+        SecretScrubber(secrets).scrub(text)
     }
 }

@@ -26,6 +26,8 @@ public final class DaemonMetrics: Sendable {
     func register(target: String) {
         Gauge(label: "redis_healthd_target_up", dimensions: [("target", target)], factory: self.factory).record(0)
         Gauge(label: "redis_healthd_topology_anomalies", dimensions: [("target", target)], factory: self.factory).record(0)
+        Counter(label: "redis_healthd_maintenance_events_suppressed_total", dimensions: [("target", target)], factory: self.factory)
+            .increment(by: 0)
         self.recordState(target: target, state: .starting)
         for level in ["connection", "forced"] {
             Counter(label: "redis_healthd_reconnects_total", dimensions: [("target", target), ("level", level)], factory: self.factory)
@@ -65,6 +67,12 @@ public final class DaemonMetrics: Sendable {
     /// Maintenance notifications, by type (known types, `unknown` or `malformed`: a bounded label set).
     func recordMaintenance(target: String, type: String) {
         Counter(label: "redis_healthd_maintenance_events_total", dimensions: [("target", target), ("type", type)], factory: self.factory)
+            .increment()
+    }
+
+    /// Maintenance notifications not recorded (more than 10 a minute).
+    func recordMaintenanceSuppressed(target: String) {
+        Counter(label: "redis_healthd_maintenance_events_suppressed_total", dimensions: [("target", target)], factory: self.factory)
             .increment()
     }
 

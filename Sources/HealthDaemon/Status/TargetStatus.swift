@@ -44,6 +44,9 @@ public struct TargetStatus: Sendable, Hashable {
     public var version = 0
     /// The latest maintenance notification, if any.
     public var lastMaintenanceEvent: String?
+    /// Why the configured endpoint is outside allowed_ports / allowed_networks (it is dialed anyway: the operator
+    /// chose it); nil when it is inside. A note: it does not change the state.
+    public var configuredEndpointNote: String?
 
     public init(name: String, endpoint: String, now: Double) {
         self.name = name

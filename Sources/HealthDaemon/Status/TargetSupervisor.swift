@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import RESP
 import RedisMultiplexer
 import Synchronization
@@ -13,6 +14,9 @@ public final class TargetSupervisor: Sendable {
     private let password: RedisSecret?
     private let status: Mutex<TargetStatus>
     private let topology: Mutex<TopologyState>
+    private let maintenanceLimit = Mutex(MaintenanceRateLimit())
+    /// Scrubs the password from every text a server sends before it is stored (status, events) or logged.
+    let scrubber: SecretScrubber
     private let events: EventLog
     private let metrics: DaemonMetrics?
     private let logger: Logger
@@ -34,10 +38,12 @@ public final class TargetSupervisor: Sendable {
         configuration.connection.password = password
         self.target = target
         self.password = password
+        self.scrubber = SecretScrubber(password: password)
         self.client = try ResilientRedisClient(configuration: configuration, logger: logger)
         var status = TargetStatus(name: target.name, endpoint: configuration.connection.endpoint.description, now: Date().timeIntervalSince1970)
         status.topologyMode = target.cluster == .off ? "off" : target.cluster == .on ? "cluster" : "detecting"
         status.probesEnabled = configuration.probeInterval != nil
+        status.configuredEndpointNote = target.configuredEndpointNote
         self.status = Mutex(status)
         self.topology = Mutex(
             TopologyState(watch: TopologyWatch(rules: target.endpointRules, capacity: target.topologyHistory)))
@@ -89,6 +95,11 @@ public final class TargetSupervisor: Sendable {
 
     /// Runs until cancelled or shut down.
     public func run() async {
+        if let note = self.target.configuredEndpointNote {
+            self.logger.warning(
+                "The configured endpoint is outside the allowed endpoints; dialing it anyway (it is the configured one)",
+                metadata: ["redis.event": "configured-endpoint-outside-allow-list", "error.message": "\(note)"])
+        }
         let stream = self.client.events()
         // The client and its event loop end the target; the topology and maintenance tasks may end early
         // (a standalone server, maintenance events off) without ending the rest.
@@ -126,7 +137,13 @@ public final class TargetSupervisor: Sendable {
     // MARK: events of the target's own connection
 
     private func handle(_ event: MultiplexerEvent) {
-        let now = Date().timeIntervalSince1970
+        self.handle(event, now: Date().timeIntervalSince1970)
+    }
+
+    /// Folds one event of the target's own connection into metrics, events, the log and the status; its texts are
+    /// scrubbed of the password first. `now`: seconds since 1970.
+    func handle(_ event: MultiplexerEvent, now: Double) {
+        let event = self.scrubber.scrub(event)
         self.metrics?.record(event, target: self.target.name)
         if case .probe = event {} else {
             self.events.append(target: self.target.name, event: event, at: now)
@@ -139,14 +156,18 @@ public final class TargetSupervisor: Sendable {
     /// The target's own events and the cluster's arrive on two tasks: each status carries a version, so the
     /// daemon keeps the newest whatever order the notices arrive in.
     private func updateStatus(now: Double, _ change: (inout TargetStatus) -> Bool) {
-        let changed: TargetStatus? = self.status.withLock { status in
+        let changed: (TargetStatus, TargetStatus.State)? = self.status.withLock { status in
             let before = (status.state, status.shortReason)
             _ = change(&status)
             guard before != (status.state, status.shortReason) else { return nil }
             status.version += 1
-            return status
+            return (status, before.0)
         }
-        guard let status = changed else { return }
+        guard let (status, previous) = changed else { return }
+        self.events.append(
+            target: self.target.name,
+            text: "state \(previous.rawValue) → \(status.state.rawValue)" + (status.reason.map { ": \($0)" } ?? ""), at: now,
+            importance: .significant)
         // The metric reads the state now, not the copy: two notices crossing cannot leave it stale.
         self.metrics?.recordState(target: self.target.name, state: self.status.withLock { $0.state })
         self.logger.notice(
@@ -264,6 +285,7 @@ public final class TargetSupervisor: Sendable {
     }
 
     private func handle(_ event: ClusterEvent) {
+        let event = self.scrubber.scrub(event)
         let now = Date().timeIntervalSince1970
         let name = self.target.name
         switch event {
@@ -345,7 +367,7 @@ public final class TargetSupervisor: Sendable {
         if observation.isFirst {
             self.events.append(
                 target: name, text: "topology discovered: \(topology.primaries.count) primaries, \(topology.nodes.count - topology.primaries.count) replicas (\(source))",
-                at: now)
+                at: now, importance: .significant)
             self.logger.info(
                 "Cluster topology discovered",
                 metadata: [
@@ -355,7 +377,7 @@ public final class TargetSupervisor: Sendable {
         } else {
             for change in observation.changes {
                 self.metrics?.recordTopologyChange(target: name, kind: change.kind.rawValue)
-                self.events.append(target: name, text: "topology: \(change.description) (\(source), \(trigger))", at: now)
+                self.events.append(target: name, text: "topology: \(change.description) (\(source), \(trigger))", at: now, importance: .significant)
                 self.logger.notice(
                     "Cluster topology changed",
                     metadata: [
@@ -365,7 +387,7 @@ public final class TargetSupervisor: Sendable {
             }
         }
         for anomaly in observation.newAnomalies {
-            self.events.append(target: name, text: "ANOMALY \(anomaly.message) (\(source))", at: now)
+            self.events.append(target: name, text: "ANOMALY \(anomaly.message) (\(source))", at: now, importance: .significant)
             self.logger.warning(
                 "Topology anomaly: a node announces an endpoint outside the allowed list",
                 metadata: [
@@ -377,7 +399,7 @@ public final class TargetSupervisor: Sendable {
                 ])
         }
         for anomaly in observation.clearedAnomalies {
-            self.events.append(target: name, text: "anomaly cleared: \(anomaly.message)", at: now)
+            self.events.append(target: name, text: "anomaly cleared: \(anomaly.message)", at: now, importance: .significant)
             self.logger.notice(
                 "Topology anomaly cleared",
                 metadata: [
@@ -408,10 +430,38 @@ public final class TargetSupervisor: Sendable {
     }
 
     /// Logs a maintenance notification and refreshes the topology after Ended, FailoverComplete, ScaleComplete.
-    /// Malformed messages and unknown types are logged, never fatal.
-    func handleMaintenance(_ text: String) {
-        let now = Date().timeIntervalSince1970
+    /// Malformed messages and unknown types are logged, never fatal. At most 10 a minute are recorded (events,
+    /// journal); the rest are counted (`redis_healthd_maintenance_events_suppressed_total`) and summed up in one
+    /// event when recording resumes. `now`: seconds since 1970 (tests pass their own).
+    func handleMaintenance(_ text: String, now: Double = Date().timeIntervalSince1970) {
+        let text = self.scrubber.scrub(text)
         let name = self.target.name
+        let decision = self.maintenanceLimit.withLock { $0.arrived(now: now) }
+        switch decision {
+        case .suppress(let first):
+            self.metrics?.recordMaintenanceSuppressed(target: name)
+            if first {
+                self.logger.warning(
+                    "Maintenance notifications arrive faster than 10 a minute: recording the rest only as a count",
+                    metadata: ["redis.event": "maintenance-rate-limited", "redis.channel": "\(MaintenanceEvent.channel)"])
+            }
+            // Not recorded, but a notification that may mean a changed topology still asks for a (rate-limited)
+            // refresh.
+            if let event = try? MaintenanceEvent.parse(text), event.refreshesTopology {
+                self.requestTopologyRefresh(trigger: "maintenance:\(event.type)")
+            }
+            return
+        case .record(let suppressedBefore) where suppressedBefore > 0:
+            self.events.append(
+                target: name,
+                text: "\(suppressedBefore) maintenance event\(suppressedBefore == 1 ? "" : "s") suppressed (more than 10 a minute on \(MaintenanceEvent.channel))",
+                at: now)
+            self.logger.notice(
+                "Maintenance notifications were rate-limited",
+                metadata: ["redis.event": "maintenance-rate-limited", "redis.suppressed": "\(suppressedBefore)"])
+        case .record:
+            break
+        }
         let event: MaintenanceEvent
         do {
             event = try MaintenanceEvent.parse(text)
@@ -450,7 +500,7 @@ public final class TargetSupervisor: Sendable {
 
 extension TargetSupervisor {
     /// Secrets to scrub from anything exported.
-    var secrets: [String] { self.password.map { [$0.value] } ?? [] }
+    var secrets: [String] { self.scrubber.secrets }
 
     /// This target's part of a support bundle: its settings, status, topology and history, recent events, the
     /// host name resolved now, and what every node answers (nodes outside the allowed endpoints are not contacted
@@ -496,7 +546,10 @@ extension TargetSupervisor {
             for await result in group { results.append(result) }
             return results.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        let (addresses, resolveError) = DiagnosticsExporter.resolve(connection.endpoint.host)
+        // getaddrinfo blocks: a thread of NIO's pool, not one of the cooperative pool.
+        let host = connection.endpoint.host
+        let (addresses, resolveError) =
+            (try? await NIOThreadPool.singleton.runIfActive { DiagnosticsExporter.resolve(host) }) ?? ([], "not resolved: shutting down")
         return DiagnosticsBundle.Target(
             name: self.target.name, configuration: DiagnosticsExporter.settings(self.target),
             status: StatusDocument.Target(self.snapshot, now: now), topology: topology, resolvedAddresses: addresses,

@@ -97,6 +97,25 @@ extension EndpointRules {
         let violations = self.violations(address: endpoint.host, port: endpoint.port)
         return violations.isEmpty ? nil : violations.map(\.detail).joined(separator: "; ")
     }
+
+    /// The rules the configured endpoint itself breaks. Dialing it stays the operator's choice (it is dialed all the
+    /// same); check-config warns and status notes it. The network rule is checked only when `host` is an IP address
+    /// (a host name is resolved when connecting, not here).
+    public func configuredEndpointViolations(host: String, port: Int) -> [Violation] {
+        let isAddress = ipAddressBytes(host) != nil
+        return self.violations(address: isAddress ? host : nil, port: port).filter { isAddress || $0.rule != "allowed_networks" }
+    }
+}
+
+extension DaemonConfiguration.Target {
+    /// "127.0.0.1:6390: port 6390 is outside allowed_ports [6379, 6380, 13000-13999, 15000-15999]", or nil when the
+    /// configured endpoint is inside the allow-lists.
+    public var configuredEndpointNote: String? {
+        let endpoint = self.multiplexer.connection.endpoint
+        let violations = self.endpointRules.configuredEndpointViolations(host: endpoint.host, port: endpoint.port)
+        guard !violations.isEmpty else { return nil }
+        return "\(endpoint): " + violations.map(\.detail).joined(separator: "; ")
+    }
 }
 
 /// The bytes of an IPv4 (4) or IPv6 (16) literal; nil for anything else (host names included).

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+
+/// Plain stderr lines with `<N>` syslog priority prefixes, which journald understands when stderr is its stream:
+/// one entry is always one line. Control characters in the message, metadata keys and values (which may come
+/// from a server) are escaped, so nothing a server sends can start a new `<N>` line.
+public struct PriorityStderrLogHandler: LogHandler {
+    public let label: String
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+
+    public init(label: String) { self.label = label }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
+        let text = Self.line(level: event.level, message: "\(event.message)", metadata: merged)
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// One entry as written: `<4>message key=value key=value\n`, keys sorted.
+    public static func line(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
+        let fields = metadata.sorted { $0.key < $1.key }
+            .map { "\($0.key.escapingControlCharacters)=\("\($0.value)".escapingControlCharacters)" }
+            .joined(separator: " ")
+        return "<\(level.syslogPriority)>\(message.escapingControlCharacters)\(fields.isEmpty ? "" : " " + fields)\n"
+    }
+}
+
+extension Logger.Level {
+    /// syslog(3) priority: 7 debug … 2 critical.
+    var syslogPriority: Int {
+        switch self {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+}

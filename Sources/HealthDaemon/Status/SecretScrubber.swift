@@ -1,0 +1,81 @@
+import Foundation
+import RedisMultiplexer
+
+/// Replaces every configured secret (a target's password, and later other credentials) in text the daemon stores
+/// or shows: status, events, logs, the diagnostics export. A server's error text can quote the password
+/// (`ERR unknown command 'AUTH', with args beginning with: '…'`). Every non-empty secret is scrubbed, however
+/// short: a mangled reply is better than a leaked password.
+public struct SecretScrubber: Sendable, Hashable {
+    public static let redacted = "<redacted>"
+
+    /// Longest first, so that a secret containing another is replaced whole.
+    public let secrets: [String]
+
+    public init(_ secrets: [String]) {
+        self.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted { $0.count > $1.count || ($0.count == $1.count && $0 < $1) }
+    }
+
+    public init(password: RedisSecret?) {
+        self.init(password.map { [$0.value] } ?? [])
+    }
+
+    public var isEmpty: Bool { self.secrets.isEmpty }
+
+    /// `text` with every secret replaced (see ``RedisSecret/scrub(_:secrets:)``, which also drops what a server
+    /// echoes of a command's arguments).
+    public func scrub(_ text: String) -> String {
+        RedisSecret.scrub(text, secrets: self.secrets.map(RedisSecret.init))
+    }
+
+    public func scrub(_ text: String?) -> String? { text.map { self.scrub($0) } }
+
+    /// The event with every text it carries scrubbed.
+    public func scrub(_ event: MultiplexerEvent) -> MultiplexerEvent {
+        guard !self.isEmpty else { return event }
+        switch event {
+        case .connectionFailed(let role, let endpoint, let kind, let message):
+            return .connectionFailed(role: role, endpoint: endpoint, kind: kind, message: self.scrub(message))
+        case .unresponsive(let failures, let error):
+            return .unresponsive(consecutiveFailures: failures, lastError: self.scrub(error))
+        case .forceReconnect(let acted, let reason):
+            return .forceReconnect(acted: acted, reason: self.scrub(reason))
+        case .forceReconnectCompleted(let succeeded, let error):
+            return .forceReconnectCompleted(succeeded: succeeded, error: self.scrub(error))
+        case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed:
+            return event
+        }
+    }
+
+    /// The cluster event with every text it carries scrubbed.
+    public func scrub(_ event: ClusterEvent) -> ClusterEvent {
+        guard !self.isEmpty else { return event }
+        switch event {
+        case .refreshFailed(let trigger, let message):
+            return .refreshFailed(trigger: trigger, message: self.scrub(message))
+        case .nodeNotDialed(let id, let endpoint, let reason):
+            return .nodeNotDialed(nodeID: id, endpoint: endpoint, reason: self.scrub(reason))
+        case .node(let endpoint, let nodeEvent):
+            return .node(endpoint, self.scrub(nodeEvent))
+        case .topologyRefreshed, .nodeOpened, .nodeClosed, .redirected, .tooManyNodes:
+            return event
+        }
+    }
+
+    /// JSON with every string in it (keys and values) scrubbed: the last line of defence of the export, whatever a
+    /// server put where. Structure is kept whatever the secret (a secret such as `1` or `"` cannot break it).
+    public func scrubJSON(_ data: Data, options: JSONSerialization.WritingOptions) -> Data {
+        guard !self.isEmpty, let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return data }
+        func walk(_ value: Any) -> Any {
+            switch value {
+            case let text as String: return self.scrub(text)
+            case let array as [Any]: return array.map(walk)
+            case let object as [String: Any]:
+                var result: [String: Any] = [:]
+                for (key, item) in object { result[self.scrub(key)] = walk(item) }
+                return result
+            default: return value
+            }
+        }
+        return (try? JSONSerialization.data(withJSONObject: walk(tree), options: options.union(.fragmentsAllowed))) ?? data
+    }
+}
