@@ -6,7 +6,7 @@ import Testing
 @testable import RedisMultiplexer
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Processes that spin on the CPU (`while :; do :; done`) for the duration of `body`, killed and reaped after;
@@ -48,7 +48,11 @@ struct BusyMachineFaultTests {
             let deadline = probeInterval + config.probeTimeout * config.probeFailures
             try await withClient(config) { client, events in
                 #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
-                #expect(await events.first(within: .seconds(5)) { if case .probe = $0 { return true }; return false } != nil)
+                #expect(
+                    await events.first(within: .seconds(5)) {
+                        if case .probe = $0 { return true }
+                        return false
+                    } != nil)
 
                 try await withCPUHogs(2) { hogs in
                     let cpuBefore = hogs.map { cpuTime(of: $0) ?? .zero }
@@ -64,11 +68,13 @@ struct BusyMachineFaultTests {
                         "SIGSTOP with 2 CPU hogs: unresponsive after \(String(describing: unresponsiveAfter)) (deadline \(deadline)); hogs used \(hogCPU) of CPU in \(elapsed)"
                     )
                     // The hogs really competed for the cores.
-                    #expect(hogCPU.allSatisfy { $0 >= elapsed * 0.25 }, "hogs used \(hogCPU) in \(elapsed)")
+                    #expect(hogCPU.allSatisfy { $0 >= elapsed * 0.2 }, "hogs used \(hogCPU) in \(elapsed)")
                     #expect(unresponsiveAfter != nil, "never reported unresponsive")
                     if let unresponsiveAfter {
                         #expect(unresponsiveAfter >= config.probeTimeout, "reported before a probe could time out")
-                        #expect(unresponsiveAfter <= deadline * 2, "reported after \(unresponsiveAfter), deadline \(deadline)")
+                        #expect(
+                            unresponsiveAfter <= deadline * 2,
+                            "reported after \(unresponsiveAfter), deadline \(deadline)")
                     }
 
                     let continued = ContinuousClock.now
