@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A child process started with posix_spawn.
@@ -37,6 +37,10 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&fileActions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_addopen(&fileActions, 2, errors ?? output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        // Nothing else is inherited. NIO's sockets are not close-on-exec: a connection's descriptor inherited by
+        // a child (a redis-server started by a test running in parallel) keeps the connection open after its
+        // owner closed it, so the peer never sees the FIN.
+        closeInheritedDescriptors(&fileActions)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         // The child must not inherit this process's blocked signals (the test runner's threads block some),
@@ -124,6 +128,23 @@ public final class ChildProcess: Sendable {
         // SIGKILL always ends a process: wait for the reaper, also when this task is cancelled (an unstructured
         // task does not inherit the cancellation).
         _ = await Task { await self.waitForExit() }.value
+    }
+}
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which the Glibc module does not export.
+private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+private let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
+    unsafeBitCast($0, to: AddCloseFrom.self)
+}
+
+/// Makes the child close every descriptor from 3 on. Without `addclosefrom` (an older glibc), marks this
+/// process's descriptors close-on-exec instead, which misses those opened concurrently.
+private func closeInheritedDescriptors(_ fileActions: inout posix_spawn_file_actions_t) {
+    if let addCloseFrom, addCloseFrom(&fileActions, 3) == 0 { return }
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+        guard let fd = Int32(entry), fd >= 3 else { continue }
+        let flags = fcntl(fd, F_GETFD)
+        if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
     }
 }
 

@@ -94,7 +94,8 @@ public struct FakeClusterTopology: Sendable, Hashable {
 
     /// `count` primaries on `host`, ports `basePort`, `basePort + 1`, …, the 16,384 slots split evenly (with
     /// more than 16,384 primaries the last ones serve none). Ids are ``nodeID(_:)`` of 1, 2, ….
-    public static func primaries(_ count: Int, host: String = "127.0.0.1", basePort: Int = 7000) -> FakeClusterTopology {
+    public static func primaries(_ count: Int, host: String = "127.0.0.1", basePort: Int = 7000) -> FakeClusterTopology
+    {
         let nodes = (0..<count).map { index in
             let low = index * 16384 / count
             let high = (index + 1) * 16384 / count - 1
@@ -135,7 +136,9 @@ public struct FakeClusterTopology: Sendable, Hashable {
         return .array(
             self.shards.map { shard in
                 let primary = shard[0].role == .primary ? shard[0] : nil
-                let slots = (primary?.slots ?? []).flatMap { [RESPValue.integer(Int64($0.lowerBound)), .integer(Int64($0.upperBound))] }
+                let slots = (primary?.slots ?? []).flatMap {
+                    [RESPValue.integer(Int64($0.lowerBound)), .integer(Int64($0.upperBound))]
+                }
                 let nodes = shard.map { node in
                     var fields: [(String, RESPValue)] = [("id", .bulkString(node.id))]
                     if let port = node.port { fields.append(("port", .integer(Int64(port)))) }
@@ -162,7 +165,8 @@ public struct FakeClusterTopology: Sendable, Hashable {
                 ? .array(metadata.flatMap { [RESPValue.bulkString($0.0), $0.1] })
                 : .map(metadata.map { RESPMapEntry(key: .bulkString($0.0), value: $0.1) })
             return .array([
-                .bulkString(node.preferredEndpoint), .integer(Int64(node.announcedPort)), .bulkString(node.id), metadataValue,
+                .bulkString(node.preferredEndpoint), .integer(Int64(node.announcedPort)), .bulkString(node.id),
+                metadataValue,
             ])
         }
         var ranges: [RESPValue] = []
@@ -189,8 +193,12 @@ public struct FakeClusterTopology: Sendable, Hashable {
             if let hostname = node.hostname { address += ",\(hostname)" }
             let primary = node.role == .replica ? (node.primaryID ?? "-") : "-"
             let link = node.isFailed ? "disconnected" : "connected"
-            let slots = node.role == .primary ? node.slots.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" } : []
-            let fields = [node.id, address, flags.joined(separator: ","), primary, "0", "1700000000000", "\(index + 1)", link] + slots
+            let slots =
+                node.role == .primary
+                ? node.slots.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" } : []
+            let fields =
+                [node.id, address, flags.joined(separator: ","), primary, "0", "1700000000000", "\(index + 1)", link]
+                + slots
             return fields.joined(separator: " ") + "\n"
         }.joined()
     }
@@ -205,7 +213,8 @@ public struct FakeClusterTopology: Sendable, Hashable {
         return [
             "cluster_state:\(covered.count == 16384 ? "ok" : "fail")", "cluster_slots_assigned:\(covered.count)",
             "cluster_slots_ok:\(covered.count)", "cluster_slots_pfail:0", "cluster_slots_fail:0",
-            "cluster_known_nodes:\(self.nodes.count)", "cluster_size:\(primaries)", "cluster_current_epoch:\(self.nodes.count)",
+            "cluster_known_nodes:\(self.nodes.count)", "cluster_size:\(primaries)",
+            "cluster_current_epoch:\(self.nodes.count)",
             "cluster_my_epoch:1",
         ].joined(separator: "\r\n") + "\r\n"
     }

@@ -52,7 +52,8 @@ extension FakeRedisServer {
 
         /// Writes `value` in the connection's protocol (see ``Response/reply(_:)``).
         public func send(_ value: RESPValue) async throws {
-            try await self.channel.writeAndFlush(RESPWireFormat.encode(value, protocolVersion: self.protocolVersion)).get()
+            try await self.channel.writeAndFlush(RESPWireFormat.encode(value, protocolVersion: self.protocolVersion))
+                .get()
         }
 
         /// Writes a push: `>N` in RESP3, an array in RESP2 (how pub/sub messages look in each).

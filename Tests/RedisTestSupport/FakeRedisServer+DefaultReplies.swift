@@ -2,7 +2,7 @@ import NIOCore
 import RESP
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension FakeRedisServer.Core {
@@ -35,7 +35,9 @@ extension FakeRedisServer.Core {
         case "SELECT":
             guard arguments.count == 1 else { return wrongArity("select") }
             if script.topology != nil { return .error("ERR SELECT is not allowed in cluster mode") }
-            guard let index = Int(arguments[0]), (0..<16).contains(index) else { return .error("ERR DB index is out of range") }
+            guard let index = Int(arguments[0]), (0..<16).contains(index) else {
+                return .error("ERR DB index is out of range")
+            }
             return .ok
         case "QUIT":
             return .sequence([.ok, .close])
@@ -56,10 +58,13 @@ extension FakeRedisServer.Core {
             let text = connections.map { Self.clientLine($0) + "\n" }.joined()
             return .reply(.verbatimString(format: "txt", ByteBuffer(string: text)))
         case "INFO":
-            return .reply(.verbatimString(format: "txt", ByteBuffer(string: self.info(section: arguments.first, script: script))))
+            return .reply(
+                .verbatimString(format: "txt", ByteBuffer(string: self.info(section: arguments.first, script: script))))
         case "CONFIG GET":
             guard arguments.count == 1 else { return wrongArity("config|get") }
-            let values = ["timeout": "0", "maxclients": "10000", "cluster-enabled": script.topology == nil ? "no" : "yes"]
+            let values = [
+                "timeout": "0", "maxclients": "10000", "cluster-enabled": script.topology == nil ? "no" : "yes",
+            ]
             let matching = values.keys.sorted().filter { fnmatch(arguments[0], $0, 0) == 0 }
             return .reply(.map(matching.map { RESPMapEntry(key: .bulkString($0), value: .bulkString(values[$0]!)) }))
         case let name where name.hasPrefix("CLUSTER"):
@@ -88,7 +93,9 @@ extension FakeRedisServer.Core {
                 }
             }
             return .sequence(
-                replies.map { .reply(.push([.bulkString(kind), $0.0.map { .bulkString($0) } ?? .null, .integer(Int64($0.1))])) })
+                replies.map {
+                    .reply(.push([.bulkString(kind), $0.0.map { .bulkString($0) } ?? .null, .integer(Int64($0.1))]))
+                })
         case "PUBLISH":
             guard arguments.count == 2 else { return wrongArity("publish") }
             return .reply(.integer(Int64(await self.publish(channel: arguments[0], message: arguments[1]))))
@@ -161,27 +168,34 @@ extension FakeRedisServer.Core {
             }
         }
         if let credentials {
-            if let refusal = self.authenticate(user: credentials.user, password: credentials.password, script: script, on: connection) {
+            if let refusal = self.authenticate(
+                user: credentials.user, password: credentials.password, script: script, on: connection)
+            {
                 return refusal
             }
         } else if !connection.state.value.authenticated {
             return .error(
-                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+            )
         }
         connection.state.update { state in
             state.protocolVersion = version
             if let name { state.name = name }
         }
         let fields: [(String, RESPValue)] = [
-            ("server", .bulkString("redis")), ("version", .bulkString(script.version)), ("proto", .integer(Int64(version))),
-            ("id", .integer(Int64(connection.id))), ("mode", .bulkString(script.topology == nil ? "standalone" : "cluster")),
+            ("server", .bulkString("redis")), ("version", .bulkString(script.version)),
+            ("proto", .integer(Int64(version))),
+            ("id", .integer(Int64(connection.id))),
+            ("mode", .bulkString(script.topology == nil ? "standalone" : "cluster")),
             ("role", .bulkString("master")), ("modules", .array([])),
         ]
         return .reply(.map(fields.map { RESPMapEntry(key: .bulkString($0.0), value: $0.1) }))
     }
 
     /// nil when the credentials are right (the connection is then authenticated), else the refusal.
-    private func authenticate(user: String, password: String, script: FakeRedisServer.Script, on connection: Connection) -> Response? {
+    private func authenticate(
+        user: String, password: String, script: FakeRedisServer.Script, on connection: Connection
+    ) -> Response? {
         guard let expected = script.password else {
             connection.state.update { $0.authenticated = true }
             return nil
@@ -211,10 +225,14 @@ extension FakeRedisServer.Core {
         let open = self.log.value.openConnections
         let keys = self.settings.withLock { $0.store.count }
         let sections: [(String, [String])] = [
-            ("server", [
-                "redis_version:\(script.version)", "redis_mode:\(script.topology == nil ? "standalone" : "cluster")",
-                "os:Linux", "arch_bits:64", "process_id:1", "tcp_port:0", "uptime_in_seconds:1",
-            ]),
+            (
+                "server",
+                [
+                    "redis_version:\(script.version)",
+                    "redis_mode:\(script.topology == nil ? "standalone" : "cluster")",
+                    "os:Linux", "arch_bits:64", "process_id:1", "tcp_port:0", "uptime_in_seconds:1",
+                ]
+            ),
             ("clients", ["connected_clients:\(open)", "maxclients:10000"]),
             ("memory", ["used_memory:1000000", "maxmemory:0", "maxmemory_policy:noeviction"]),
             ("replication", ["role:master", "connected_slaves:0"]),
@@ -222,7 +240,9 @@ extension FakeRedisServer.Core {
             ("keyspace", keys == 0 ? [] : ["db0:keys=\(keys),expires=0,avg_ttl=0"]),
         ]
         let wanted = section?.lowercased()
-        let chosen = sections.filter { wanted == nil || wanted == "all" || wanted == "everything" || wanted == "default" || $0.0 == wanted }
+        let chosen = sections.filter {
+            wanted == nil || wanted == "all" || wanted == "everything" || wanted == "default" || $0.0 == wanted
+        }
         return chosen.map { name, lines in
             "# \(name.prefix(1).uppercased() + name.dropFirst())\r\n" + lines.map { $0 + "\r\n" }.joined()
         }.joined(separator: "\r\n")
@@ -231,7 +251,8 @@ extension FakeRedisServer.Core {
     private static func clientLine(_ connection: Connection) -> String {
         let state = connection.state.value
         let subscriptions = state.channels.count
-        return "id=\(connection.id) addr=\(connection.remoteAddress) laddr=? fd=\(connection.id + 7) name=\(state.name ?? "") db=0 sub=\(subscriptions) psub=\(state.patterns.count) resp=\(state.protocolVersion) cmd=client|list"
+        return
+            "id=\(connection.id) addr=\(connection.remoteAddress) laddr=? fd=\(connection.id + 7) name=\(state.name ?? "") db=0 sub=\(subscriptions) psub=\(state.patterns.count) resp=\(state.protocolVersion) cmd=client|list"
     }
 }
 

@@ -13,6 +13,9 @@ import Synchronization
 /// Tests can also act on connections at any moment (``Connection/sendPush(_:)``, ``Connection/stall()``,
 /// ``closeAll()``) and wait for what the server received (``waitForCommands(named:count:within:)``).
 ///
+/// Commands must be RESP arrays, as clients send them; an inline command (`PING\r\n`) or any other malformed
+/// input closes the connection.
+///
 /// Everything runs on NIO event loops and tasks that only suspend: nothing blocks the cooperative pool.
 /// Always shut it down: ``withFakeRedisServer(_:_:)`` does.
 ///
@@ -78,7 +81,8 @@ public final class FakeRedisServer: Sendable {
                 }
             }
         }
-        return FakeRedisServer(host: host, port: port, core: core, listener: listener, accepted: continuation, runner: runner)
+        return FakeRedisServer(
+            host: host, port: port, core: core, listener: listener, accepted: continuation, runner: runner)
     }
 
     /// Stops listening, closes every connection and waits until nothing of the server runs any more.
@@ -144,12 +148,14 @@ public final class FakeRedisServer: Sendable {
     /// Waits until `count` commands named `name` have arrived (in all) and returns them.
     /// - Throws: when they have not within `timeout`, saying what did arrive.
     @discardableResult
-    public func waitForCommands(named name: String, count: Int = 1, within timeout: Duration) async throws -> [Command] {
+    public func waitForCommands(named name: String, count: Int = 1, within timeout: Duration) async throws -> [Command]
+    {
         let name = name.uppercased()
         guard await self.waitUntil(within: timeout, { $0.commands(named: name).count >= count }) else {
             let seen = self.commands.map(\.name)
             throw TestFixtureError(
-                "the fake Redis server received \(self.commands(named: name).count) × \(name) within \(timeout), expected \(count); all it received: \(seen)")
+                "the fake Redis server received \(self.commands(named: name).count) × \(name) within \(timeout), expected \(count); all it received: \(seen)"
+            )
         }
         return self.commands(named: name)
     }
@@ -158,7 +164,9 @@ public final class FakeRedisServer: Sendable {
     @discardableResult
     public func waitForConnections(accepted count: Int, within timeout: Duration) async throws -> [Connection] {
         guard await self.waitUntil(within: timeout, { $0.acceptedConnections >= count }) else {
-            throw TestFixtureError("the fake Redis server accepted \(self.acceptedConnections) connections within \(timeout), expected \(count)")
+            throw TestFixtureError(
+                "the fake Redis server accepted \(self.acceptedConnections) connections within \(timeout), expected \(count)"
+            )
         }
         return self.allConnections
     }
@@ -166,7 +174,9 @@ public final class FakeRedisServer: Sendable {
     /// Waits until exactly `count` connections are open.
     public func waitForOpenConnections(_ count: Int, within timeout: Duration) async throws {
         guard await self.waitUntil(within: timeout, { $0.openConnections == count }) else {
-            throw TestFixtureError("the fake Redis server has \(self.openConnections) open connections after \(timeout), expected \(count)")
+            throw TestFixtureError(
+                "the fake Redis server has \(self.openConnections) open connections after \(timeout), expected \(count)"
+            )
         }
     }
 
@@ -253,7 +263,8 @@ extension FakeRedisServer {
         }
 
         /// Sets up an accepted channel (on its event loop) and hands it to the serving task.
-        func accept(_ channel: any Channel, into accepted: AsyncStream<Accepted>.Continuation) -> EventLoopFuture<Void> {
+        func accept(_ channel: any Channel, into accepted: AsyncStream<Accepted>.Continuation) -> EventLoopFuture<Void>
+        {
             channel.eventLoop.makeCompletedFuture {
                 let (commands, commandsContinuation) = AsyncStream.makeStream(of: Command.self)
                 let connection = self.settings.withLock { settings in
@@ -321,7 +332,8 @@ extension FakeRedisServer {
             case .close:
                 await connection.close()
             case .default:
-                await self.perform(await self.defaultResponse(to: command, on: connection), for: command, on: connection)
+                await self.perform(
+                    await self.defaultResponse(to: command, on: connection), for: command, on: connection)
             case .delayed(let delay, let then):
                 guard (try? await Task.sleep(for: delay)) != nil else { return }
                 await self.perform(then, for: command, on: connection)

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A datagram socket standing in for systemd's NOTIFY_SOCKET: it records every sd_notify message with the
@@ -19,7 +19,9 @@ public final class NotifySocket: Sendable {
     private let stopped = StateWatch(false)
 
     public init() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rh-notify-\(UUID().uuidString.prefix(8)).sock").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "rh-notify-\(UUID().uuidString.prefix(8)).sock"
+        ).path
         self.path = path
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw TestFixtureError("socket(AF_UNIX, SOCK_DGRAM) failed") }
@@ -29,7 +31,9 @@ public final class NotifySocket: Sendable {
             for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else {
             let error = errno
@@ -58,7 +62,9 @@ public final class NotifySocket: Sendable {
     public var messages: [Message] { self.received.value }
 
     /// Waits for a message containing `text` that arrived at or after `since`.
-    public func waitFor(_ text: String, after since: ContinuousClock.Instant = .now - .seconds(3600), within timeout: Duration) async -> ContinuousClock.Instant? {
+    public func waitFor(
+        _ text: String, after since: ContinuousClock.Instant = .now - .seconds(3600), within timeout: Duration
+    ) async -> ContinuousClock.Instant? {
         let matches: @Sendable (Message) -> Bool = { $0.at >= since && $0.message.contains(text) }
         guard await self.received.wait(until: { $0.contains(where: matches) }, within: timeout) else { return nil }
         return self.messages.first(where: matches)?.at

@@ -2,7 +2,8 @@ import Foundation
 import Synchronization
 
 /// A real Redis Cluster of local redis-server processes (`cluster-enabled yes`), formed with
-/// `redis-cli --cluster create`, primaries only. Always destroy it (``withRedisCluster(nodes:nodeTimeout:tls:extraConfig:_:)``).
+/// `redis-cli --cluster create`, primaries only. Always destroy it:
+/// ``withRedisCluster(nodes:nodeTimeout:tls:extraConfig:_:)`` does.
 ///
 /// Every method that waits suspends the calling task; none blocks a thread.
 public final class RedisCluster: Sendable {
@@ -46,7 +47,9 @@ public final class RedisCluster: Sendable {
             }
             try await run(
                 try which("redis-cli"),
-                cliTLS + ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"])
+                cliTLS + ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + [
+                    "--cluster-replicas", "0", "--cluster-yes",
+                ])
             let cluster = RedisCluster(servers: servers, nodeTimeout: nodeTimeout)
             try await cluster.waitUntilConsistent()
             return cluster
@@ -91,7 +94,9 @@ public final class RedisCluster: Sendable {
         let server = try await RedisServer.start(.init(extraConfig: Self.clusterConfig(nodeTimeout: self.nodeTimeout)))
         do {
             let existing = self.servers[0]
-            try await run(try which("redis-cli"), ["--cluster", "add-node", "127.0.0.1:\(server.port)", "127.0.0.1:\(existing.port)"])
+            try await run(
+                try which("redis-cli"),
+                ["--cluster", "add-node", "127.0.0.1:\(server.port)", "127.0.0.1:\(existing.port)"])
             self._servers.withLock { $0.append(server) }
             try await self.waitUntilConsistent()
             return server
@@ -148,7 +153,8 @@ public func withRedisCluster<T>(
     nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false, extraConfig: [String] = [],
     _ body: (RedisCluster) async throws -> T
 ) async throws -> T {
-    let cluster = try await RedisCluster.start(nodes: nodes, nodeTimeout: nodeTimeout, tls: tls, extraConfig: extraConfig)
+    let cluster = try await RedisCluster.start(
+        nodes: nodes, nodeTimeout: nodeTimeout, tls: tls, extraConfig: extraConfig)
     do {
         let result = try await body(cluster)
         await cluster.destroy()

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real `redis-server` process on a free loopback port, for integration tests.
@@ -114,7 +114,8 @@ public final class RedisServer: Sendable {
         let process: ChildProcess
         if let namespace = self.options.networkNamespace {
             // `ip netns exec` execs redis-server in place: the pid is the server's.
-            process = try ChildProcess.spawn(try which("ip"), ["netns", "exec", namespace, try which("redis-server"), config])
+            process = try ChildProcess.spawn(
+                try which("ip"), ["netns", "exec", namespace, try which("redis-server"), config])
         } else {
             process = try ChildProcess.spawn(try which("redis-server"), [config])
         }

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a program to completion and returns its standard output; throws with its stderr when it fails.
@@ -13,14 +13,16 @@ import Glibc
 public func run(
     _ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(120)
 ) async throws -> String {
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("rh-run-\(UUID().uuidString.prefix(12))").path
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("rh-run-\(UUID().uuidString.prefix(12))")
+        .path
     let outputPath = base + ".out"
     let errorPath = base + ".err"
     defer {
         unlink(outputPath)
         unlink(errorPath)
     }
-    let child = try ChildProcess.spawn(executable, arguments, environment: environment, output: outputPath, errors: errorPath)
+    let child = try ChildProcess.spawn(
+        executable, arguments, environment: environment, output: outputPath, errors: errorPath)
     let commandLine = ([executable] + arguments).joined(separator: " ")
     guard await child.waitForExit(within: timeout) else {
         await child.terminate(signal: SIGKILL, grace: .zero)
@@ -31,7 +33,8 @@ public func run(
     let output = String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self)
     guard child.exitStatus == 0 else {
         let errors = String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self)
-        let how = child.ended.map { $0.signal.map { "was killed by signal \($0)" } ?? "exited \($0.status ?? -1)" } ?? "ended"
+        let how =
+            child.ended.map { $0.signal.map { "was killed by signal \($0)" } ?? "exited \($0.status ?? -1)" } ?? "ended"
         throw TestFixtureError("\(commandLine) \(how): \(errors)")
     }
     return output

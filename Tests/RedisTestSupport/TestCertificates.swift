@@ -39,23 +39,30 @@ public struct TestCertificates: Sendable {
         let openssl = try which("openssl")
         func path(_ name: String) -> String { "\(directory)/\(name)" }
         func ca(_ name: String) async throws {
-            try await run(openssl, [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=redis-healthd test \(name)",
-                "-keyout", path("\(name).key"), "-out", path("\(name).crt"),
-            ])
+            try await run(
+                openssl,
+                [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=redis-healthd test \(name)",
+                    "-keyout", path("\(name).key"), "-out", path("\(name).crt"),
+                ])
         }
         func leaf(_ name: String, san: String, usage: String) async throws {
-            try await run(openssl, [
-                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name).key"),
-                "-out", path("\(name).csr"),
-            ])
+            try await run(
+                openssl,
+                [
+                    "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name).key"),
+                    "-out", path("\(name).csr"),
+                ])
             let extensions = path("\(name).ext")
             try "subjectAltName=\(san)\nextendedKeyUsage=\(usage)\n".write(
                 toFile: extensions, atomically: true, encoding: .utf8)
-            try await run(openssl, [
-                "x509", "-req", "-in", path("\(name).csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
-                "-CAcreateserial", "-days", "2", "-out", path("\(name).crt"), "-extfile", extensions,
-            ])
+            try await run(
+                openssl,
+                [
+                    "x509", "-req", "-in", path("\(name).csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
+                    "-CAcreateserial", "-days", "2", "-out", path("\(name).crt"), "-extfile", extensions,
+                ])
         }
         try await ca("ca")
         try await ca("other-ca")

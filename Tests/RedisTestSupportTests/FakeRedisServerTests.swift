@@ -27,7 +27,8 @@ final class RawClient: Sendable {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Collector { bytes in reads.update { $0.append((.now, bytes)) } })
+                    try channel.pipeline.syncOperations.addHandler(
+                        Collector { bytes in reads.update { $0.append((.now, bytes)) } })
                 }
             }
             .connect(host: server.host, port: server.port).get()
@@ -86,7 +87,9 @@ struct FakeRedisServerTests {
             #expect(try await connection.send(RESPCommand("GET", "missing")) == .null)
             let info = try await connection.send(RESPCommand("INFO", "cluster"))
             #expect(info.string?.contains("cluster_enabled:0") == true)
-            let refused = await #expect(throws: RedisClientError.self) { try await connection.send(RESPCommand("CLUSTER", "SHARDS")) }
+            let refused = await #expect(throws: RedisClientError.self) {
+                try await connection.send(RESPCommand("CLUSTER", "SHARDS"))
+            }
             #expect(refused?.code == .errorReply)
             #expect(refused?.description.contains("ERR This instance has cluster support disabled") == true)
 
@@ -96,9 +99,10 @@ struct FakeRedisServerTests {
             #expect(hello.words.contains("kit-test"))
             #expect(server.connection(1)?.clientName == "kit-test")
             #expect(server.connection(1)?.protocolVersion == 3)
-            #expect(server.commands(onConnection: 1).map(\.name) == [
-                "HELLO", "PING", "SET", "GET", "GET", "INFO", "CLUSTER SHARDS",
-            ])
+            #expect(
+                server.commands(onConnection: 1).map(\.name) == [
+                    "HELLO", "PING", "SET", "GET", "GET", "INFO", "CLUSTER SHARDS",
+                ])
             #expect(server.commands(named: "cluster shards").first?.arguments == [])
             #expect(server.acceptedConnections == 1 && server.openConnections == 1)
 
@@ -114,7 +118,8 @@ struct FakeRedisServerTests {
     @Test("RESP2 fallback: HELLO unknown, password required: AUTH then CLIENT SETNAME")
     func resp2WithPassword() async throws {
         try await withFakeRedisServer(.init(password: "s3cret", helloSupported: false)) { server in
-            let connection = try await RedisConnection.connect(configuration: connectionConfiguration(server, password: "s3cret"))
+            let connection = try await RedisConnection.connect(
+                configuration: connectionConfiguration(server, password: "s3cret"))
             #expect(connection.protocolVersion == .resp2)
             #expect(server.commands.map(\.name) == ["HELLO", "AUTH", "CLIENT SETNAME"])
             #expect(server.commands(named: "AUTH").first?.arguments == ["s3cret"])
@@ -132,7 +137,8 @@ struct FakeRedisServerTests {
     @Test("a scripted raw reply arrives byte-exact")
     func rawReplyIsExact() async throws {
         let hostile: [UInt8] = bytes("+PO") + [0x00, 0xff, 0x0d] + bytes("\r\n$-7\r\n|0\r\n")
-        try await withFakeRedisServer(.respond { command, _ in command.name == "PING" ? .raw(hostile) : .default }) { server in
+        try await withFakeRedisServer(.respond { command, _ in command.name == "PING" ? .raw(hostile) : .default }) {
+            server in
             let client = try await RawClient.connect(to: server)
             try await client.send("PING")
             #expect(await client.waitForBytes(hostile.count, within: .seconds(5)))
@@ -170,7 +176,9 @@ struct FakeRedisServerTests {
 
     @Test("no reply and stall: the command is recorded and never answered; resume answers what waited")
     func stall() async throws {
-        let script = FakeRedisServer.Script.respond { command, _ in command.arguments.first == "black-hole" ? .noReply : .default }
+        let script = FakeRedisServer.Script.respond { command, _ in
+            command.arguments.first == "black-hole" ? .noReply : .default
+        }
         try await withFakeRedisServer(script) { server in
             let connection = try await RedisConnection.connect(configuration: connectionConfiguration(server))
             let started = ContinuousClock.now
@@ -209,7 +217,9 @@ struct FakeRedisServerTests {
     func close() async throws {
         try await withFakeRedisServer(.respond { command, _ in command.name == "GET" ? .close : .default }) { server in
             let connection = try await RedisConnection.connect(configuration: connectionConfiguration(server))
-            let error = await #expect(throws: RedisClientError.self) { try await connection.send(RESPCommand("GET", "k")) }
+            let error = await #expect(throws: RedisClientError.self) {
+                try await connection.send(RESPCommand("GET", "k"))
+            }
             #expect(error?.code == .connectionClosed)
             try await server.waitForOpenConnections(0, within: .seconds(5))
             #expect(server.connection(1)?.isOpen == false)
@@ -272,10 +282,11 @@ struct FakeRedisServerTests {
             #expect(try await reply == .bulkString("late"))
         }
         // A handler that never returns does not keep shutdown waiting.
-        let server = try await FakeRedisServer.start(script: .respond { _, _ in
-            _ = await StateWatch(false).wait(until: { $0 })
-            return .noReply
-        })
+        let server = try await FakeRedisServer.start(
+            script: .respond { _, _ in
+                _ = await StateWatch(false).wait(until: { $0 })
+                return .noReply
+            })
         let raw = try await RawClient.connect(to: server)
         try await raw.send("PING")
         try await server.waitForCommands(named: "PING", within: .seconds(5))
@@ -308,9 +319,11 @@ struct FakeClusterTopologyTests {
     /// hostname and a TLS port, and its replica.
     static let topology = FakeClusterTopology(nodes: [
         FakeClusterNode(
-            id: primaryID, ip: "10.1.2.3", endpoint: "127.0.0.1", hostname: "redis-1.example", port: 10226, tlsPort: 16380,
+            id: primaryID, ip: "10.1.2.3", endpoint: "127.0.0.1", hostname: "redis-1.example", port: 10226,
+            tlsPort: 16380,
             slots: [0...100, 200...16383]),
-        FakeClusterNode(id: replicaID, ip: "10.1.2.4", port: 7001, role: .replica, primaryID: primaryID, health: "loading"),
+        FakeClusterNode(
+            id: replicaID, ip: "10.1.2.4", port: 7001, role: .replica, primaryID: primaryID, health: "loading"),
     ])
 
     @Test("CLUSTER SHARDS in RESP3 and RESP2 parse to the announced nodes", arguments: [false, true])
