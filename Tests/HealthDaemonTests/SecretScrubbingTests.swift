@@ -35,7 +35,7 @@ struct SecretScrubbingTests {
         #expect(status.lastError?.contains("<redacted>") == true, "\(status.lastError ?? "")")
         #expect(!json.contains(Self.password), "\(json)")
         let texts = events.entries(since: 0).map(\.event)
-        #expect(texts.contains { $0.contains("with args beginning with: '<redacted>'") }, "\(texts)")
+        #expect(texts.contains { $0.contains("with args beginning with: <redacted>") }, "\(texts)")
         #expect(!texts.contains { $0.contains(Self.password) }, "\(texts)")
         let logged = logs.all.map { "\($0.message) \($0.metadata)" }
         #expect(!logged.contains { $0.contains(Self.password) }, "\(logged)")
@@ -52,7 +52,8 @@ struct SecretScrubbingTests {
         let text = String(decoding: scrubbed, as: UTF8.self)
         #expect(!text.contains(Self.password))
         let tree = try #require(try JSONSerialization.jsonObject(with: scrubbed) as? [String: Any])
-        #expect(tree["error"] as? String == "ERR unknown command 'AUTH', with args beginning with: '<redacted>' ")
+        // What the server echoes of the arguments is dropped whole, whatever it holds.
+        #expect(tree["error"] as? String == "ERR unknown command 'AUTH', with args beginning with: <redacted>")
         #expect(tree["<redacted>"] as? Bool == true && tree["count"] as? Int == 7)
         #expect(((tree["nested"] as? [[String: Any]])?.first?["n"] as? Int) == 1, "numbers are not strings: never scrubbed")
     }

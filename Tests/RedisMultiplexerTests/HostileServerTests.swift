@@ -10,11 +10,13 @@ import Testing
 /// bounded and truthful.
 @Suite("Multiplexer and cluster client against a hostile fake server")
 struct HostileServerTests {
-    func configuration(_ server: FakeRedisServer, name: String = "hostile") -> RedisMultiplexerConfiguration {
+    func configuration(
+        _ server: FakeRedisServer, name: String = "hostile", commandTimeout: Duration = .seconds(1)
+    ) -> RedisMultiplexerConfiguration {
         RedisMultiplexerConfiguration(
             connection: RedisConnectionConfiguration(
                 endpoint: RedisEndpoint(host: server.host, port: server.port), clientName: name,
-                connectTimeout: .seconds(2), commandTimeout: .seconds(1)),
+                connectTimeout: .seconds(2), commandTimeout: commandTimeout),
             probeInterval: .milliseconds(250), probeTimeout: .milliseconds(250), probeFailures: 2)
     }
 
@@ -52,7 +54,9 @@ struct HostileServerTests {
         try await withFakeRedisServer(FakeRedisServer.Script(topology: unreachable)) { server in
             let cluster = try RedisClusterClient(
                 configuration: RedisClusterConfiguration(
-                    node: self.configuration(server), seeds: [RedisEndpoint(host: server.host, port: server.port)]))
+                    // A 1,000-node CLUSTER SHARDS reply takes a while to build and parse in a debug build.
+                    node: self.configuration(server, commandTimeout: .seconds(10)),
+                    seeds: [RedisEndpoint(host: server.host, port: server.port)]))
             let dials = Atomic<Int>(0)
             let tooMany = Mutex<(count: Int, limit: Int)?>(nil)
             let stream = cluster.events()
@@ -67,7 +71,7 @@ struct HostileServerTests {
             }
             defer { watcher.cancel() }
             try await whileRunning(cluster) {
-                #expect(await eventually(within: .seconds(10)) { cluster.topology != nil })
+                #expect(await eventually(within: .seconds(30)) { cluster.topology != nil })
                 let started = ContinuousClock.now
                 let before = dials.load(ordering: .relaxed)
                 try await Task.sleep(for: .seconds(3))

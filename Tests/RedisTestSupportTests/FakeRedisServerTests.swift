@@ -64,7 +64,7 @@ final class Collector: ChannelInboundHandler {
 }
 
 func connectionConfiguration(
-    _ server: FakeRedisServer, password: String? = nil, commandTimeout: Duration = .seconds(2)
+    _ server: FakeRedisServer, password: String? = nil, commandTimeout: Duration = .seconds(10)
 ) -> RedisConnectionConfiguration {
     RedisConnectionConfiguration(
         endpoint: RedisEndpoint(host: server.host, port: server.port), password: password.map(RedisSecret.init),
