@@ -74,7 +74,7 @@ struct ConfigurationTests {
         BadCase(
             yaml: "targets:\n  - name: a\n    host: h\n    topology: {refresh_interval: 0s, history: 0, every: 1s}\n    maintenance_events: sometimes\n",
             expected: [
-                "targets[0].topology.every: unknown key (known: history, min_refresh_interval, refresh_interval)",
+                "targets[0].topology.every: unknown key (known: history, max_nodes, min_refresh_interval, refresh_interval)",
                 "targets[0].topology.history: 0 is out of range 1…10000",
                 "targets[0].topology.refresh_interval: 0s is below the least accepted 1s: reading the topology more often only loads the cluster",
                 "targets[0].maintenance_events: \"sometimes\" is not one of auto, on, off",

@@ -406,7 +406,7 @@ private struct Reader {
             target.maintenanceEvents = value
         }
         if let value = self.bool(map["dial_disallowed"], "\(path).dial_disallowed") { target.dialDisallowed = value }
-        if let topology = self.mapping(map["topology"], "\(path).topology", allowed: ["refresh_interval", "min_refresh_interval", "history"]) {
+        if let topology = self.mapping(map["topology"], "\(path).topology", allowed: ["refresh_interval", "min_refresh_interval", "history", "max_nodes"]) {
             if let value = self.duration(topology["refresh_interval"], "\(path).topology.refresh_interval") {
                 target.topologyRefreshInterval = value
             }
@@ -414,6 +414,7 @@ private struct Reader {
                 target.topologyMinimumRefreshInterval = value
             }
             if let value = self.int(topology["history"], "\(path).topology.history", range: 1...10_000) { target.topologyHistory = value }
+            if let value = self.int(topology["max_nodes"], "\(path).topology.max_nodes", range: 1...100_000) { target.topologyMaxNodes = value }
         }
         if let ports = map["allowed_ports"], ports.null == nil {
             if let list = ports.sequence {

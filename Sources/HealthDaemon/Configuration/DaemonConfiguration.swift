@@ -35,6 +35,9 @@ public struct DaemonConfiguration: Sendable {
         public var topologyMinimumRefreshInterval: Duration = .seconds(5)
         /// Topology snapshots kept in the history. [50]
         public var topologyHistory = 50
+        /// A topology listing more nodes than this is a warning (a real cluster rarely has that many; a broken or
+        /// hostile one may announce thousands). [500]
+        public var topologyMaxNodes = 500
 
         /// The allow-lists as rules (the CIDRs were validated when the file was read).
         public var endpointRules: EndpointRules {

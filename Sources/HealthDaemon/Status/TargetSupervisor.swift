@@ -255,12 +255,12 @@ public final class TargetSupervisor: Sendable {
         }
         let cluster: RedisClusterClient
         do {
-            cluster = try RedisClusterClient(
-                configuration: RedisClusterConfiguration(
-                    node: nodeConfiguration, seeds: [nodeConfiguration.connection.endpoint],
-                    refreshInterval: self.target.topologyRefreshInterval,
-                    minimumRefreshInterval: self.target.topologyMinimumRefreshInterval),
-                logger: self.logger, dialPolicy: policy)
+            var clusterConfiguration = RedisClusterConfiguration(
+                node: nodeConfiguration, seeds: [nodeConfiguration.connection.endpoint],
+                refreshInterval: self.target.topologyRefreshInterval,
+                minimumRefreshInterval: self.target.topologyMinimumRefreshInterval)
+            clusterConfiguration.maxNodes = self.target.topologyMaxNodes
+            cluster = try RedisClusterClient(configuration: clusterConfiguration, logger: self.logger, dialPolicy: policy)
         } catch {
             self.logger.error("Cannot start the cluster client", metadata: ["error.message": "\(error)"])
             return
