@@ -303,7 +303,11 @@ public struct RESPParser: Sendable {
             case .bulkError: value = .bulkError(payload)
             default:
                 let view = payload.readableBytesView
-                guard view.count >= 4, view[view.startIndex + 3] == UInt8(ascii: ":") else {
+                // The format is three printable ASCII characters (`txt`, `mkd`): anything else would not survive
+                // being read as text and written back.
+                guard view.count >= 4, view[view.startIndex + 3] == UInt8(ascii: ":"),
+                    view.prefix(3).allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+                else {
                     throw RESPParsingError(
                         code: .invalidVerbatimString, offset: markerOffset,
                         detail: "expected a three-letter format and ':' before the text")

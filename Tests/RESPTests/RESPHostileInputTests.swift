@@ -18,6 +18,16 @@ struct RESPHostileInputTests {
         }
     }
 
+    /// Found by the fuzzer: a verbatim string whose format is not ASCII (`tx\xC2`) parsed, but its format,
+    /// read as text, re-encoded to other bytes that no longer parsed.
+    @Test("a verbatim string's format must be three printable ASCII characters")
+    func verbatimFormat() throws {
+        var bad = ByteBuffer(bytes: Array("=7\r\ntx".utf8) + [0xC2] + Array(":abc\r\n".utf8))
+        #expect { try parseFresh(&bad) } throws: { ($0 as? RESPParsingError)?.code == .invalidVerbatimString }
+        var good = ByteBuffer(string: "=7\r\nmkd:abc\r\n")
+        #expect(try parseFresh(&good) == .verbatimString(format: "mkd", ByteBuffer(string: "abc")))
+    }
+
     @Test("attributes with pairs count toward the depth too")
     func attributesWithPairsCount() throws {
         var parser = RESPParser(limits: .init(maxDepth: 3))

@@ -523,10 +523,9 @@ extension TargetSupervisor {
                 continue
             }
             guard !nodes.contains(where: { $0.0 == endpoint }) else { continue }
-            // The address judged is the one that would be dialed.
-            let violations = rules.violations(address: endpoint.host, port: endpoint.port)
-            let skipped = violations.isEmpty || self.target.dialDisallowed
-                ? nil : "not contacted: " + violations.map(\.detail).joined(separator: "; ") + " (dial_disallowed: false)"
+            // The same judgement as the cluster client's dial policy: the address that would be dialed.
+            let refusal = self.target.dialDisallowed ? nil : rules.dialRefusal(endpoint)
+            let skipped = refusal.map { "not contacted: \($0) (dial_disallowed: false)" }
             nodes.append((endpoint, node.role.rawValue, node.id, skipped))
         }
         let isCluster = mode == "cluster"
