@@ -116,7 +116,10 @@ public struct RESPParser: Sendable {
                 let finished: RESPValue?
                 switch item {
                 case .value(let value):
-                    finished = self.fold(value)
+                    // An element kept while its aggregate is unfinished must not share storage with the buffer
+                    // the bytes arrive in: appending the next read to that buffer would copy it whole (copy on
+                    // write), once per read, and parsing would be quadratic again. Each element is copied once.
+                    finished = self.fold(self.stack.isEmpty ? value : value.detachedFromInput)
                 case .aggregate(let kind, let count, let markerOffset):
                     guard self.stack.count < self.limits.maxDepth else {
                         throw RESPParsingError(

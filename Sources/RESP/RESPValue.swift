@@ -49,6 +49,25 @@ public struct RESPMapEntry: Sendable, Hashable {
 }
 
 extension RESPValue {
+    /// The same value with its payload in storage of its own, not a slice of the bytes it was parsed from.
+    /// (Aggregates are built from elements that already are.)
+    var detachedFromInput: RESPValue {
+        func copy(_ buffer: ByteBuffer) -> ByteBuffer {
+            var copy = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
+            copy.writeImmutableBuffer(buffer)
+            return copy
+        }
+        switch self {
+        case .simpleString(let buffer): return .simpleString(copy(buffer))
+        case .simpleError(let buffer): return .simpleError(copy(buffer))
+        case .bulkString(let buffer): return .bulkString(copy(buffer))
+        case .bigNumber(let buffer): return .bigNumber(copy(buffer))
+        case .bulkError(let buffer): return .bulkError(copy(buffer))
+        case .verbatimString(let format, let buffer): return .verbatimString(format: format, copy(buffer))
+        case .integer, .array, .null, .boolean, .double, .map, .set, .attributed, .push: return self
+        }
+    }
+
     /// The value without any RESP3 attributes that preceded it.
     public var withoutAttributes: RESPValue {
         if case .attributed(_, let value) = self { return value.withoutAttributes }

@@ -77,6 +77,21 @@ struct RESPHostileInputTests {
         #expect(parser.itemsExamined <= count + 1 + calls, "examined \(parser.itemsExamined) items in \(calls) calls")
     }
 
+    /// Hardening (b), the other half: elements kept between reads used to be slices of the input buffer, so
+    /// appending the next read to it copied the whole buffer (copy on write) every time: quadratic again.
+    @Test("what a partial value keeps does not pin the input buffer: appending does not copy it")
+    func partialValueDoesNotPinInput() throws {
+        var parser = RESPParser()
+        var buffer = ByteBufferAllocator().buffer(capacity: 4096)
+        buffer.writeString("*3\r\n$3\r\nabc\r\n+simple\r\n")
+        let before = buffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(try parser.parse(&buffer) == nil)
+        buffer.writeString(":7\r\n")
+        let after = buffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(before == after, "appending to the input copied it: the parser keeps a reference to it")
+        #expect(try parser.parse(&buffer) == .array([.bulkString("abc"), .simpleString("simple"), .integer(7)]))
+    }
+
     @Test("a long line drip-fed is scanned once, not once per byte")
     func longLineDripFed() throws {
         var parser = RESPParser()
