@@ -162,7 +162,9 @@ public final class Daemon: ControlBackend {
 
     public var statuses: [TargetStatus] { self.supervisors.map(\.snapshot) }
 
-    public func events(since: Int) -> [EventLog.Entry] { self.events.entries(since: since) }
+    public func events(since: Int, target: String?) -> EventsDocument {
+        EventsDocument(events: self.events.entries(since: since, target: target), latest: self.events.latest, started: self.events.started)
+    }
 
     public func metricsText() -> String { self.metrics.exposition() }
 

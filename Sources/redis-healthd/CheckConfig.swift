@@ -32,6 +32,6 @@ let defaultConfigurationPath = "/etc/redis-healthd/redis-healthd.yaml"
 
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) {
-        FileHandle.standardError.write(Data(string.utf8))
+        writeToStandardError(string)
     }
 }

@@ -18,6 +18,8 @@ struct Run: AsyncParsableCommand {
     var config: String = defaultConfigurationPath
 
     func run() async throws {
+        // A reader of stdout/stderr that goes away (`redis-healthd run | head -1`) must not kill the daemon.
+        signal(SIGPIPE, SIG_IGN)
         let loader = ConfigurationLoader()
         let configuration: DaemonConfiguration
         do {
@@ -25,6 +27,12 @@ struct Run: AsyncParsableCommand {
         } catch {
             var standardError = StandardError()
             print("<3>\(error.description)", to: &standardError)
+            throw ExitCode(1)
+        }
+        // Another daemon answering on the same control socket: taking its socket over would leave it unreachable.
+        if let answer = liveDaemon(at: configuration.control.socket) {
+            writeToStandardError(
+                "<3>another redis-healthd is running on \(configuration.control.socket) (it answered: \(answer)); stop it first, or give this one another control.socket\n")
             throw ExitCode(1)
         }
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
@@ -91,6 +99,13 @@ struct Run: AsyncParsableCommand {
         _ = sources
         logger.info("Stopped")
     }
+}
+
+/// What a daemon already listening on `socket` answers to GET /status (its HTTP status line), or nil when none
+/// does (no socket, or one left by a daemon that stopped).
+func liveDaemon(at socket: String) -> String? {
+    guard let response = try? ControlClient(socketPath: socket, timeout: 2).request("GET", "/status") else { return nil }
+    return "HTTP \(response.status)"
 }
 
 func monotonicMicroseconds() -> UInt64 {

@@ -23,13 +23,7 @@ struct Topology: ParsableCommand {
     @OptionGroup var socket: SocketOption
 
     func run() throws {
-        let path = "/topology/\(self.target.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? self.target)"
-        let response: ControlClient.Response
-        do {
-            response = try ControlClient(socketPath: self.socket.socket).request("GET", path)
-        } catch {
-            throw failure(error.description)
-        }
+        let response = try self.socket.request("GET", "/topology/\(percentEncoded(self.target))")
         guard response.status == 200 else { throw failure(errorMessage(response)) }
         if self.json {
             print(String(decoding: response.body, as: UTF8.self), terminator: "")
@@ -63,12 +57,17 @@ struct Export: ParsableCommand {
         if let output = self.output, lstat(output, &existing) == 0 {
             throw failure("\(output) exists; choose another name or remove it")
         }
-        let path = self.target.map { "/export/\($0.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? $0)" } ?? "/export"
+        let path = self.target.map { "/export/\(percentEncoded($0))" } ?? "/export"
+        let (client, source) = try self.socket.client(timeout: self.timeout)
         let response: ControlClient.Response
         do {
-            response = try ControlClient(socketPath: self.socket.socket, timeout: self.timeout).request("GET", path)
+            response = try client.request("GET", path)
+        } catch let error where error.isTimeout {
+            throw failure(
+                "the daemon did not finish the export within \(self.timeout) s; it carries on in the daemon (one export at a time, bounded by its own per-node timeouts): wait a minute and try again, or give a larger --timeout")
         } catch {
-            throw failure(error.description)
+            throw failure(
+                "\(error.description) (socket from \(source); point elsewhere with --socket PATH, REDIS_HEALTHD_SOCKET or --config FILE)")
         }
         guard response.status == 200 else { throw failure(errorMessage(response)) }
         guard let output = self.output else {

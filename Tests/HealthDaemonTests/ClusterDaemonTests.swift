@@ -145,7 +145,7 @@ struct ClusterDaemonTests {
                 #expect(node["port"] as? Int == 10226 && node["dialed"] as? Bool == false)
                 #expect((node["not_dialed_reason"] as? String)?.contains("port 10226 is outside allowed_ports") == true)
                 #expect(try await eventually(within: .seconds(5)) { try await !clientNames(moved).contains("redis-healthd#1") })
-                #expect(!daemon.events(since: 0).contains { $0.event.contains("10226") && $0.event.contains("connection failed") })
+                #expect(!daemon.events.entries(since: 0).contains { $0.event.contains("10226") && $0.event.contains("connection failed") })
                 let history = try #require(current["history"] as? [[String: Any]])
                 #expect(history.count >= 2)
                 let change = try #require((history.last?["changes"] as? [[String: Any]])?.first)
@@ -318,7 +318,7 @@ struct ClusterDaemonTests {
                 let status = try await object(client, "/status/cluster-b")
                 #expect((status["last_maintenance_event"] as? String)?.contains("NodeMaintenanceEnded 127.0.0.1") == true)
                 #expect(status["state"] as? String == "healthy")
-                #expect(daemon.events(since: 0).contains { $0.event.hasPrefix("maintenance NodeMaintenanceStarting 127.0.0.1") })
+                #expect(daemon.events.entries(since: 0).contains { $0.event.hasPrefix("maintenance NodeMaintenanceStarting 127.0.0.1") })
                 let metrics = daemon.metricsText()
                 #expect(metrics.contains("type=\"malformed\"") && metrics.contains("type=\"NodeMaintenanceEnded\""))
             }

@@ -12,7 +12,7 @@ import Glibc
 /// Answers the control endpoints with fixed documents.
 struct StubBackend: ControlBackend {
     func statusDocument() -> StatusDocument { StatusDocument(targets: []) }
-    func events(since: Int) -> [EventLog.Entry] { [] }
+    func events(since: Int, target: String?) -> EventsDocument { EventsDocument(events: [], latest: 0, started: 0) }
     func metricsText() -> String { "redis_healthd_build_info{version=\"stub\"} 1\n" }
     func reconnect(target: String) async -> String? { nil }
     func topology(target: String) -> TopologyDocument? { nil }

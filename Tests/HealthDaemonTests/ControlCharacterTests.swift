@@ -74,7 +74,7 @@ struct ControlCharacterTests {
     @Test("event text is stored escaped")
     func events() {
         let log = EventLog()
-        log.append(target: "cluster-b", text: "ANOMALY node 7c1e\(Self.forged) announces 10.0.0.5:10226\(Self.forged)", at: 1)
+        log.append(target: "cluster-b", text: "ANOMALY node 7c1e\(Self.forged) announces 10.0.0.5:10226\(Self.forged)", at: 1, kind: "topology-anomaly")
         log.append(
             target: "cluster-b",
             event: .connectionFailed(

@@ -24,7 +24,7 @@ struct EventFloodTests {
         let supervisor = try self.supervisor(events: events, metrics: metrics, logs: logs)
         let start = 1_800_000_000.0
         events.append(target: "cache-a", event: .forceReconnect(acted: true, reason: "error-threshold"), at: start)
-        events.append(target: "cache-a", text: "state healthy → degraded: unresponsive", at: start, importance: .significant)
+        events.append(target: "cache-a", text: "state healthy → degraded: unresponsive", at: start, importance: .significant, kind: "state-changed")
         for index in 0..<3_000 {
             supervisor.handleMaintenance(Self.starting, now: start + 1 + Double(index) * 0.01)
         }
@@ -50,11 +50,11 @@ struct EventFloodTests {
 
     @Test("routine events never push significant ones out; reads merge both in sequence order")
     func twoRings() {
-        let events = EventLog(capacity: 100)
+        let events = EventLog(significantPerTarget: 100, routinePerTarget: 100)
         events.append(target: "a", event: .forceReconnect(acted: true, reason: "manual"), at: 1)
-        for index in 0..<3_000 { events.append(target: "a", text: "routine \(index)", at: 2) }
-        events.append(target: "a", text: "ANOMALY x", at: 3, importance: .significant)
-        events.append(target: "a", text: "routine last", at: 4)
+        for index in 0..<3_000 { events.append(target: "a", text: "routine \(index)", at: 2, kind: "note") }
+        events.append(target: "a", text: "ANOMALY x", at: 3, importance: .significant, kind: "topology-anomaly")
+        events.append(target: "a", text: "routine last", at: 4, kind: "note")
         let entries = events.entries(since: 0)
         #expect(entries.count == 102)
         #expect(entries.first?.event == "force-reconnect acted (manual)" && entries.first?.sequence == 1)
@@ -62,6 +62,24 @@ struct EventFloodTests {
         #expect(entries.suffix(2).map(\.event) == ["ANOMALY x", "routine last"])
         #expect(events.entries(since: 3_001).map(\.event) == ["ANOMALY x", "routine last"])
         #expect(events.entries(since: 3_003).isEmpty)
+    }
+
+    /// Operator experience (8): one target failing for hours used to fill the one ring and push every other
+    /// target's failover out of `events`.
+    @Test("each target keeps its own events: a flooding target does not evict another's")
+    func perTarget() {
+        let events = EventLog(significantPerTarget: 50, routinePerTarget: 50)
+        events.append(target: "quiet", event: .connectionFailed(role: .interactive, endpoint: .init(host: "h", port: 1), kind: .socket, message: "reset"), at: 1)
+        events.append(target: "quiet", text: "state healthy → reconnecting", at: 1, importance: .significant, kind: "state-changed")
+        for index in 0..<5_000 {
+            events.append(target: "noisy", text: "connecting (attempt \(index))", at: 2, kind: "connecting")
+            events.append(target: "noisy", text: "state down → down \(index)", at: 2, importance: .significant, kind: "state-changed")
+        }
+        let quiet = events.entries(since: 0, target: "quiet")
+        #expect(quiet.map(\.kind) == ["connection-failed", "state-changed"])
+        #expect(events.entries(since: 0, target: "noisy").count == 100)
+        #expect(events.entries(since: 0).count == 102)
+        #expect(events.latest == 10_002)
     }
 
     @Test("the rate limit: a burst of 10, then one every 6 s")

@@ -38,7 +38,7 @@ struct StatusTableTests {
         #expect(rfc3339(0) == "1970-01-01T00:00:00.000Z")
         #expect(rfc3339(1_795_391_757.1234) == "2026-11-22T23:55:57.123Z")
         #expect(rfc3339(1_795_391_757.9996) == "2026-11-22T23:55:58.000Z")
-        let entry = EventLog.Entry(sequence: 1, time: 1_795_391_757.123, target: "t", event: "e")
+        let entry = EventLog.Entry(sequence: 1, time: 1_795_391_757.123, target: "t", kind: "note", event: "e")
         let decoded = try JSONDecoder().decode(EventLog.Entry.self, from: JSONEncoder().encode(entry))
         #expect(abs(decoded.time - entry.time) < 0.0005 && decoded.event == "e")
     }

@@ -125,6 +125,7 @@ public struct ConfigurationLoader: Sendable {
         "connect_timeout": .milliseconds(10),
         "keepalive_interval": .seconds(1),
         "reconnect.backoff_base": .milliseconds(1),
+        "reconnect.connect_timeout": .milliseconds(10),
         "reconnect.backoff_cap": .milliseconds(1),
         "topology.refresh_interval": .seconds(1),
         "topology.min_refresh_interval": .milliseconds(100),
@@ -144,6 +145,7 @@ public struct ConfigurationLoader: Sendable {
         "connect_timeout": "no connection is made that fast",
         "keepalive_interval": "a keepalive PING more often than once a second only loads the server",
         "reconnect.backoff_base": "reconnecting in a tight loop loads the server",
+        "reconnect.connect_timeout": "no connection is made that fast",
         "reconnect.backoff_cap": "reconnecting in a tight loop loads the server",
         "topology.refresh_interval": "reading the topology more often only loads the cluster",
         "topology.min_refresh_interval": "refreshes triggered more often only load the cluster",
@@ -382,10 +384,13 @@ private struct Reader {
         if let value = self.duration(map["keepalive_interval"], "\(path).keepalive_interval") { multiplexer.keepaliveInterval = value }
         if let reconnect = self.mapping(
             map["reconnect"], "\(path).reconnect",
-            allowed: ["backoff_base", "backoff_cap", "min_interval", "error_threshold", "count_timeouts"])
+            allowed: ["backoff_base", "backoff_cap", "connect_timeout", "min_interval", "error_threshold", "count_timeouts"])
         {
             if let value = self.duration(reconnect["backoff_base"], "\(path).reconnect.backoff_base") { multiplexer.backoff.base = value }
             if let value = self.duration(reconnect["backoff_cap"], "\(path).reconnect.backoff_cap") { multiplexer.backoff.cap = value }
+            if let value = self.duration(reconnect["connect_timeout"], "\(path).reconnect.connect_timeout") {
+                multiplexer.reconnectConnectTimeout = value
+            }
             if let value = self.duration(reconnect["min_interval"], "\(path).reconnect.min_interval") { multiplexer.forceReconnect.minimumInterval = value }
             if let value = self.duration(reconnect["error_threshold"], "\(path).reconnect.error_threshold") { multiplexer.forceReconnect.errorThreshold = value }
             if let value = self.bool(reconnect["count_timeouts"], "\(path).reconnect.count_timeouts") { multiplexer.forceReconnect.countTimeouts = value }
@@ -487,5 +492,28 @@ func configurationWarnings(_ configuration: DaemonConfiguration) -> [Configurati
                 message: "the configured endpoint \($0); it is dialed anyway (your choice), and status notes it "
                     + "(configured_endpoint_outside_allow_list)")
         }
+    }
+}
+
+extension ConfigurationLoader {
+    /// The control socket a configuration file names (`control.socket`), read without validating the rest: a
+    /// client finding the daemon needs neither the password files nor a valid target list. `nil` when the file
+    /// does not set it.
+    /// - Throws: ``ControlClientError`` when the file cannot be read or is not YAML.
+    public static func controlSocket(inFile path: String) throws(ControlClientError) -> String? {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ControlClientError("cannot read \(path): \((error as NSError).localizedDescription)")
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ControlClientError("\(path) is not valid YAML: \(error)")
+        }
+        guard let control = root?.mapping?["control"]?.mapping, let socket = control["socket"]?.string else { return nil }
+        return socket
     }
 }

@@ -6,7 +6,12 @@ import Glibc
 
 public struct ControlClientError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// The daemon accepted the request but did not answer in time.
+    public var isTimeout: Bool
+    public init(_ description: String, isTimeout: Bool = false) {
+        self.description = description
+        self.isTimeout = isTimeout
+    }
 }
 
 /// A minimal HTTP/1.1 client over the daemon's Unix control socket.
@@ -44,11 +49,22 @@ public struct ControlClient: Sendable {
         }
         guard connected == 0 else {
             let reason = errno
+            var info = stat()
+            let exists = lstat(self.socketPath, &info) == 0
             switch reason {
-            case ENOENT, ECONNREFUSED:
-                throw ControlClientError("redis-healthd is not running (no daemon listens on \(self.socketPath)); start it with `systemctl start redis-healthd`")
-            case EACCES:
-                throw ControlClientError("permission denied on \(self.socketPath): run as root or as a member of the socket's group")
+            case ENOENT:
+                throw ControlClientError(
+                    "redis-healthd is not running: there is no socket at \(self.socketPath); start it with `systemctl start redis-healthd`")
+            case ECONNREFUSED where exists && info.st_mode & S_IFMT != S_IFSOCK:
+                throw ControlClientError("\(self.socketPath) is not a socket; is that the daemon's control.socket?")
+            case ECONNREFUSED:
+                throw ControlClientError(
+                    "redis-healthd is not running: nothing listens on \(self.socketPath) (a socket left by a daemon that stopped); start it with `systemctl start redis-healthd`")
+            case EACCES, EPERM:
+                throw ControlClientError(
+                    "permission denied on \(self.socketPath): run as root or as a member of the socket's group")
+            case ENOTDIR:
+                throw ControlClientError("\(self.socketPath) is not a socket: a part of the path is not a folder")
             default:
                 throw ControlClientError("cannot connect to \(self.socketPath): \(String(cString: strerror(reason)))")
             }
@@ -63,7 +79,7 @@ public struct ControlClient: Sendable {
         while true {
             let count = recv(fd, &buffer, buffer.count, 0)
             if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                throw ControlClientError("the daemon did not answer on \(self.socketPath) within \(self.timeout) s")
+                throw ControlClientError("the daemon did not answer on \(self.socketPath) within \(self.timeout) s", isTimeout: true)
             }
             if count <= 0 { break }
             data.append(contentsOf: buffer[0..<count])

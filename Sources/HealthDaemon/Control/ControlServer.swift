@@ -11,7 +11,9 @@ import Glibc
 /// What the control socket serves. Implemented by the daemon.
 public protocol ControlBackend: Sendable {
     func statusDocument() -> StatusDocument
-    func events(since: Int) -> [EventLog.Entry]
+    /// Events numbered above `since` (only `target`'s when given), with the newest number and when numbering
+    /// started.
+    func events(since: Int, target: String?) -> EventsDocument
     /// Prometheus text exposition.
     func metricsText() -> String
     /// Force-reconnects `target`; nil when there is no such target.
@@ -264,6 +266,7 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
                 contentType: "text/plain; version=0.0.4; charset=utf-8")
         case (.GET, "events", 1):
             var since = 0
+            var target: String?
             for pair in query.split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1)
                 if kv.first == "since" {
@@ -272,9 +275,11 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
                         return
                     }
                     since = value
+                } else if kv.first == "target", kv.count == 2 {
+                    target = String(kv[1]).removingPercentEncoding ?? String(kv[1])
                 }
             }
-            self.respond(context: context, status: .ok, json: encode(encoder, ["events": self.backend.events(since: since)]))
+            self.respond(context: context, status: .ok, json: encode(encoder, self.backend.events(since: since, target: target)))
         case (.GET, "topology", 2):
             let name = segments[1].removingPercentEncoding ?? segments[1]
             if let document = self.backend.topology(target: name) {

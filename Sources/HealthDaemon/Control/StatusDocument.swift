@@ -127,7 +127,7 @@ public struct RFC3339Time: Sendable, Hashable, Codable {
 
 /// `2026-11-22T23:35:57.170Z`: UTC, milliseconds rounded (written here: the formatter's own fraction can come
 /// out a millisecond low).
-func rfc3339(_ time: Double) -> String {
+public func rfc3339(_ time: Double) -> String {
     let milliseconds = Int64((time * 1000).rounded())
     let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
     let fraction = milliseconds - seconds * 1000

@@ -19,7 +19,7 @@ public struct PriorityStderrLogHandler: LogHandler {
     public func log(event: LogEvent) {
         let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
         let text = Self.line(level: event.level, message: "\(event.message)", metadata: merged)
-        FileHandle.standardError.write(Data(text.utf8))
+        writeToStandardError(text)
     }
 
     /// One entry as written: `<4>message key=value key=value\n`, keys sorted.
@@ -28,6 +28,19 @@ public struct PriorityStderrLogHandler: LogHandler {
             .map { "\($0.key.escapingControlCharacters)=\("\($0.value)".escapingControlCharacters)" }
             .joined(separator: " ")
         return "<\(level.syslogPriority)>\(message.escapingControlCharacters)\(fields.isEmpty ? "" : " " + fields)\n"
+    }
+}
+
+/// Writes `text` to file descriptor 2, whole (partial writes continued), ignoring failure: a closed stderr (a
+/// reader that went away: `redis-healthd run | head -1`) must never crash or stop the daemon. (Foundation's
+/// FileHandle traps on EPIPE; SIGPIPE is ignored by `run`.)
+public func writeToStandardError(_ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
+        guard written > 0 else { return }
+        bytes = bytes.dropFirst(written)
     }
 }
 

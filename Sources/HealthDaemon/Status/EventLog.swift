@@ -4,16 +4,20 @@ import Synchronization
 
 /// A bounded, numbered log of recent events for `GET /events?since=`.
 ///
-/// Two rings share one sequence: significant events (state changes, force-reconnect decisions, anomalies, topology
-/// changes, unresponsiveness) and routine ones (connections, maintenance notifications, node events). A flood of
-/// routine events (anybody who can PUBLISH on the maintenance channel can cause one) evicts only routine events:
-/// the evidence a support case needs stays. Reads merge both by sequence number.
+/// Every target keeps its own two rings, sharing one sequence: significant events (state changes, force-reconnect
+/// decisions, anomalies, topology changes, unresponsiveness, maintenance) and routine ones (connections, node
+/// events). A flood of routine events (anybody who can PUBLISH on the maintenance channel can cause one), or one
+/// target failing for hours, evicts only that target's routine events: the evidence a support case needs stays,
+/// for every target. Reads merge all rings by sequence number. Numbers start at 1 with each daemon: ``started``
+/// and ``latest`` let a reader notice a restart.
 public final class EventLog: Sendable {
     public struct Entry: Sendable, Codable, Hashable {
         public var sequence: Int
         /// Seconds since 1970; RFC 3339 in JSON.
         @RFC3339Time public var time: Double
         public var target: String
+        /// What kind of event (`state-changed`, `connection-failed`, `topology-anomaly`, …): stable, for scripts.
+        public var kind: String
         public var event: String
     }
 
@@ -22,58 +26,83 @@ public final class EventLog: Sendable {
         case significant, routine
     }
 
-    private struct State {
-        var next = 1
+    private struct Rings {
         var significant: Ring
         var routine: Ring
     }
 
-    private let state: Mutex<State>
-    /// Entries kept per ring. [1000]
-    public let capacity: Int
-
-    public init(capacity: Int = 1000) {
-        self.capacity = max(1, capacity)
-        self.state = Mutex(State(significant: Ring(capacity: max(1, capacity)), routine: Ring(capacity: max(1, capacity))))
+    private struct State {
+        var next = 1
+        var targets: [String: Rings] = [:]
     }
 
+    private let state = Mutex(State())
+    /// Significant entries kept per target. [200]
+    public let significantCapacity: Int
+    /// Routine entries kept per target. [200]
+    public let routineCapacity: Int
+    /// When this log (this daemon) started: event numbers start again at 1 with every start.
+    public let started: Double
+
+    public init(significantPerTarget: Int = 200, routinePerTarget: Int = 200, started: Double = Date().timeIntervalSince1970) {
+        self.significantCapacity = max(1, significantPerTarget)
+        self.routineCapacity = max(1, routinePerTarget)
+        self.started = started
+    }
+
+    /// The number of the newest event (0: none yet).
+    public var latest: Int { self.state.withLock { $0.next - 1 } }
+
     func append(target: String, event: MultiplexerEvent, at time: Double) {
-        self.append(target: target, text: describe(event), at: time, importance: importance(of: event))
+        self.append(target: target, text: describe(event), at: time, importance: importance(of: event), kind: kind(of: event))
     }
 
     /// Appends an event described in words (topology changes, anomalies, maintenance notifications). Control
     /// characters (which a server may put in endpoints, node ids, error text) are stored escaped.
-    func append(target: String, text: String, at time: Double, importance: Importance = .routine) {
+    func append(target: String, text: String, at time: Double, importance: Importance = .routine, kind: String) {
         let target = target.escapingControlCharacters
         let text = text.escapingControlCharacters
+        let (significant, routine) = (self.significantCapacity, self.routineCapacity)
         self.state.withLock { state in
-            let entry = Entry(sequence: state.next, time: time, target: target, event: text)
+            let entry = Entry(sequence: state.next, time: time, target: target, kind: kind, event: text)
             state.next += 1
+            var rings = state.targets[target] ?? Rings(significant: Ring(capacity: significant), routine: Ring(capacity: routine))
             switch importance {
-            case .significant: state.significant.append(entry)
-            case .routine: state.routine.append(entry)
+            case .significant: rings.significant.append(entry)
+            case .routine: rings.routine.append(entry)
             }
+            state.targets[target] = rings
         }
     }
 
-    /// Entries with a sequence number above `since`, oldest first.
-    public func entries(since: Int) -> [Entry] {
-        let (significant, routine) = self.state.withLock { state in
-            (state.significant.entries(since: since), state.routine.entries(since: since))
+    /// Forgets a target's events (it was removed from the configuration).
+    func remove(target: String) {
+        _ = self.state.withLock { $0.targets.removeValue(forKey: target.escapingControlCharacters) }
+    }
+
+    /// Entries with a sequence number above `since`, oldest first; only `target`'s when given.
+    public func entries(since: Int, target: String? = nil) -> [Entry] {
+        let lists = self.state.withLock { state -> [[Entry]] in
+            let rings = target.map { name in state.targets[name].map { [$0] } ?? [] } ?? Array(state.targets.values)
+            return rings.flatMap { [$0.significant.entries(since: since), $0.routine.entries(since: since)] }
         }
-        var merged: [Entry] = []
-        merged.reserveCapacity(significant.count + routine.count)
-        var (i, j) = (0, 0)
-        while i < significant.count || j < routine.count {
-            if j == routine.count || (i < significant.count && significant[i].sequence < routine[j].sequence) {
-                merged.append(significant[i])
-                i += 1
-            } else {
-                merged.append(routine[j])
-                j += 1
-            }
-        }
-        return merged
+        // Each list is in sequence order: merging them is a sort of nearly sorted runs.
+        return lists.joined().sorted { $0.sequence < $1.sequence }
+    }
+}
+
+/// What `GET /events` answers: the events, the newest event's number, and when numbering started (the daemon's
+/// start: numbers begin again at 1 with every start).
+public struct EventsDocument: Sendable, Codable, Hashable {
+    public var events: [EventLog.Entry]
+    public var latest: Int
+    /// RFC 3339 in JSON.
+    @RFC3339Time public var started: Double
+
+    public init(events: [EventLog.Entry], latest: Int, started: Double) {
+        self.events = events
+        self.latest = latest
+        self.started = started
     }
 }
 
@@ -112,6 +141,22 @@ func importance(of event: MultiplexerEvent) -> EventLog.Importance {
     switch event {
     case .forceReconnect, .forceReconnectCompleted, .unresponsive, .responsive: .significant
     case .connecting, .connected, .connectionFailed, .reconnectScheduled, .probe, .subscribed: .routine
+    }
+}
+
+/// The stable kind of a multiplexer event, as `events --json` and the journal's REDIS_EVENT name it.
+func kind(of event: MultiplexerEvent) -> String {
+    switch event {
+    case .connecting: "connecting"
+    case .connected(_, _, _, let restored): restored ? "connection-restored" : "connected"
+    case .connectionFailed: "connection-failed"
+    case .reconnectScheduled: "reconnect-scheduled"
+    case .probe: "probe"
+    case .unresponsive: "unresponsive"
+    case .responsive: "responsive"
+    case .forceReconnect(let acted, _): acted ? "force-reconnect-acted" : "force-reconnect-suppressed"
+    case .forceReconnectCompleted: "force-reconnect-completed"
+    case .subscribed: "subscribed"
     }
 }
 

@@ -167,7 +167,7 @@ public final class TargetSupervisor: Sendable {
         self.events.append(
             target: self.target.name,
             text: "state \(previous.rawValue) → \(status.state.rawValue)" + (status.reason.map { ": \($0)" } ?? ""), at: now,
-            importance: .significant)
+            importance: .significant, kind: "state-changed")
         // The metric reads the state now, not the copy: two notices crossing cannot leave it stale.
         self.metrics?.recordState(target: self.target.name, state: self.status.withLock { $0.state })
         self.logger.notice(
@@ -300,13 +300,13 @@ public final class TargetSupervisor: Sendable {
         case .refreshFailed(let trigger, let message):
             self.metrics?.recordTopologyRefresh(target: name, ok: false)
             let first = self.topology.withLock { state in defer { state.refreshFailing = true }; return !state.refreshFailing }
-            if first { self.events.append(target: name, text: "topology refresh failed (\(trigger)): \(message)", at: now) }
+            if first { self.events.append(target: name, text: "topology refresh failed (\(trigger)): \(message)", at: now, kind: "topology-refresh-failed") }
             self.logger.log(
                 level: first ? .warning : .debug,
                 "Cluster topology refresh failed",
                 metadata: ["redis.event": "topology-refresh-failed", "redis.trigger": "\(trigger)", "error.message": "\(message)"])
         case .nodeNotDialed(let id, let endpoint, let reason):
-            self.events.append(target: name, text: "not dialing node \(id?.prefix(8) ?? "?") at \(endpoint): \(reason)", at: now)
+            self.events.append(target: name, text: "not dialing node \(id?.prefix(8) ?? "?") at \(endpoint): \(reason)", at: now, kind: "node-not-dialed")
             self.logger.notice(
                 "Not dialing a cluster node outside the allowed endpoints",
                 metadata: [
@@ -314,14 +314,14 @@ public final class TargetSupervisor: Sendable {
                     "redis.reason": "\(reason)",
                 ])
         case .nodeOpened(let endpoint):
-            self.events.append(target: name, text: "node connection opened to \(endpoint)", at: now)
+            self.events.append(target: name, text: "node connection opened to \(endpoint)", at: now, kind: "node-opened")
             self.logger.info("Cluster node connection opened", metadata: ["redis.event": "node-opened", "redis.node_endpoint": "\(endpoint)"])
         case .nodeClosed(let endpoint):
             self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, nil, now: now) }
-            self.events.append(target: name, text: "node connection closed to \(endpoint) (no primary there any more)", at: now)
+            self.events.append(target: name, text: "node connection closed to \(endpoint) (no primary there any more)", at: now, kind: "node-closed")
             self.logger.info("Cluster node connection closed", metadata: ["redis.event": "node-closed", "redis.node_endpoint": "\(endpoint)"])
         case .tooManyNodes(let count, let limit):
-            self.events.append(target: name, text: "the topology lists \(count) nodes, more than the limit of \(limit)", at: now)
+            self.events.append(target: name, text: "the topology lists \(count) nodes, more than the limit of \(limit)", at: now, importance: .significant, kind: "too-many-nodes")
             self.logger.warning(
                 "Cluster topology lists more nodes than the limit",
                 metadata: ["redis.event": "too-many-nodes", "redis.node_count": "\(count)", "redis.node_limit": "\(limit)"])
@@ -336,7 +336,7 @@ public final class TargetSupervisor: Sendable {
                 if role == .interactive, self.clusterClient?.multiplexer(at: endpoint) != nil {
                     self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, message, now: now) }
                 }
-                self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection failed [\(kind)]: \(message)", at: now)
+                self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection failed [\(kind)]: \(message)", at: now, kind: "node-connection-failed")
                 self.logger.warning(
                     "Cluster node connection failed",
                     metadata: [
@@ -345,12 +345,12 @@ public final class TargetSupervisor: Sendable {
                     ])
             case .connected(let role, _, _, let restored):
                 if role == .interactive { self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, nil, now: now) } }
-                self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection \(restored ? "restored" : "up")", at: now)
+                self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection \(restored ? "restored" : "up")", at: now, kind: "node-connected")
                 self.logger.info(
                     restored ? "Cluster node connection restored" : "Cluster node connected",
                     metadata: ["redis.event": restored ? "connection-restored" : "connected", "redis.node_endpoint": "\(endpoint)"])
             case .unresponsive(let failures, let error):
-                self.events.append(target: name, text: "node \(endpoint) unresponsive after \(failures) probes: \(error)", at: now)
+                self.events.append(target: name, text: "node \(endpoint) unresponsive after \(failures) probes: \(error)", at: now, importance: .significant, kind: "node-unresponsive")
                 self.logger.warning(
                     "Cluster node unresponsive",
                     metadata: ["redis.event": "unresponsive", "redis.node_endpoint": "\(endpoint)", "error.message": "\(error)"])
@@ -367,7 +367,7 @@ public final class TargetSupervisor: Sendable {
         if observation.isFirst {
             self.events.append(
                 target: name, text: "topology discovered: \(topology.primaries.count) primaries, \(topology.nodes.count - topology.primaries.count) replicas (\(source))",
-                at: now, importance: .significant)
+                at: now, importance: .significant, kind: "topology-discovered")
             self.logger.info(
                 "Cluster topology discovered",
                 metadata: [
@@ -377,7 +377,7 @@ public final class TargetSupervisor: Sendable {
         } else {
             for change in observation.changes {
                 self.metrics?.recordTopologyChange(target: name, kind: change.kind.rawValue)
-                self.events.append(target: name, text: "topology: \(change.description) (\(source), \(trigger))", at: now, importance: .significant)
+                self.events.append(target: name, text: "topology: \(change.description) (\(source), \(trigger))", at: now, importance: .significant, kind: "topology-changed")
                 self.logger.notice(
                     "Cluster topology changed",
                     metadata: [
@@ -387,7 +387,7 @@ public final class TargetSupervisor: Sendable {
             }
         }
         for anomaly in observation.newAnomalies {
-            self.events.append(target: name, text: "ANOMALY \(anomaly.message) (\(source))", at: now, importance: .significant)
+            self.events.append(target: name, text: "ANOMALY \(anomaly.message) (\(source))", at: now, importance: .significant, kind: "topology-anomaly")
             self.logger.warning(
                 "Topology anomaly: a node announces an endpoint outside the allowed list",
                 metadata: [
@@ -399,7 +399,7 @@ public final class TargetSupervisor: Sendable {
                 ])
         }
         for anomaly in observation.clearedAnomalies {
-            self.events.append(target: name, text: "anomaly cleared: \(anomaly.message)", at: now, importance: .significant)
+            self.events.append(target: name, text: "anomaly cleared: \(anomaly.message)", at: now, importance: .significant, kind: "topology-anomaly-cleared")
             self.logger.notice(
                 "Topology anomaly cleared",
                 metadata: [
@@ -455,7 +455,7 @@ public final class TargetSupervisor: Sendable {
             self.events.append(
                 target: name,
                 text: "\(suppressedBefore) maintenance event\(suppressedBefore == 1 ? "" : "s") suppressed (more than 10 a minute on \(MaintenanceEvent.channel))",
-                at: now)
+                at: now, kind: "maintenance-rate-limited")
             self.logger.notice(
                 "Maintenance notifications were rate-limited",
                 metadata: ["redis.event": "maintenance-rate-limited", "redis.suppressed": "\(suppressedBefore)"])
@@ -468,7 +468,7 @@ public final class TargetSupervisor: Sendable {
         } catch {
             self.metrics?.recordMaintenance(target: name, type: "malformed")
             let excerpt = String(text.prefix(200))
-            self.events.append(target: name, text: "malformed maintenance message: \(error)", at: now)
+            self.events.append(target: name, text: "malformed maintenance message: \(error)", at: now, kind: "maintenance-malformed")
             self.logger.warning(
                 "Malformed maintenance message ignored",
                 metadata: ["redis.event": "maintenance-malformed", "error.message": "\(error)", "redis.maintenance_message": "\(excerpt)"])
@@ -481,7 +481,7 @@ public final class TargetSupervisor: Sendable {
         self.events.append(
             target: name,
             text: "maintenance \(event.summary)" + (event.kind == nil ? " (unknown type)" : "") + (refreshed ? "; topology refresh requested" : ""),
-            at: now)
+            at: now, kind: "maintenance-event")
         var metadata: Logger.Metadata = [
             "redis.event": "maintenance-event", "redis.maintenance_type": "\(event.type)",
             "redis.maintenance_summary": "\(event.summary)", "redis.topology_refresh": "\(refreshed)",
