@@ -27,8 +27,10 @@ public final class RedisCluster: Sendable {
     /// reports `cluster_state:ok` and knows every other. `nodeTimeout` (ms): how long until a silent node is
     /// marked failed (`cluster-node-timeout`). `tls`: TLS only (clients and cluster bus), certificates from
     /// ``TestCertificates`` (the nodes present the client certificate to each other).
+    /// `replicas`: replicas per primary (`--cluster-replicas`); the first `nodes / (replicas + 1)` servers are the
+    /// primaries.
     public static func start(
-        nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false, extraConfig: [String] = []
+        nodes: Int = 3, replicas: Int = 0, nodeTimeout: Int = 5000, tls: Bool = false, extraConfig: [String] = []
     ) async throws -> RedisCluster {
         var servers: [RedisServer] = []
         do {
@@ -48,7 +50,7 @@ public final class RedisCluster: Sendable {
             try await run(
                 try which("redis-cli"),
                 cliTLS + ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + [
-                    "--cluster-replicas", "0", "--cluster-yes",
+                    "--cluster-replicas", "\(replicas)", "--cluster-yes",
                 ])
             let cluster = RedisCluster(servers: servers, nodeTimeout: nodeTimeout)
             try await cluster.waitUntilConsistent()
@@ -150,11 +152,11 @@ public final class RedisCluster: Sendable {
 
 /// Starts a cluster, runs `body`, and always destroys the cluster.
 public func withRedisCluster<T>(
-    nodes: Int = 3, nodeTimeout: Int = 5000, tls: Bool = false, extraConfig: [String] = [],
+    nodes: Int = 3, replicas: Int = 0, nodeTimeout: Int = 5000, tls: Bool = false, extraConfig: [String] = [],
     _ body: (RedisCluster) async throws -> T
 ) async throws -> T {
     let cluster = try await RedisCluster.start(
-        nodes: nodes, nodeTimeout: nodeTimeout, tls: tls, extraConfig: extraConfig)
+        nodes: nodes, replicas: replicas, nodeTimeout: nodeTimeout, tls: tls, extraConfig: extraConfig)
     do {
         let result = try await body(cluster)
         await cluster.destroy()

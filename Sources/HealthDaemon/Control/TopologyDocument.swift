@@ -107,8 +107,12 @@ public struct TopologyDocument: Codable, Sendable, Hashable {
                 var reason: String?
                 if node.role == .replica {
                     reason = "replica (commands go to primaries)"
+                } else if node.isFailed {
+                    reason = "the cluster marked it failed (\(node.health ?? "fail")): it serves no slots"
                 } else if let endpoint, let refused = notDialed[endpoint] {
                     reason = refused
+                } else if endpoint == nil {
+                    reason = "it announces no port"
                 }
                 return Node(
                     id: node.id, host: node.host, ip: node.ip, hostname: node.hostname, port: node.port, tlsPort: node.tlsPort,

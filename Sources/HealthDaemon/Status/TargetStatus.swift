@@ -40,6 +40,13 @@ public struct TargetStatus: Sendable, Hashable {
     public var nodeProblems: [String: String] = [:]
     /// Slots no healthy primary serves (cluster targets).
     public var uncoveredSlots = 0
+    /// Primaries of the last topology read that the cluster does not mark failed (nil: no topology read yet).
+    public var servingPrimaries: Int?
+    /// A cluster target whose own (seed) connection is down while other nodes still serve the cluster: why.
+    /// The target is then degraded (naming the seed), not down: its health is the cluster's as this host sees it.
+    public var seedProblem: String?
+    /// Something wrong with the cluster as a whole (e.g. `cluster: on` against a server without cluster support).
+    public var clusterProblem: String?
     /// Grows with every change of state or reason: the newest of two copies is the one with the higher version.
     public var version = 0
     /// The latest maintenance notification, if any.
@@ -64,9 +71,18 @@ public struct TargetStatus: Sendable, Hashable {
 
     static let probeWindowSize = 300
 
-    /// Healthy, unless the cluster's state makes it degraded: anomalies, unreachable primaries, uncovered slots.
+    /// Healthy, unless the cluster's state makes it degraded: anomalies, unreachable primaries, uncovered slots, an
+    /// unreachable seed, a problem of the whole cluster.
     private var upState: State {
-        self.anomalies.isEmpty && self.nodeProblems.isEmpty && self.uncoveredSlots == 0 ? .healthy : .degraded
+        self.anomalies.isEmpty && self.nodeProblems.isEmpty && self.uncoveredSlots == 0 && self.seedProblem == nil
+            && self.clusterProblem == nil ? .healthy : .degraded
+    }
+
+    /// A cluster target whose topology was read and some of whose primaries this host still reaches: its seed
+    /// going away leaves it degraded, not down.
+    private var clusterReachable: Bool {
+        guard self.topologyMode == "cluster", let primaries = self.servingPrimaries, primaries > 0 else { return false }
+        return self.nodeProblems.count < primaries
     }
 
     /// Why the target is not healthy, for the status table and STATUS=.
@@ -77,12 +93,16 @@ public struct TargetStatus: Sendable, Hashable {
             if let anomaly = self.anomalies.first {
                 return anomaly.message + (self.anomalies.count > 1 ? " (and \(self.anomalies.count - 1) more)" : "")
             }
+            if let clusterProblem { return clusterProblem }
             if let (endpoint, problem) = self.nodeProblems.min(by: { $0.key < $1.key }) {
                 return "cluster node \(endpoint) unreachable: \(problem)"
                     + (self.nodeProblems.count > 1 ? " (and \(self.nodeProblems.count - 1) more)" : "")
             }
             if self.uncoveredSlots > 0 {
                 return "\(self.uncoveredSlots) of 16384 slots are served by no healthy primary"
+            }
+            if let seedProblem {
+                return "seed \(self.endpoint) unreachable: \(seedProblem); the cluster is served by its other nodes"
             }
             return self.lastError
         default: return self.lastError
@@ -96,8 +116,10 @@ public struct TargetStatus: Sendable, Hashable {
                 let port = anomaly.endpoint.split(separator: ":").last.map(String.init) ?? anomaly.endpoint
                 return anomaly.rule == "allowed_ports" ? "disallowed port \(port)" : "disallowed address \(anomaly.endpoint)"
             }
+            if self.clusterProblem != nil { return "cluster problem" }
             if let endpoint = self.nodeProblems.keys.min() { return "node \(endpoint) unreachable" }
             if self.uncoveredSlots > 0 { return "\(self.uncoveredSlots) slots uncovered" }
+            if self.seedProblem != nil { return "seed \(self.endpoint) unreachable" }
         }
         return self.state == .degraded && self.unresponsive ? "unresponsive" : self.lastErrorKind
     }
@@ -114,18 +136,35 @@ public struct TargetStatus: Sendable, Hashable {
     /// changed.
     @discardableResult
     public mutating func setClusterState(
-        anomalies: [TopologyAnomaly], uncoveredSlots: Int, nodeProblems: [String: String], now: Double
+        anomalies: [TopologyAnomaly], uncoveredSlots: Int, nodeProblems: [String: String], servingPrimaries: Int? = nil,
+        now: Double
     ) -> Bool {
         self.anomalies = anomalies
         self.uncoveredSlots = uncoveredSlots
         self.nodeProblems = nodeProblems
+        if let servingPrimaries { self.servingPrimaries = servingPrimaries }
         return self.settleUpState(now: now)
     }
 
-    /// While the target's own connection is up and answering, healthy or degraded follows the cluster's state.
+    /// Says what is wrong with the cluster as a whole (nil: nothing); returns whether the state changed.
+    @discardableResult
+    public mutating func setClusterProblem(_ problem: String?, now: Double) -> Bool {
+        self.clusterProblem = problem
+        return self.settleUpState(now: now)
+    }
+
+    /// While the target's own connection is up and answering, healthy or degraded follows the cluster's state. While
+    /// a cluster target's seed is down, the cluster decides between degraded (other nodes reachable) and down.
     private mutating func settleUpState(now: Double) -> Bool {
-        guard (self.state == .healthy || self.state == .degraded) && !self.unresponsive, self.state != self.upState else { return false }
-        self.state = self.upState
+        let settled: State
+        if self.seedProblem != nil {
+            settled = self.clusterReachable ? .degraded : .down
+        } else {
+            guard (self.state == .healthy || self.state == .degraded) && !self.unresponsive else { return false }
+            settled = self.upState
+        }
+        guard self.state != settled else { return false }
+        self.state = settled
         self.since = now
         return true
     }
@@ -137,6 +176,7 @@ public struct TargetStatus: Sendable, Hashable {
         switch event {
         case .connecting(.interactive, _, let attempt):
             if self.state == .starting { self.state = .connecting }
+            else if self.seedProblem != nil { break }  // the cluster decides while the seed is away
             else if attempt > 0 && self.state != .down && self.state != .misconfigured { self.state = .reconnecting }
         case .connected(.interactive, _, _, let restored):
             self.unresponsive = false
@@ -145,8 +185,11 @@ public struct TargetStatus: Sendable, Hashable {
                 // One source of truth: healthy once a probe answered on this connection, not when it connected
                 // (a server that takes HELLO but never answers PING is not healthy).
                 self.awaitingProbe = true
-                self.state = self.state == .starting || self.state == .connecting ? .connecting : .reconnecting
+                if self.seedProblem == nil {
+                    self.state = self.state == .starting || self.state == .connecting ? .connecting : .reconnecting
+                }
             } else {
+                self.seedProblem = nil
                 self.state = self.upState
             }
         case .connectionFailed(.interactive, _, let kind, let message):
@@ -158,10 +201,18 @@ public struct TargetStatus: Sendable, Hashable {
             switch kind {
             case .authentication, .configuration, .tls:
                 // Retrying will not fix these: somebody must change a setting.
+                self.seedProblem = nil
                 self.state = .misconfigured
+            case _ where self.clusterReachable:
+                // A cluster target's seed went away, but this host still reaches the cluster through its other
+                // nodes: degraded, naming the seed; down only once no primary is reachable either.
+                self.seedProblem = message
+                self.state = .degraded
             case .connectionRefused, .connectTimeout, .dnsFailure, .connectFailed:
+                self.seedProblem = nil
                 self.state = .down
             default:
+                self.seedProblem = nil
                 self.state = self.state == .healthy || self.state == .degraded ? .reconnecting : .down
             }
         case .probe(let latency):
@@ -170,6 +221,7 @@ public struct TargetStatus: Sendable, Hashable {
             if self.probeWindow.count > Self.probeWindowSize { self.probeWindow.removeFirst() }
             if self.awaitingProbe {
                 self.awaitingProbe = false
+                self.seedProblem = nil
                 self.state = self.upState
             }
         case .unresponsive(let failures, let error):

@@ -64,7 +64,8 @@ public final class TargetSupervisor: Sendable {
         status.forceReconnectInProgress = guardState.inProgress
         status.forceReconnectBlockedFor = guardState.blockedFor
         if let cluster = self.clusterClient {
-            let primaries = cluster.topology?.primaries.count ?? 0
+            // A primary the cluster marked failed serves nothing and is not dialed: it does not count.
+            let primaries = cluster.topology?.primaries.filter { !$0.isFailed }.count ?? 0
             status.clusterPrimaries = primaries
             status.clusterPrimariesConnected = cluster.nodeEndpoints.filter { cluster.multiplexer(at: $0)?.isConnected == true }.count
         }
@@ -301,6 +302,12 @@ public final class TargetSupervisor: Sendable {
             self.metrics?.recordTopologyRefresh(target: name, ok: false)
             let first = self.topology.withLock { state in defer { state.refreshFailing = true }; return !state.refreshFailing }
             if first { self.events.append(target: name, text: "topology refresh failed (\(trigger)): \(message)", at: now, kind: "topology-refresh-failed") }
+            if message.localizedCaseInsensitiveContains("cluster support disabled") {
+                // `cluster: on` against a server that is no cluster: say so in the status, not "0 primaries" forever.
+                let problem =
+                    "cluster: on, but \(self.target.multiplexer.connection.endpoint) has cluster support disabled; set cluster: off (or auto) for this target"
+                self.updateStatus(now: now) { $0.setClusterProblem(problem, now: now) }
+            }
             self.logger.log(
                 level: first ? .warning : .debug,
                 "Cluster topology refresh failed",
@@ -318,7 +325,9 @@ public final class TargetSupervisor: Sendable {
             self.logger.info("Cluster node connection opened", metadata: ["redis.event": "node-opened", "redis.node_endpoint": "\(endpoint)"])
         case .nodeClosed(let endpoint):
             self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, nil, now: now) }
-            self.events.append(target: name, text: "node connection closed to \(endpoint) (no primary there any more)", at: now, kind: "node-closed")
+            // Closed because the allow-lists now refuse it, or because no primary is there any more.
+            let why = self.clusterClient?.notDialed[endpoint].map { "not dialed any more: \($0)" } ?? "no primary there any more"
+            self.events.append(target: name, text: "node connection closed to \(endpoint) (\(why))", at: now, kind: "node-closed")
             self.logger.info("Cluster node connection closed", metadata: ["redis.event": "node-closed", "redis.node_endpoint": "\(endpoint)"])
         case .tooManyNodes(let count, let limit):
             self.events.append(target: name, text: "the topology lists \(count) nodes, more than the limit of \(limit)", at: now, importance: .significant, kind: "too-many-nodes")
@@ -412,9 +421,11 @@ public final class TargetSupervisor: Sendable {
         // Node problems of endpoints no longer dialed (closed, or refused by the rules) no longer count.
         let dialed = Set((self.clusterClient?.nodeEndpoints ?? []).map(\.description))
         self.updateStatus(now: now) { status in
-            status.setClusterState(
+            status.clusterProblem = nil
+            return status.setClusterState(
                 anomalies: anomalies, uncoveredSlots: topology.uncoveredSlots,
-                nodeProblems: status.nodeProblems.filter { dialed.contains($0.key) }, now: now)
+                nodeProblems: status.nodeProblems.filter { dialed.contains($0.key) },
+                servingPrimaries: topology.primaries.filter { !$0.isFailed }.count, now: now)
         }
     }
 
