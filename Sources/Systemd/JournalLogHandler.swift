@@ -28,6 +28,7 @@ public struct JournalLogHandler: LogHandler {
     /// Stable MESSAGE_IDs (`journalctl MESSAGE_ID=…`), one per event kind.
     public static let messageIDs: [String: String] = [
         "connection-failed": "3f1c6a0e9b5d4a6f8e2a7c1d5b9e0f41",
+        "connection-still-failing": "3f1c6a0e9b5d4a6f8e2a7c1d5b9e0f52",
         "connection-restored": "7a2d4c6e8f0a4b1c9d3e5f7a9b1c3d52",
         "connected": "1b3d5f7a9c1e4f2a8b4c6d8e0f2a4b63",
         "unresponsive": "9c8b7a6d5e4f4a3b8c2d1e0f9a8b7c74",

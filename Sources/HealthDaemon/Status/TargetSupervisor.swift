@@ -13,6 +13,15 @@ public final class TargetSupervisor: Sendable {
     public let client: ResilientRedisClient
     private let password: RedisSecret?
     private let status: Mutex<TargetStatus>
+    /// What of a run of failures reaches the log (per connection role, per cluster node, force-reconnect
+    /// suppressions).
+    private let throttles = Mutex(Throttles())
+
+    private struct Throttles {
+        var failures: [String: LogThrottle] = [:]
+        var nodes: [String: LogThrottle] = [:]
+        var suppressions = LogThrottle()
+    }
     private let topology: Mutex<TopologyState>
     private let maintenanceLimit = Mutex(MaintenanceRateLimit())
     /// Scrubs the password from every text a server sends before it is stored (status, events) or logged.
@@ -146,9 +155,12 @@ public final class TargetSupervisor: Sendable {
     func handle(_ event: MultiplexerEvent, now: Double) {
         let event = self.scrubber.scrub(event)
         self.metrics?.record(event, target: self.target.name)
-        if case .probe = event {} else {
+        if case .probe = event {
+            // The run of suppressed force-reconnects ends once the target answers again.
+            _ = self.throttles.withLock { $0.suppressions.recovered(now: now) }
+        } else {
             self.events.append(target: self.target.name, event: event, at: now)
-            self.log(event)
+            self.log(event, now: now)
         }
         self.updateStatus(now: now) { status in status.apply(event, now: now) }
     }
@@ -177,30 +189,66 @@ public final class TargetSupervisor: Sendable {
         self.onStateChange(status)
     }
 
-    private func log(_ event: MultiplexerEvent) {
+    /// Logs what an operator needs: the first failure of a run, a new kind of failure, a summary a minute while it
+    /// goes on, the recovery with the run's count; every attempt goes to the events and the metrics only.
+    private func log(_ event: MultiplexerEvent, now: Double) {
         switch event {
         case .connectionFailed(let role, _, let kind, let message):
-            self.logger.warning(
-                "Connection failed",
-                metadata: [
-                    "redis.event": "connection-failed", "redis.role": "\(role.rawValue)", "error.kind": "\(kind)",
-                    "error.message": "\(message)",
-                ])
+            let decision = self.throttles.withLock { $0.failures[role.rawValue, default: LogThrottle()].failure(kind: "\(kind)", now: now) }
+            switch decision {
+            case .log:
+                self.logger.warning(
+                    "Connection failed",
+                    metadata: [
+                        "redis.event": "connection-failed", "redis.role": "\(role.rawValue)", "error.kind": "\(kind)",
+                        "error.message": "\(message)",
+                    ])
+            case .summary(let count, let seconds):
+                self.logger.warning(
+                    "Connection still failing",
+                    metadata: [
+                        "redis.event": "connection-still-failing", "redis.role": "\(role.rawValue)", "error.kind": "\(kind)",
+                        "redis.attempts": "\(count)", "redis.window_seconds": "\(Int(seconds.rounded()))",
+                        "error.message": "\(message)",
+                    ])
+            case .quiet:
+                self.logger.debug(
+                    "Connection failed", metadata: ["redis.event": "connection-failed", "error.kind": "\(kind)", "error.message": "\(message)"])
+            }
         case .connected(let role, _, let version, let restored):
-            self.logger.info(
-                restored ? "Connection restored" : "Connected",
-                metadata: [
-                    "redis.event": restored ? "connection-restored" : "connected", "redis.role": "\(role.rawValue)",
-                    "redis.protocol": "\(version)",
-                ])
+            let run = self.throttles.withLock { $0.failures[role.rawValue]?.recovered(now: now) } ?? nil
+            var metadata: Logger.Metadata = [
+                "redis.event": restored ? "connection-restored" : "connected", "redis.role": "\(role.rawValue)",
+                "redis.protocol": "\(version)",
+            ]
+            if let run {
+                metadata["redis.failed_attempts"] = "\(run.failures)"
+                metadata["redis.outage_seconds"] = "\(Int(run.seconds.rounded()))"
+            }
+            self.logger.info(restored ? "Connection restored" : "Connected", metadata: metadata)
         case .unresponsive(let failures, let error):
             self.logger.warning(
                 "Target unresponsive",
                 metadata: ["redis.event": "unresponsive", "redis.probe_failures": "\(failures)", "error.message": "\(error)"])
-        case .forceReconnect(let acted, let reason):
-            self.logger.notice(
-                acted ? "Force-reconnect acted" : "Force-reconnect suppressed",
-                metadata: ["redis.event": acted ? "force-reconnect-acted" : "force-reconnect-suppressed", "redis.reason": "\(reason)"])
+        case .forceReconnect(true, let reason):
+            self.logger.notice("Force-reconnect acted", metadata: ["redis.event": "force-reconnect-acted", "redis.reason": "\(reason)"])
+        case .forceReconnect(false, let reason):
+            // Suppressions repeat while errors go on: the first of a run and a summary a minute.
+            let decision = self.throttles.withLock { $0.suppressions.failure(kind: reason, now: now) }
+            switch decision {
+            case .log:
+                self.logger.notice(
+                    "Force-reconnect suppressed", metadata: ["redis.event": "force-reconnect-suppressed", "redis.reason": "\(reason)"])
+            case .summary(let count, let seconds):
+                self.logger.notice(
+                    "Force-reconnects still suppressed",
+                    metadata: [
+                        "redis.event": "force-reconnect-suppressed", "redis.reason": "\(reason)", "redis.suppressed": "\(count)",
+                        "redis.window_seconds": "\(Int(seconds.rounded()))",
+                    ])
+            case .quiet:
+                break
+            }
         default:
             self.logger.debug("Multiplexer event", metadata: ["redis.event": "multiplexer-event", "redis.detail": "\(describe(event))"])
         }
@@ -346,13 +394,25 @@ public final class TargetSupervisor: Sendable {
                     self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, message, now: now) }
                 }
                 self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection failed [\(kind)]: \(message)", at: now, kind: "node-connection-failed")
-                self.logger.warning(
-                    "Cluster node connection failed",
-                    metadata: [
-                        "redis.event": "connection-failed", "redis.node_endpoint": "\(endpoint)", "redis.role": "\(role.rawValue)",
-                        "error.kind": "\(kind)", "error.message": "\(message)",
-                    ])
+                let key = "\(endpoint) \(role.rawValue)"
+                let decision = self.throttles.withLock { $0.nodes[key, default: LogThrottle()].failure(kind: "\(kind)", now: now) }
+                var metadata: Logger.Metadata = [
+                    "redis.event": "connection-failed", "redis.node_endpoint": "\(endpoint)", "redis.role": "\(role.rawValue)",
+                    "error.kind": "\(kind)", "error.message": "\(message)",
+                ]
+                switch decision {
+                case .log:
+                    self.logger.warning("Cluster node connection failed", metadata: metadata)
+                case .summary(let count, let seconds):
+                    metadata["redis.event"] = "connection-still-failing"
+                    metadata["redis.attempts"] = "\(count)"
+                    metadata["redis.window_seconds"] = "\(Int(seconds.rounded()))"
+                    self.logger.warning("Cluster node connection still failing", metadata: metadata)
+                case .quiet:
+                    self.logger.debug("Cluster node connection failed", metadata: metadata)
+                }
             case .connected(let role, _, _, let restored):
+                _ = self.throttles.withLock { $0.nodes["\(endpoint) \(role.rawValue)"]?.recovered(now: now) }
                 if role == .interactive { self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, nil, now: now) } }
                 self.events.append(target: name, text: "node \(endpoint) \(role.rawValue) connection \(restored ? "restored" : "up")", at: now, kind: "node-connected")
                 self.logger.info(
