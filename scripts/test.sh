@@ -13,6 +13,8 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 # Network namespaces + iptables for the black-holed-peer test (skipped, with the reason, where unavailable).
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v iptables >/dev/null || need_apt+=(iptables)
+# promtool (Debian's prometheus package) checks the metrics exposition.
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "==> installing: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

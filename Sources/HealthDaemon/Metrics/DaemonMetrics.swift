@@ -19,8 +19,20 @@ public final class DaemonMetrics: Sendable {
         Gauge(label: "redis_healthd_build_info", dimensions: [("version", version)], factory: factory).record(1)
     }
 
-    /// Prometheus text exposition format.
-    public func exposition() -> String { self.registry.emitToString() }
+    /// Prometheus text exposition format: every family with its HELP, in a stable order.
+    public func exposition() -> String { MetricsExposition.normalize(self.registry.emitToString()) }
+
+    /// The kinds a connection can fail with (the labels of the failure counters, present at 0 from the start).
+    static let connectionFailureKinds = [
+        "authentication", "command-timeout", "configuration", "connect-failed", "connect-timeout", "connection-closed",
+        "connection-refused", "dns-failure", "handshake", "protocol", "socket", "tls", "unresponsive",
+    ]
+
+    /// The force-reconnect decisions that are published, with their reasons.
+    static let forceReconnectDecisions = [
+        ("acted", "error-threshold-exceeded"), ("acted", "manual"), ("suppressed", "minimum-interval"),
+        ("suppressed", "in-progress"),
+    ]
 
     /// Sets up a target's series so they exist (at zero) before anything happens.
     func register(target: String) {
@@ -32,6 +44,23 @@ public final class DaemonMetrics: Sendable {
         for level in ["connection", "forced"] {
             Counter(label: "redis_healthd_reconnects_total", dimensions: [("target", target), ("level", level)], factory: self.factory)
                 .increment(by: 0)
+        }
+        // Counters with known label values exist at 0 from the start: `rate()` and alerts see the first failure.
+        for kind in Self.connectionFailureKinds {
+            Counter(label: "redis_healthd_connection_failures_total", dimensions: [("target", target), ("kind", kind)], factory: self.factory)
+                .increment(by: 0)
+        }
+        for (decision, reason) in Self.forceReconnectDecisions {
+            Counter(
+                label: "redis_healthd_force_reconnect_decisions_total",
+                dimensions: [("target", target), ("decision", decision), ("reason", reason)], factory: self.factory
+            ).increment(by: 0)
+        }
+        for outcome in ["ok", "failed"] {
+            Counter(
+                label: "redis_healthd_topology_refreshes_total", dimensions: [("target", target), ("outcome", outcome)],
+                factory: self.factory
+            ).increment(by: 0)
         }
     }
 
