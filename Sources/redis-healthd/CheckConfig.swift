@@ -11,20 +11,28 @@ struct CheckConfig: ParsableCommand {
     @Option(name: .long, help: "The configuration file.")
     var config: String = defaultConfigurationPath
 
+    @Flag(name: .long, help: "Print the effective configuration (every default filled in) as YAML.")
+    var print = false
+
     func run() throws {
         // Every problem at once: the YAML's, every password file or credential that cannot be read (the passwords
         // themselves are never printed), the control socket's folder. Warnings do not fail the check.
         let report = ConfigurationLoader().check(file: self.config)
         var standardError = StandardError()
         for warning in report.warnings {
-            print("\(self.config): warning: \(warning)", to: &standardError)
+            Swift.print("\(self.config): warning: \(warning)", to: &standardError)
         }
         if let error = report.error {
-            print(error.description, to: &standardError)
+            Swift.print(error.description, to: &standardError)
             throw ExitCode(1)
         }
+        if self.print, let configuration = report.configuration {
+            Swift.print("# \(self.config), as in effect (every default filled in)")
+            Swift.print(configuration.effectiveYAML, terminator: "")
+            return
+        }
         let targets = report.configuration?.targets ?? []
-        print("\(self.config): OK, \(targets.count) target(s): \(targets.map(\.name).joined(separator: ", "))")
+        Swift.print("\(self.config): OK, \(targets.count) target(s): \(targets.map(\.name).joined(separator: ", "))")
     }
 }
 

@@ -368,7 +368,8 @@ struct ExportTests {
                     #expect(config.contains("requirepass <redacted>") && config.contains("masterauth <redacted>"))
                     #expect(config.contains("maxmemory-policy "))
                     #expect((securedCommands["CLIENT INFO"]?["output"] as? String)?.contains("name=redis-healthd#export") == true)
-                    #expect((targets[0]["configuration"] as? [String: String])?["password"] == "from file \(passwordFile)")
+                    #expect((targets[0]["configuration"] as? [String: Any])?["password_file"] as? String == passwordFile)
+                    #expect((targets[0]["configuration"] as? [String: Any])?["probe_failures"] as? Int == 2, "typed values")
                     // CONFIG refused on the other server: recorded, the rest still there.
                     let lockedCommands = commands(targets[1])
                     #expect((lockedCommands["CONFIG GET"]?["error"] as? String)?.contains("unknown command") == true)

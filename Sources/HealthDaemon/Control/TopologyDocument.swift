@@ -74,7 +74,8 @@ public struct TopologyDocument: Codable, Sendable, Hashable {
     public var anomalies: [TopologyAnomaly]
     /// Oldest first.
     public var history: [Snapshot]
-    public var allowedPorts: String
+    /// Ports and ranges (`"6379"`, `"13000-13999"`), like `allowed_networks` a list.
+    public var allowedPorts: [String]
     public var allowedNetworks: [String]
     public var dialDisallowed: Bool
 
@@ -96,7 +97,7 @@ public struct TopologyDocument: Codable, Sendable, Hashable {
     ) {
         self.target = target.name
         self.mode = mode
-        self.allowedPorts = target.endpointRules.portsDescription
+        self.allowedPorts = target.allowedPorts.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
         self.allowedNetworks = target.allowedNetworks
         self.dialDisallowed = target.dialDisallowed
         let tls = target.multiplexer.connection.tls != nil
@@ -160,7 +161,7 @@ public func renderTopology(_ document: TopologyDocument, history: Bool) -> Strin
     lines.append(
         "\(document.target): \(primaries) primaries, \(document.nodes.count - primaries) replicas, "
             + "\(16384 - (document.uncoveredSlots ?? 0))/16384 slots covered; read \(refreshedAt) with \(document.source ?? "?") (\(document.trigger ?? "?"))")
-    lines.append("allowed_ports \(document.allowedPorts)" + (document.allowedNetworks.isEmpty ? "" : ", allowed_networks [\(document.allowedNetworks.joined(separator: ", "))]")
+    lines.append("allowed_ports [\(document.allowedPorts.joined(separator: ", "))]" + (document.allowedNetworks.isEmpty ? "" : ", allowed_networks [\(document.allowedNetworks.joined(separator: ", "))]")
         + (document.dialDisallowed ? ", dial_disallowed: true" : ""))
     lines.append("")
     var rows = [["NODE", "ROLE", "ENDPOINT", "SLOTS", "HEALTH", "CONNECTION"]]

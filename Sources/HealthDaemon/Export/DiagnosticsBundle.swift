@@ -2,7 +2,7 @@ import Foundation
 
 /// What `redis-healthd export` writes for a support case (JSON). Secrets are redacted before it leaves the
 /// daemon.
-public struct DiagnosticsBundle: Codable, Sendable {
+public struct DiagnosticsBundle: Encodable, Sendable {
     public struct Host: Codable, Sendable {
         public var hostname: String
         public var kernel: String
@@ -39,10 +39,11 @@ public struct DiagnosticsBundle: Codable, Sendable {
         }
     }
 
-    public struct Target: Codable, Sendable {
+    public struct Target: Encodable, Sendable {
         public var name: String
-        /// The target's settings as the daemon uses them (no password: only where it comes from).
-        public var configuration: [String: String]
+        /// Every setting of the target as the daemon uses it, typed (durations in seconds; no password: only
+        /// where it comes from).
+        public var configuration: SettingValue
         public var status: StatusDocument.Target?
         public var topology: TopologyDocument?
         /// `host` resolved now: addresses, or the resolver's error.

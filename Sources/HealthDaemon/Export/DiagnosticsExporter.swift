@@ -138,32 +138,6 @@ enum DiagnosticsExporter {
             hostname: ProcessInfo.processInfo.hostName, kernel: kernel, tcp: tcp, warnings: warning.map { [$0] } ?? [])
     }
 
-    /// The target's settings for the bundle: everything but the password, whose source only is named.
-    static func settings(_ target: DaemonConfiguration.Target) -> [String: String] {
-        let connection = target.multiplexer.connection
-        var settings: [String: String] = [
-            "host": connection.endpoint.host, "port": "\(connection.endpoint.port)",
-            "tls": connection.tls == nil ? "off" : "on", "username": connection.username ?? "-",
-            "password": target.passwordFile.map { "from file \($0)" } ?? target.passwordCredential.map { "from credential \($0)" } ?? "none",
-            "cluster": target.cluster.rawValue, "maintenance_events": target.maintenanceEvents.rawValue,
-            "allowed_ports": target.endpointRules.portsDescription, "allowed_networks": "[\(target.allowedNetworks.joined(separator: ", "))]",
-            "dial_disallowed": "\(target.dialDisallowed)",
-            "connect_timeout": connection.connectTimeout.humanReadable, "command_timeout": connection.commandTimeout.humanReadable,
-            "keepalive_interval": target.multiplexer.keepaliveInterval.humanReadable,
-            "probe_interval": target.multiplexer.probeInterval?.humanReadable ?? "off",
-            "probe_timeout": target.multiplexer.probeTimeout.humanReadable,
-            "tcp.user_timeout": connection.tcp.userTimeout?.humanReadable ?? "off",
-            "tcp.keepalive_idle": connection.tcp.keepaliveIdle?.humanReadable ?? "off",
-            "topology.refresh_interval": target.topologyRefreshInterval.humanReadable,
-            "topology.min_refresh_interval": target.topologyMinimumRefreshInterval.humanReadable,
-        ]
-        if let tls = connection.tls {
-            settings["tls.ca_file"] = tls.caFile ?? "system roots"
-            settings["tls.server_name"] = tls.serverName ?? "-"
-            settings["tls.cert_file"] = tls.certificateFile ?? "-"
-        }
-        return settings
-    }
 
     /// Replaces every occurrence of each secret (however short) in a server's reply or error: a last line of defence
     /// should a server echo one back. See ``SecretScrubber``.

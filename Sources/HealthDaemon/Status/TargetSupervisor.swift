@@ -621,7 +621,7 @@ extension TargetSupervisor {
         let (addresses, resolveError) =
             (try? await NIOThreadPool.singleton.runIfActive { DiagnosticsExporter.resolve(host) }) ?? ([], "not resolved: shutting down")
         return DiagnosticsBundle.Target(
-            name: self.target.name, configuration: DiagnosticsExporter.settings(self.target),
+            name: self.target.name, configuration: self.target.effectiveSettings,
             status: StatusDocument.Target(self.snapshot, now: now), topology: topology, resolvedAddresses: addresses,
             resolveError: resolveError, nodes: results, events: events.filter { $0.target == self.target.name })
     }
