@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import RedisMultiplexer
 import Synchronization
@@ -243,8 +244,16 @@ public final class Daemon: ControlBackend {
                 self.logger.info("Serving metrics", metadata: ["metrics.listen": "\(metricsListener!.path)"])
             } catch {
                 // The daemon's job is the health of Redis paths: a busy metrics port must not stop it.
+                let reason: String
+                if let io = error as? IOError, io.errnoCode == EADDRINUSE {
+                    reason = "port \(port) on \(host) is already in use by another program (ss -ltnp 'sport = :\(port)' shows which); choose another metrics.listen"
+                } else if let io = error as? IOError, io.errnoCode == EADDRNOTAVAIL {
+                    reason = "\(host) is not an address of this host; choose another metrics.listen"
+                } else {
+                    reason = "\(error)"
+                }
                 self.logger.error(
-                    "Cannot listen for metrics; carrying on without", metadata: ["metrics.listen": "\(listen)", "error.message": "\(error)"])
+                    "Cannot listen for metrics; carrying on without", metadata: ["metrics.listen": "\(listen)", "error.message": "\(reason)"])
             }
         }
         self.notify("READY=1\nSTATUS=\(statusLine(self.statuses))")

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import HealthDaemon
 
 @main
 struct RedisHealthd: AsyncParsableCommand {
@@ -8,6 +10,33 @@ struct RedisHealthd: AsyncParsableCommand {
         version: RedisHealthdVersion.current,
         subcommands: [Run.self, Status.self, Topology.self, Events.self, Reconnect.self, Export.self, CheckConfig.self]
     )
+}
+
+extension RedisHealthd {
+    /// Before the usual parsing: a mistyped command gets a suggestion ("statuss" → "did you mean status?").
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let first = arguments.first, !first.hasPrefix("-") {
+            let names = Self.configuration.subcommands.compactMap { $0.configuration.commandName ?? String(describing: $0).lowercased() }
+                + ["help"]
+            if !names.contains(first) {
+                let suggestion = closestMatch(to: first, in: names).map { "; did you mean \($0)?" } ?? ""
+                writeToStandardError(
+                    "redis-healthd: unknown command '\(first.escapingControlCharacters)'\(suggestion) (commands: \(names.dropLast().joined(separator: ", ")); see redis-healthd --help)\n")
+                Foundation.exit(64)
+            }
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 enum RedisHealthdVersion {

@@ -73,8 +73,8 @@ struct ConfigurationCheckTests {
             """, file: "/etc/x.yaml")
         let messages = report.problems.map(\.description)
         #expect(messages.contains { $0.hasPrefix("targets[0].colour: unknown key") }, "\(messages)")
-        #expect(messages.contains("targets[0]: cannot read the password from /nonexistent/one"), "\(messages)")
-        #expect(messages.contains("targets[1]: cannot read the password from /nonexistent/two"), "\(messages)")
+        #expect(messages.contains("targets[0].password_file: cannot read the password: /nonexistent/one does not exist"), "\(messages)")
+        #expect(messages.contains("targets[1].password_file: cannot read the password: /nonexistent/two does not exist"), "\(messages)")
         #expect(messages.contains { $0.hasPrefix("targets[2].probe_interval: 1us is below") }, "\(messages)")
         #expect(
             messages.contains("targets[2].password_credential: $CREDENTIALS_DIRECTORY is not set: use LoadCredential=redis-password:… in the unit"),
@@ -116,8 +116,8 @@ struct ConfigurationCheckTests {
             let text = "\(error)"
             #expect(text.contains("\(file): 3 problems:"), "\(text)")
             #expect(text.contains("targets[0].probe_interval: 1us is below the least accepted 100ms"), "\(text)")
-            #expect(text.contains("targets[0]: cannot read the password from /nonexistent/one"), "\(text)")
-            #expect(text.contains("targets[1]: cannot read the password from /nonexistent/two"), "\(text)")
+            #expect(text.contains("targets[0].password_file: cannot read the password: /nonexistent/one does not exist"), "\(text)")
+            #expect(text.contains("targets[1].password_file: cannot read the password: /nonexistent/two does not exist"), "\(text)")
         }
     }
 }

@@ -17,8 +17,7 @@ public struct ConfigurationLoader: Sendable {
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw ConfigurationError(
-                file: file, problems: [.init(path: "", message: "cannot read the file: \(error.localizedDescription)")])
+            throw ConfigurationError(file: file, problems: [.init(path: "", message: "cannot read the file: \(unreadableFileReason(file))")])
         }
         let configuration = try self.parse(text, file: file)
         // The daemon reads the file as the user it runs as: the socket's folder must be safe for that user.
@@ -56,13 +55,21 @@ public struct ConfigurationLoader: Sendable {
         } else {
             return nil
         }
+        let what = file != nil ? "password_file" : "password_credential"
+        let secret: String
         do {
-            let secret = try String(contentsOfFile: source, encoding: .utf8)
-            return RedisSecret(secret.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n")))
+            secret = try String(contentsOfFile: source, encoding: .utf8)
         } catch {
             throw ConfigurationError(
-                file: "", problems: [.init(path: path, message: "cannot read the password from \(source)")])
+                file: "", problems: [.init(path: "\(path).\(what)", message: "cannot read the password: \(unreadableFileReason(source))")])
         }
+        let password = secret.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n"))
+        guard !password.isEmpty else {
+            throw ConfigurationError(
+                file: "",
+                problems: [.init(path: "\(path).\(what)", message: "\(source) is empty: put the password in it, or remove \(what) for a server without one")])
+        }
+        return RedisSecret(password)
     }
 
     /// What `check-config` reports: every problem of the file (the YAML's, every unreadable password, the control
@@ -88,7 +95,7 @@ public struct ConfigurationLoader: Sendable {
         } catch {
             return Report(
                 file: file, configuration: nil,
-                problems: [.init(path: "", message: "cannot read the file: \(error.localizedDescription)")], warnings: [])
+                problems: [.init(path: "", message: "cannot read the file: \(unreadableFileReason(file))")], warnings: [])
         }
         return self.check(text, file: file)
     }
@@ -181,7 +188,8 @@ private struct Reader {
         for (key, value) in mapping {
             guard let name = key.string else { continue }
             if !allowed.contains(name) {
-                self.problem(join(path, name), "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+                let suggestion = closestMatch(to: name, in: allowed).map { "did you mean \($0)? " } ?? ""
+                self.problem(join(path, name), "unknown key; \(suggestion)(known: \(allowed.sorted().joined(separator: ", ")))")
             } else {
                 result[name] = value
             }

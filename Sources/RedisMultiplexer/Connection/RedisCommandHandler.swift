@@ -400,7 +400,7 @@ extension RedisClientError {
         case let error as NIOSSLError:
             return RedisClientError(
                 .tls, endpoint: endpoint,
-                message: "TLS failed: \(error); check tls.ca_file, tls.server_name and that the port speaks TLS",
+                message: "TLS failed: \(error); is this a TLS port? (a plain port does not answer TLS) Else check tls.ca_file and tls.server_name",
                 underlying: error)
         case let error as NIOSSLExtraError:
             return RedisClientError(.tls, endpoint: endpoint, message: "TLS failed: \(error)", underlying: error)

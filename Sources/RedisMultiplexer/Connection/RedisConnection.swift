@@ -134,7 +134,15 @@ public final class RedisConnection: Sendable {
             version = try await connection.handshake()
         } catch {
             channel.close(promise: nil)
-            throw error
+            var hinted = error
+            if configuration.tls == nil, [.connectionClosed, .protocolError, .socket].contains(error.code) {
+                // A TLS-only port drops, resets or answers with a TLS alert a plain handshake.
+                hinted.message += "; is this a TLS port? Then set tls.enabled: true"
+            } else if configuration.tls != nil, error.code == .commandTimeout {
+                // A plain port reads a TLS ClientHello as the start of a command and waits for the rest.
+                hinted.message += "; the TLS handshake got no answer: is this a TLS port? (a plain port does not answer TLS)"
+            }
+            throw hinted
         }
         let established = handler.handler
         channel.eventLoop.execute { established.value.handshakeCompleted() }
