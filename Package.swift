@@ -85,8 +85,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: commonSettings
+            swiftSettings: commonSettings,
+            plugins: ["BuildInfo"]
         ),
+        // The git commit and build date for `redis-healthd --version`.
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         // Benchmarks/throughput.sh runs it next to redis-benchmark. Not a test.
         .executableTarget(
             name: "multiplexer-throughput",

@@ -40,5 +40,7 @@ extension RedisHealthd {
 }
 
 enum RedisHealthdVersion {
-    static let current = "0.1.0"
+    static let number = "0.1.0"
+    /// `0.1.0 (commit 1c43b3d2a0f1, built 2026-12-01T01:30:00Z)`
+    static let current = "\(number) (commit \(BuildInfo.commit), built \(BuildInfo.date))"
 }

@@ -52,7 +52,7 @@ struct Run: AsyncParsableCommand {
         let logger = Logger(label: "redis-healthd")
         let notifier = SystemdNotifier()
         let daemon = try Daemon(
-            configuration: configuration, loader: loader, logger: logger, version: RedisHealthdVersion.current,
+            configuration: configuration, loader: loader, logger: logger, version: RedisHealthdVersion.number,
             notify: { notifier.send($0) })
 
         // Signals: SIGTERM/SIGINT stop; SIGHUP re-reads and validates the file (an invalid file is rejected).

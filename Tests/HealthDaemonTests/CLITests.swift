@@ -141,6 +141,14 @@ struct CLITests {
         }
     }
 
+    /// Operator experience (13): `--version` names the commit and the build date.
+    @Test("--version names the commit and when it was built")
+    func version() async throws {
+        let result = try await runCLI(["--version"])
+        let text = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(text.wholeMatch(of: /\d+\.\d+\.\d+ \(commit ([0-9a-f]{12}(-dirty)?|unknown), built \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)/) != nil, "\(text)")
+    }
+
     /// Operator experience (14): a second `run` with the same control socket used to take it over silently.
     @Test("a second daemon on the same control socket refuses to start")
     func secondDaemonRefused() async throws {
