@@ -118,7 +118,10 @@ public final class Daemon: ControlBackend {
             if current.0[target.name] != fingerprint { changed.append((target, password, fingerprint)) }
         }
         for (target, password, fingerprint) in changed {
-            built[target.name] = (try self.makeSupervisor(target, password: password), fingerprint)
+            let supervisor = try self.makeSupervisor(target, password: password)
+            // A target rebuilt under the same name keeps its topology history.
+            if let old = current.1[target.name] { supervisor.carryTopologyHistory(from: old) }
+            built[target.name] = (supervisor, fingerprint)
         }
         var toStop: [TargetSupervisor] = []
         var toStart: [TargetSupervisor] = []

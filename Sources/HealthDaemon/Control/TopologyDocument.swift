@@ -18,7 +18,8 @@ public struct TopologyDocument: Codable, Sendable, Hashable {
         /// Whether the daemon holds a connection to this node (primaries whose endpoint is allowed).
         public var dialed: Bool
         /// Whether that connection is up.
-        public var connected: Bool
+        /// Whether its connection is up now (current topology); nil in history, where only `dialed` is known.
+        public var connected: Bool?
         /// Why the node is not dialed: a replica, or a rule its endpoint breaks.
         public var notDialedReason: String?
 
@@ -101,17 +102,31 @@ public struct TopologyDocument: Codable, Sendable, Hashable {
         self.allowedNetworks = target.allowedNetworks
         self.dialDisallowed = target.dialDisallowed
         let tls = target.multiplexer.connection.tls != nil
-        func nodes(_ topology: ClusterTopology) -> [Node] {
+        /// The nodes of `topology`; `then` (a history entry) says what was dialed at that time, and then whether a
+        /// connection was up is not known: `connected` stays nil.
+        func nodes(_ topology: ClusterTopology, then: TopologyWatch.Entry? = nil) -> [Node] {
             topology.nodes.map { node in
                 let endpoint = node.endpoint(tls: tls)
-                let connected = endpoint.flatMap { dialed[$0] }
+                let isDialed: Bool
+                let connected: Bool?
+                var refusal: String?
+                if let then {
+                    isDialed = endpoint.map { (then.dialed ?? []).contains($0.description) } ?? false
+                    connected = nil
+                    refusal = endpoint.flatMap { then.notDialed?[$0.description] }
+                } else {
+                    let live = endpoint.flatMap { dialed[$0] }
+                    isDialed = live != nil
+                    connected = live ?? false
+                    refusal = endpoint.flatMap { notDialed[$0] }
+                }
                 var reason: String?
                 if node.role == .replica {
                     reason = "replica (commands go to primaries)"
                 } else if node.isFailed {
                     reason = "the cluster marked it failed (\(node.health ?? "fail")): it serves no slots"
-                } else if let endpoint, let refused = notDialed[endpoint] {
-                    reason = refused
+                } else if let refusal {
+                    reason = refusal
                 } else if endpoint == nil {
                     reason = "it announces no port"
                 }
@@ -119,7 +134,7 @@ public struct TopologyDocument: Codable, Sendable, Hashable {
                     id: node.id, host: node.host, ip: node.ip, hostname: node.hostname, port: node.port, tlsPort: node.tlsPort,
                     role: node.role.rawValue, health: node.health,
                     slots: node.slots.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" },
-                    dialed: connected != nil, connected: connected ?? false, notDialedReason: reason)
+                    dialed: isDialed, connected: connected, notDialedReason: reason)
             }
         }
         self.refreshes = watch?.refreshes ?? 0
@@ -136,7 +151,7 @@ public struct TopologyDocument: Codable, Sendable, Hashable {
         self.history = (watch?.history ?? []).map { entry in
             Snapshot(
                 time: rfc3339(entry.time), trigger: entry.trigger, source: entry.source, changes: entry.changes.map(Change.init),
-                anomalies: entry.anomalies, nodes: nodes(entry.topology))
+                anomalies: entry.anomalies, nodes: nodes(entry.topology, then: entry))
         }
     }
 }
@@ -168,7 +183,8 @@ public func renderTopology(_ document: TopologyDocument, history: Bool) -> Strin
     for node in document.nodes {
         let endpoint = [node.port.map { RedisEndpoint(host: node.host, port: $0).description }, node.tlsPort.map { "tls \($0)" }]
             .compactMap { $0 }.joined(separator: " ")
-        let connection = node.dialed ? (node.connected ? "up" : "connecting") : "not dialed: \(node.notDialedReason ?? "-")"
+        let connection =
+            node.dialed ? (node.connected.map { $0 ? "up" : "connecting" } ?? "dialed") : "not dialed: \(node.notDialedReason ?? "-")"
         rows.append([
             String(node.id.prefix(8)), node.role, endpoint.isEmpty ? node.host : endpoint,
             node.slots.isEmpty ? "-" : node.slots.joined(separator: ","), node.health ?? "-", connection,

@@ -81,6 +81,15 @@ public final class TargetSupervisor: Sendable {
         return status
     }
 
+    /// Takes over the topology history of an earlier build of this target (a reload changed its settings).
+    func carryTopologyHistory(from earlier: TargetSupervisor) {
+        let watch = earlier.topology.withLock { $0.watch }
+        self.topology.withLock { $0.watch.carryOver(from: watch) }
+        // Until the new build has detected the mode again, show what the earlier one knew.
+        let mode = earlier.status.withLock { $0.topologyMode }
+        if mode == "cluster", self.target.cluster != .off { self.status.withLock { $0.topologyMode = mode } }
+    }
+
     /// The cluster client, once the target is known to be a cluster.
     public var clusterClient: RedisClusterClient? { self.topology.withLock { $0.cluster } }
 
@@ -344,7 +353,12 @@ public final class TargetSupervisor: Sendable {
                 self.logger.notice("Cluster topology refresh works again", metadata: ["redis.event": "topology-refreshed", "redis.trigger": "\(trigger)"])
             }
             let sourceText = "\(command) from \(source)"
-            let observation = self.topology.withLock { $0.watch.observe(topology, source: sourceText, trigger: trigger, at: now) }
+            // The cluster client has applied this topology already: its dial decisions are this snapshot's.
+            let dialed = self.clusterClient.map { $0.nodeEndpoints.map(\.description) }
+            let notDialed = self.clusterClient.map { Dictionary(uniqueKeysWithValues: $0.notDialed.map { ($0.key.description, $0.value) }) }
+            let observation = self.topology.withLock {
+                $0.watch.observe(topology, source: sourceText, trigger: trigger, at: now, dialed: dialed, notDialed: notDialed)
+            }
             self.topologyObserved(observation, topology: topology, source: sourceText, trigger: trigger, now: now)
         case .refreshFailed(let trigger, let message):
             self.metrics?.recordTopologyRefresh(target: name, ok: false)

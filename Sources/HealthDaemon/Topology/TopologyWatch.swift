@@ -39,6 +39,10 @@ public struct TopologyWatch: Sendable {
         public var changes: [TopologyChange]
         /// The anomalies of this snapshot.
         public var anomalies: [TopologyAnomaly]
+        /// The endpoints the cluster client dialed when this snapshot was taken, and those it refused with why
+        /// (nil: not recorded). History shows these, not the connections of today.
+        public var dialed: [String]?
+        public var notDialed: [String: String]?
     }
 
     /// What one refresh brought.
@@ -88,8 +92,20 @@ public struct TopologyWatch: Sendable {
         return anomalies
     }
 
-    /// Folds in one refresh.
-    public mutating func observe(_ topology: ClusterTopology, source: String, trigger: String, at time: Double) -> Observation {
+    /// Takes over the history of the watch of an earlier build of the same target (a reload that changed its
+    /// settings): the history lives on, and the next refresh is compared with the last topology seen.
+    public mutating func carryOver(from earlier: TopologyWatch) {
+        self.history = Array(earlier.history.suffix(self.capacity))
+        self.current = earlier.current
+        self.anomalies = earlier.anomalies
+        self.refreshes = earlier.refreshes
+    }
+
+    /// Folds in one refresh; `dialed` and `notDialed` record what the cluster client did with this topology.
+    public mutating func observe(
+        _ topology: ClusterTopology, source: String, trigger: String, at time: Double, dialed: [String]? = nil,
+        notDialed: [String: String]? = nil
+    ) -> Observation {
         self.refreshes += 1
         let changes = TopologyChange.diff(from: self.current?.topology, to: topology)
         let previous = Dictionary(self.anomalies.map { ($0.identity, $0) }, uniquingKeysWith: { first, _ in first })
@@ -102,7 +118,9 @@ public struct TopologyWatch: Sendable {
         let newAnomalies = anomalies.filter { previous[$0.identity] == nil }
         let cleared = self.anomalies.filter { !identities.contains($0.identity) }
         self.anomalies = anomalies
-        let entry = Entry(time: time, trigger: trigger, source: source, topology: topology, changes: changes, anomalies: anomalies)
+        let entry = Entry(
+            time: time, trigger: trigger, source: source, topology: topology, changes: changes, anomalies: anomalies,
+            dialed: dialed?.sorted(), notDialed: notDialed)
         let isFirst = self.current == nil
         let recorded = isFirst || !changes.isEmpty || !newAnomalies.isEmpty || !cleared.isEmpty
         self.current = entry
