@@ -52,7 +52,7 @@ struct ControlCharacterTests {
                            "message":"node 7c1e\\n<0>forged announces it","source":"s\\n<0>forged","since":"2026-01-01T00:00:00.000Z"}],
              "history":[{"time":"2026-01-01T00:00:00.000Z","trigger":"t\\n<0>forged","source":"s","anomalies":[],"nodes":[],
                          "changes":[{"kind":"node-added","node_id":"n","description":"node n\\n<0>forged added"}]}],
-             "allowed_ports":"[6379]","allowed_networks":[],"dial_disallowed":false}
+             "allowed_ports":["6379"],"allowed_networks":[],"dial_disallowed":false}
             """
         let document = try JSONDecoder().decode(TopologyDocument.self, from: Data(json.utf8))
         let rendered = renderTopology(document, history: true)
