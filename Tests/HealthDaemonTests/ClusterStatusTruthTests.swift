@@ -66,6 +66,41 @@ struct ClusterStatusTruthTests {
         #expect(status.state == .degraded && status.reason?.contains("cluster support disabled") == true)
     }
 
+    /// (3) A replica announcing a host name that does not resolve was not reported (a primary's is).
+    @Test("a replica whose announced host name does not resolve makes the target degraded, with a warning")
+    func unresolvableReplica() async throws {
+        try await withFakeRedisServer { seed in
+            seed.updateScript {
+                $0.topology = FakeClusterTopology(nodes: [
+                    FakeClusterNode(id: FakeClusterTopology.nodeID(1), ip: "127.0.0.1", port: seed.port, slots: [0...16383]),
+                    FakeClusterNode(
+                        id: FakeClusterTopology.nodeID(2), ip: "127.0.0.1", endpoint: "replica-1.no-such-host.invalid", port: 7001,
+                        role: .replica, primaryID: FakeClusterTopology.nodeID(1)),
+                ])
+            }
+            let logs = LogRecords()
+            let yaml = """
+                  - name: cluster-b
+                    host: 127.0.0.1
+                    port: \(seed.port)
+                    cluster: on
+                    probe_interval: 200ms
+                    allowed_ports: ["1-65535"]
+                    topology: {refresh_interval: 1s, min_refresh_interval: 200ms}
+
+                """
+            try await withDaemon(targetsYAML: yaml, logs: logs) { _, client, _ in
+                let reached = await eventually(within: .seconds(15)) {
+                    ((try? await object(client, "/status/cluster-b"))?["reason"] as? String)?.hasPrefix("cluster replica replica-1.no-such-host.invalid:7001: host name") == true
+                }
+                let status = try await object(client, "/status/cluster-b")
+                #expect(reached, "\(status)")
+                #expect(status["state"] as? String == "degraded")
+                #expect(logs.all.contains { $0.metadata["redis.event"] == "replica-unresolvable" && $0.level == .warning })
+            }
+        }
+    }
+
     /// (2) A failed primary kept counting and its row said "not dialed: -".
     @Test("a failed primary says why it is not dialed")
     func failedPrimaryRow() {

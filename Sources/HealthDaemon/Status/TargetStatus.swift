@@ -45,6 +45,9 @@ public struct TargetStatus: Sendable, Hashable {
     /// A cluster target whose own (seed) connection is down while other nodes still serve the cluster: why.
     /// The target is then degraded (naming the seed), not down: its health is the cluster's as this host sees it.
     public var seedProblem: String?
+    /// Replicas whose announced host name does not resolve (endpoint → why): a failover to one would send clients
+    /// nowhere. Checked like the primaries' endpoints; they make the target degraded.
+    public var replicaProblems: [String: String] = [:]
     /// Something wrong with the cluster as a whole (e.g. `cluster: on` against a server without cluster support).
     public var clusterProblem: String?
     /// Grows with every change of state or reason: the newest of two copies is the one with the higher version.
@@ -75,7 +78,7 @@ public struct TargetStatus: Sendable, Hashable {
     /// unreachable seed, a problem of the whole cluster.
     private var upState: State {
         self.anomalies.isEmpty && self.nodeProblems.isEmpty && self.uncoveredSlots == 0 && self.seedProblem == nil
-            && self.clusterProblem == nil ? .healthy : .degraded
+            && self.clusterProblem == nil && self.replicaProblems.isEmpty ? .healthy : .degraded
     }
 
     /// A cluster target whose topology was read and some of whose primaries this host still reaches: its seed
@@ -101,6 +104,10 @@ public struct TargetStatus: Sendable, Hashable {
             if self.uncoveredSlots > 0 {
                 return "\(self.uncoveredSlots) of 16384 slots are served by no healthy primary"
             }
+            if let (endpoint, problem) = self.replicaProblems.min(by: { $0.key < $1.key }) {
+                return "cluster replica \(endpoint): \(problem)"
+                    + (self.replicaProblems.count > 1 ? " (and \(self.replicaProblems.count - 1) more)" : "")
+            }
             if let seedProblem {
                 return "seed \(self.endpoint) unreachable: \(seedProblem); the cluster is served by its other nodes"
             }
@@ -119,6 +126,7 @@ public struct TargetStatus: Sendable, Hashable {
             if self.clusterProblem != nil { return "cluster problem" }
             if let endpoint = self.nodeProblems.keys.min() { return "node \(endpoint) unreachable" }
             if self.uncoveredSlots > 0 { return "\(self.uncoveredSlots) slots uncovered" }
+            if let endpoint = self.replicaProblems.keys.min() { return "replica \(endpoint) does not resolve" }
             if self.seedProblem != nil { return "seed \(self.endpoint) unreachable" }
         }
         return self.state == .degraded && self.unresponsive ? "unresponsive" : self.lastErrorKind
@@ -143,6 +151,13 @@ public struct TargetStatus: Sendable, Hashable {
         self.uncoveredSlots = uncoveredSlots
         self.nodeProblems = nodeProblems
         if let servingPrimaries { self.servingPrimaries = servingPrimaries }
+        return self.settleUpState(now: now)
+    }
+
+    /// Sets the replicas whose host names do not resolve; returns whether the state changed.
+    @discardableResult
+    public mutating func setReplicaProblems(_ problems: [String: String], now: Double) -> Bool {
+        self.replicaProblems = problems
         return self.settleUpState(now: now)
     }
 

@@ -37,6 +37,9 @@ public final class TargetSupervisor: Sendable {
         var isShutdown = false
         /// Whether the last refresh failed (a failure is a warning once, then debug until one succeeds).
         var refreshFailing = false
+        /// The replicas' host-name endpoints last resolved, and those that did not resolve (endpoint → why).
+        var replicaNamesChecked: Set<String> = []
+        var replicaProblems: [String: String] = [:]
     }
 
     public init(
@@ -79,6 +82,41 @@ public final class TargetSupervisor: Sendable {
             status.clusterPrimariesConnected = cluster.nodeEndpoints.filter { cluster.multiplexer(at: $0)?.isConnected == true }.count
         }
         return status
+    }
+
+    /// Replicas are not dialed, but a failover to one sends clients to its announced endpoint: a host name there
+    /// that does not resolve is reported like a primary's (target degraded, a warning, an event). Names are
+    /// resolved on NIO's thread pool (getaddrinfo blocks), only when the replicas' names changed or last failed.
+    func checkReplicaNames(_ topology: ClusterTopology) async {
+        let tls = self.target.multiplexer.connection.tls != nil
+        let named = topology.nodes.compactMap { node -> RedisEndpoint? in
+            guard node.role == .replica, let endpoint = node.endpoint(tls: tls), ipAddressBytes(endpoint.host) == nil else { return nil }
+            return endpoint
+        }
+        let (known, problems) = self.topology.withLock { ($0.replicaNamesChecked, $0.replicaProblems) }
+        let names = Set(named.map(\.description))
+        guard names != known || !problems.isEmpty else { return }
+        var found: [String: String] = [:]
+        for endpoint in named {
+            let host = endpoint.host
+            let outcome = try? await NIOThreadPool.singleton.runIfActive { DiagnosticsExporter.resolve(host) }
+            if let error = outcome?.1 {
+                found[endpoint.description] = "host name \(host) does not resolve (\(error)); a failover to it would send clients nowhere"
+            }
+        }
+        let now = Date().timeIntervalSince1970
+        let newlyFailing = found.filter { problems[$0.key] == nil }
+        self.topology.withLock {
+            $0.replicaNamesChecked = names
+            $0.replicaProblems = found
+        }
+        for (endpoint, problem) in newlyFailing.sorted(by: { $0.key < $1.key }) {
+            self.events.append(target: self.target.name, text: "replica \(endpoint): \(problem)", at: now, importance: .significant, kind: "replica-unresolvable")
+            self.logger.warning(
+                "Cluster replica announces a host name that does not resolve",
+                metadata: ["redis.event": "replica-unresolvable", "redis.announced_endpoint": "\(endpoint)", "error.message": "\(problem)"])
+        }
+        self.updateStatus(now: now) { $0.setReplicaProblems(found, now: now) }
     }
 
     /// Takes over the topology history of an earlier build of this target (a reload changed its settings).
@@ -335,7 +373,10 @@ public final class TargetSupervisor: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await cluster.run() }
             group.addTask {
-                for await event in stream { self.handle(event) }
+                for await event in stream {
+                    self.handle(event)
+                    if case .topologyRefreshed(let topology, _, _, _) = event { await self.checkReplicaNames(topology) }
+                }
             }
             await group.next()
             group.cancelAll()
