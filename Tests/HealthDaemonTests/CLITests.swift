@@ -149,6 +149,38 @@ struct CLITests {
         #expect(text.wholeMatch(of: /\d+\.\d+\.\d+ \(commit ([0-9a-f]{12}(-dirty)?|unknown), built \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)/) != nil, "\(text)")
     }
 
+    /// Operator experience (11): `events --follow` used to exit 1 when the daemon restarted.
+    @Test("events --follow waits for a restarted daemon and follows it, saying that numbers start again")
+    func followAcrossRestart() async throws {
+        try await withRedisServer { server in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-follow-\(UUID().uuidString.prefix(6))").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let socket = "\(directory)/control.sock"
+            let config = "\(directory)/follow.yaml"
+            try "control:\n  socket: \(socket)\ntargets:\n\(quickTarget(server.port))".write(toFile: config, atomically: true, encoding: .utf8)
+            let binary = try daemonBinary()
+            let first = try ChildProcess.spawn(binary, ["run", "--config", config])
+            defer { first.signal(SIGKILL) }
+            let client = ControlClient(socketPath: socket, timeout: 5)
+            #expect(await eventually(within: .seconds(10)) { (try? await client.send("GET", "/status"))?.status == 200 })
+            let follower = try ChildProcess.spawn(
+                binary, ["events", "--follow", "--socket", socket], output: "\(directory)/out", errors: "\(directory)/err")
+            defer { follower.signal(SIGKILL) }
+            func read(_ name: String) -> String {
+                String(decoding: FileManager.default.contents(atPath: "\(directory)/\(name)") ?? Data(), as: UTF8.self)
+            }
+            #expect(await eventually(within: .seconds(10)) { read("out").contains("cache-a") })
+            await first.terminate(signal: SIGTERM, grace: .seconds(10))
+            #expect(await eventually(within: .seconds(10)) { read("err").contains("waiting for it") })
+            let second = try ChildProcess.spawn(binary, ["run", "--config", config])
+            defer { second.signal(SIGKILL) }
+            #expect(await eventually(within: .seconds(15)) { read("err").contains("event numbers start again at 1") }, "\(read("err"))")
+            #expect(follower.isRunning, "the follower kept going")
+            await second.terminate(signal: SIGTERM, grace: .seconds(10))
+        }
+    }
+
     /// Operator experience (14): a second `run` with the same control socket used to take it over silently.
     @Test("a second daemon on the same control socket refuses to start")
     func secondDaemonRefused() async throws {

@@ -146,6 +146,11 @@ struct ClusterDaemonTests {
                 #expect((node["not_dialed_reason"] as? String)?.contains("port 10226 is outside allowed_ports") == true)
                 #expect(try await eventually(within: .seconds(5)) { try await !clientNames(moved).contains("redis-healthd#1") })
                 #expect(!daemon.events.entries(since: 0).contains { $0.event.contains("10226") && $0.event.contains("connection failed") })
+                // Operator experience (6): the closed connection says what became of the node, not "no primary there".
+                let closed = daemon.events.entries(since: 0).first { $0.kind == "node-closed" && $0.event.contains(":\(moved.port)") }
+                #expect(
+                    closed?.event.contains("node \(movedID.prefix(8)) now announces 127.0.0.1:10226, which is not dialed: port 10226 is outside allowed_ports") == true,
+                    "\(closed?.event ?? "no node-closed event")")
                 let history = try #require(current["history"] as? [[String: Any]])
                 #expect(history.count >= 2)
                 let change = try #require((history.last?["changes"] as? [[String: Any]])?.first)

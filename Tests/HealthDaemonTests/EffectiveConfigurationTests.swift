@@ -34,6 +34,9 @@ struct EffectiveConfigurationTests {
         ] {
             #expect(yaml.contains(line), "missing \(line) in\n\(yaml)")
         }
+        // Operator experience (16): the reconnect attempts' connect timeout is a setting that applies.
+        #expect(configuration.targets[1].multiplexer.reconnectConnectTimeout == .milliseconds(750))
+        #expect(configuration.targets[0].multiplexer.reconnectConnectTimeout == .milliseconds(1500))
         let again = try loader.parse(yaml)
         #expect(again.effectiveYAML == yaml, "the effective YAML is a fixpoint:\n\(yaml)")
     }

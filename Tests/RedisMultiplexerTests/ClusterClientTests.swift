@@ -203,7 +203,7 @@ struct ClusterClientTests {
                 #expect(await eventually(within: .seconds(10)) { client.nodeEndpoints.count == 3 })
                 // The event reaches the recorder through its stream a moment after the node list changed.
                 #expect(await eventually(within: .seconds(5)) {
-                    recorder.contains { if case .nodeClosed(let e) = $0 { return e.port == added.port } else { return false } }
+                    recorder.contains { if case .nodeClosed(let e, _) = $0 { return e.port == added.port } else { return false } }
                 })
                 #expect(!client.nodeEndpoints.contains { $0.port == added.port })
             }

@@ -426,12 +426,12 @@ public final class TargetSupervisor: Sendable {
         case .nodeOpened(let endpoint):
             self.events.append(target: name, text: "node connection opened to \(endpoint)", at: now, kind: "node-opened")
             self.logger.info("Cluster node connection opened", metadata: ["redis.event": "node-opened", "redis.node_endpoint": "\(endpoint)"])
-        case .nodeClosed(let endpoint):
+        case .nodeClosed(let endpoint, let why):
             self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, nil, now: now) }
-            // Closed because the allow-lists now refuse it, or because no primary is there any more.
-            let why = self.clusterClient?.notDialed[endpoint].map { "not dialed any more: \($0)" } ?? "no primary there any more"
+            // What became of the node: it moved (to an endpoint the allow-lists refuse?), failed, left, …
             self.events.append(target: name, text: "node connection closed to \(endpoint) (\(why))", at: now, kind: "node-closed")
-            self.logger.info("Cluster node connection closed", metadata: ["redis.event": "node-closed", "redis.node_endpoint": "\(endpoint)"])
+            self.logger.info(
+                "Cluster node connection closed", metadata: ["redis.event": "node-closed", "redis.node_endpoint": "\(endpoint)", "redis.reason": "\(why)"])
         case .tooManyNodes(let count, let limit):
             self.events.append(target: name, text: "the topology lists \(count) nodes, more than the limit of \(limit)", at: now, importance: .significant, kind: "too-many-nodes")
             self.logger.warning(

@@ -61,7 +61,7 @@ public enum ClusterEvent: Sendable {
     /// A node's multiplexer was created (the node joined, or a redirection pointed to it).
     case nodeOpened(RedisEndpoint)
     /// A node's multiplexer was closed (the node left the topology or stopped serving as a primary).
-    case nodeClosed(RedisEndpoint)
+    case nodeClosed(RedisEndpoint, reason: String)
     /// The dial policy forbids this endpoint: no connection is made to it.
     case nodeNotDialed(nodeID: String?, endpoint: RedisEndpoint, reason: String)
     /// A command was redirected.
@@ -350,7 +350,8 @@ public final class RedisClusterClient: Sendable {
             }
         }
         let overLimit = topology.nodes.count > self.configuration.maxNodes
-        let (opened, closed, newlyRefused, crossedLimit) = self.state.withLock { state in
+        let (opened, closed, newlyRefused, crossedLimit, previous) = self.state.withLock { state in
+            let previous = state.topology
             state.topology = topology
             state.slots = slots
             let crossedLimit = overLimit && !state.overNodeLimit
@@ -370,7 +371,7 @@ public final class RedisClusterClient: Sendable {
             }
             let newlyRefused = refused.filter { state.notDialed[$0.key] == nil }
             state.notDialed = refused.mapValues(\.1)
-            return (opened, closed, newlyRefused, crossedLimit)
+            return (opened, closed, newlyRefused, crossedLimit, previous)
         }
         self.publish(.topologyRefreshed(topology, source: source, command: command, trigger: trigger))
         if crossedLimit { self.publish(.tooManyNodes(count: topology.nodes.count, limit: self.configuration.maxNodes)) }
@@ -378,13 +379,34 @@ public final class RedisClusterClient: Sendable {
             self.publish(.nodeNotDialed(nodeID: id, endpoint: endpoint, reason: reason))
         }
         for node in closed {
-            self.publish(.nodeClosed(node.configuration.connection.endpoint))
+            let endpoint = node.configuration.connection.endpoint
+            self.publish(.nodeClosed(endpoint, reason: Self.whyClosed(endpoint, previous: previous, now: topology, tls: tls, refused: refused)))
             Task { await node.shutdown() }
         }
         for node in opened {
             self.publish(.nodeOpened(node.configuration.connection.endpoint))
             self.startsContinuation.yield(node)
         }
+    }
+
+    /// Why the connection to `endpoint` is closed: what became of the node that was there.
+    static func whyClosed(
+        _ endpoint: RedisEndpoint, previous: ClusterTopology?, now: ClusterTopology, tls: Bool,
+        refused: [RedisEndpoint: (String, String)]
+    ) -> String {
+        guard let id = previous?.nodes.first(where: { $0.endpoint(tls: tls) == endpoint })?.id else {
+            return "no primary there any more"
+        }
+        let short = String(id.prefix(8))
+        guard let node = now.node(id: id) else { return "node \(short) left the cluster" }
+        if node.isFailed { return "the cluster marked node \(short) failed" }
+        if node.role == .replica { return "node \(short) is a replica now" }
+        if let moved = node.endpoint(tls: tls), moved != endpoint {
+            if let (_, reason) = refused[moved] { return "node \(short) now announces \(moved), which is not dialed: \(reason)" }
+            return "node \(short) now announces \(moved)"
+        }
+        if let (_, reason) = refused[endpoint] { return "not dialed any more: \(reason)" }
+        return "no primary there any more"
     }
 
     private func makeNode(_ endpoint: RedisEndpoint) -> RedisMultiplexer {
