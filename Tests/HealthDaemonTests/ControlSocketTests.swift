@@ -52,26 +52,26 @@ struct ControlSocketTests {
         try await withRedisServer { server in
             try await withDaemon(server, notifications: notifications) { daemon, client in
                 // READY=1 comes once the socket listens, before any Redis connection, and first.
-                #expect(await eventually(within: .seconds(5)) { notifications.all.first?.hasPrefix("READY=1") == true })
+                #expect(await eventually(within: .seconds(15)) { notifications.all.first?.hasPrefix("READY=1") == true })
                 func state() async throws -> [String: Any] {
                     let response = try await client.send("GET", "/status/cache-a")
                     #expect(response.status == 200)
                     return json(response)
                 }
-                #expect(try await eventually(within: .seconds(5)) { try await state()["state"] as? String == "healthy" })
-                #expect(try await eventually(within: .seconds(5)) { try await state()["probe_p50_seconds"] is Double })
+                #expect(try await eventually(within: .seconds(15)) { try await state()["state"] as? String == "healthy" })
+                #expect(try await eventually(within: .seconds(15)) { try await state()["probe_p50_seconds"] is Double })
                 let all = json(try await client.send("GET", "/status"))
                 #expect((all["targets"] as? [[String: Any]])?.first?["name"] as? String == "cache-a")
 
                 await server.kill9()
-                #expect(try await eventually(within: .seconds(5)) { try await state()["state"] as? String == "down" })
+                #expect(try await eventually(within: .seconds(15)) { try await state()["state"] as? String == "down" })
                 let down = try await state()
                 #expect((down["last_error"] as? String)?.contains("connection refused") == true)
                 #expect(down["last_error_kind"] as? String == "connection-refused")
                 #expect(notifications.all.contains { $0.hasPrefix("STATUS=0/1 targets healthy; cache-a down") })
 
                 try await server.restart()
-                #expect(try await eventually(within: .seconds(5)) { try await state()["state"] as? String == "healthy" })
+                #expect(try await eventually(within: .seconds(15)) { try await state()["state"] as? String == "healthy" })
                 #expect(notifications.all.last?.hasPrefix("STATUS=1/1 targets healthy; cache-a") == true)
                 #expect((try await state()["reconnects"] as? Int) ?? 0 >= 1)
 
@@ -102,13 +102,13 @@ struct ControlSocketTests {
     func reconnect() async throws {
         try await withRedisServer { server in
             try await withDaemon(server) { daemon, client in
-                #expect(try await eventually(within: .seconds(5)) {
+                #expect(try await eventually(within: .seconds(15)) {
                     json(try await client.send("GET", "/status/cache-a"))["state"] as? String == "healthy"
                 })
                 let response = try await client.send("POST", "/reconnect/cache-a")
                 #expect(response.status == 200)
                 #expect(json(response)["outcome"] as? String == "replaced")
-                #expect(try await eventually(within: .seconds(5)) {
+                #expect(try await eventually(within: .seconds(15)) {
                     json(try await client.send("GET", "/status/cache-a"))["force_reconnects"] as? Int == 1
                 })
                 let guardState = json(try await client.send("GET", "/status/cache-a"))
@@ -179,18 +179,18 @@ struct ReloadTests {
                 func ourConnections() async throws -> Int {
                     try await server.cli("CLIENT", "LIST").split(separator: "\n").filter { $0.contains("name=redis-healthd#") }.count
                 }
-                #expect(try await eventually(within: .seconds(5)) { try await states() == ["cache-a": "healthy"] })
+                #expect(try await eventually(within: .seconds(15)) { try await states() == ["cache-a": "healthy"] })
                 let a = "  - {name: cache-a, host: 127.0.0.1, port: \(server.port), probe_interval: 200ms, probe_timeout: 200ms, reconnect: {min_interval: 0s}}\n"
                 let b = "  - {name: cache-b, host: 127.0.0.1, port: \(server.port)}\n"
                 let added = try daemon.reload(try yaml(a + b))
                 #expect(added.added == ["cache-b"] && added.unchanged == ["cache-a"] && added.restarted.isEmpty)
-                #expect(try await eventually(within: .seconds(5)) { try await states() == ["cache-a": "healthy", "cache-b": "healthy"] })
-                #expect(try await eventually(within: .seconds(5)) { try await ourConnections() == 2 })
+                #expect(try await eventually(within: .seconds(15)) { try await states() == ["cache-a": "healthy", "cache-b": "healthy"] })
+                #expect(try await eventually(within: .seconds(15)) { try await ourConnections() == 2 })
 
                 let changedB = "  - {name: cache-b, host: 127.0.0.1, port: \(server.port), probe_interval: 2s}\n"
                 let changed = try daemon.reload(try yaml(changedB))
                 #expect(changed.removed == ["cache-a"] && changed.restarted == ["cache-b"] && changed.added.isEmpty)
-                #expect(try await eventually(within: .seconds(5)) { try await states() == ["cache-b": "healthy"] })
+                #expect(try await eventually(within: .seconds(15)) { try await states() == ["cache-b": "healthy"] })
                 let closing = ContinuousClock.now
                 let closed = try await eventually(within: .seconds(10)) { try await ourConnections() == 1 }
                 let names = try await server.cli("CLIENT", "LIST")
@@ -216,7 +216,7 @@ struct MetricsListenerTests {
         let port = try freePort()
         try await withRedisServer { server in
             try await withDaemon(server, topYAML: "metrics:\n  listen: 127.0.0.1:\(port)\n") { daemon, client in
-                #expect(await eventually(within: .seconds(5)) { await canConnect(port: port) })
+                #expect(await eventually(within: .seconds(15)) { await canConnect(port: port) })
                 let metrics = try await run(curl, ["-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)/metrics"])
                 #expect(metrics.hasSuffix("\n200"))
                 #expect(metrics.contains("redis_healthd_build_info"))

@@ -13,7 +13,7 @@ struct ReloadMetricsTests {
                 func metrics() -> String { daemon.metricsText() }
                 let up = #"redis_healthd_target_up{target="cache-a"} 1"#
                 let healthy = #"redis_healthd_target_state{target="cache-a",state="healthy"} 1"#
-                #expect(await eventually(within: .seconds(5)) { metrics().contains(up) && metrics().contains(healthy) })
+                #expect(await eventually(within: .seconds(15)) { metrics().contains(up) && metrics().contains(healthy) })
                 let a = "  - {name: cache-a, host: 127.0.0.1, port: \(server.port), probe_interval: 200ms, probe_timeout: 200ms, reconnect: {min_interval: 0s}}\n"
                 let b = "  - {name: cache-b, host: 127.0.0.1, port: \(server.port)}\n"
                 func configuration(_ targets: String) throws -> DaemonConfiguration {
@@ -33,7 +33,7 @@ struct ReloadMetricsTests {
                 text = metrics()
                 #expect(text.contains(up), "\(text)")
                 #expect(text.contains(healthy), "\(text)")
-                #expect(await eventually(within: .seconds(5)) { metrics().contains(#"redis_healthd_target_up{target="cache-b"} 1"#) })
+                #expect(await eventually(within: .seconds(15)) { metrics().contains(#"redis_healthd_target_up{target="cache-b"} 1"#) })
                 // Still true a moment later (nothing reset it behind our back).
                 #expect(metrics().contains(up) && metrics().contains(healthy))
                 #expect(json(try await client.send("GET", "/status/cache-a"))["state"] as? String == "healthy")

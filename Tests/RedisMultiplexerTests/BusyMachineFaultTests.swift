@@ -68,7 +68,8 @@ struct BusyMachineFaultTests {
                         "SIGSTOP with 2 CPU hogs: unresponsive after \(String(describing: unresponsiveAfter)) (deadline \(deadline)); hogs used \(hogCPU) of CPU in \(elapsed)"
                     )
                     // The hogs really competed for the cores.
-                    #expect(hogCPU.allSatisfy { $0 >= elapsed * 0.2 }, "hogs used \(hogCPU) in \(elapsed)")
+                    // (At least a tenth of a core each: other work on the machine competes with them too.)
+                    #expect(hogCPU.allSatisfy { $0 >= elapsed * 0.1 }, "hogs used \(hogCPU) in \(elapsed)")
                     #expect(unresponsiveAfter != nil, "never reported unresponsive")
                     if let unresponsiveAfter {
                         #expect(unresponsiveAfter >= config.probeTimeout, "reported before a probe could time out")

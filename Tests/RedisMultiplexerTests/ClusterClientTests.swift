@@ -68,7 +68,7 @@ struct ClusterClientTests {
             minimumRefreshInterval: .milliseconds(200))
         try await withClusterClient(configuration) { client, recorder in
             let failures = { recorder.all.filter { if case .refreshFailed = $0 { return true } else { return false } }.count }
-            #expect(await eventually(within: .seconds(5)) { failures() >= 3 }, "\(failures()) failed refreshes")
+            #expect(await eventually(within: .seconds(15)) { failures() >= 3 }, "\(failures()) failed refreshes")
             #expect(recorder.contains {
                 if case .refreshFailed(_, let message) = $0 { return message.contains("connection refused") }
                 return false

@@ -161,7 +161,7 @@ struct FakeRedisServerTests {
             let client = try await RawClient.connect(to: server)
             let sent = ContinuousClock.now
             try await client.send("GET", "k")
-            #expect(await client.waitForBytes(reply.count, within: .seconds(5)))
+            #expect(await client.waitForBytes(reply.count, within: .seconds(15)))
             let reads = client.reads.value
             #expect(client.bytes == reply)
             // 9 pieces, 8 gaps of 30 ms.
