@@ -86,6 +86,8 @@ public struct RESPParser: Sendable {
         var kind: Kind
         var remaining: Int
         var elements: [RESPValue]
+        /// Elements already copied out of the input buffer (see ``detachRetainedElements()``).
+        var detached = 0
     }
 
     /// What one step of parsing found at the cursor.
@@ -109,6 +111,7 @@ public struct RESPParser: Sendable {
                 let itemStart = cursor.index
                 guard let item = try self.parseItem(&cursor) else {
                     self.resumeOffset = itemStart - cursor.start
+                    self.detachRetainedElements()
                     return nil
                 }
                 self.scannedWithoutLineEnd = 0
@@ -116,10 +119,7 @@ public struct RESPParser: Sendable {
                 let finished: RESPValue?
                 switch item {
                 case .value(let value):
-                    // An element kept while its aggregate is unfinished must not share storage with the buffer
-                    // the bytes arrive in: appending the next read to that buffer would copy it whole (copy on
-                    // write), once per read, and parsing would be quadratic again. Each element is copied once.
-                    finished = self.fold(self.stack.isEmpty ? value : value.detachedFromInput)
+                    finished = self.fold(value)
                 case .aggregate(let kind, let count, let markerOffset):
                     guard self.stack.count < self.limits.maxDepth else {
                         throw RESPParsingError(
@@ -143,6 +143,22 @@ public struct RESPParser: Sendable {
         } catch {
             self.reset()
             throw error
+        }
+    }
+
+    /// Copies the elements an unfinished value keeps out of the input buffer, before waiting for more bytes: as
+    /// slices they would share its storage, and appending the next read to that buffer would then copy it whole
+    /// (copy on write), once per read — quadratic again. Each element is copied once, and only when a value spans
+    /// reads: a reply that arrives whole costs no copy.
+    private mutating func detachRetainedElements() {
+        for index in self.stack.indices {
+            let from = self.stack[index].detached
+            let count = self.stack[index].elements.count
+            guard from < count else { continue }
+            for element in from..<count {
+                self.stack[index].elements[element] = self.stack[index].elements[element].detachedFromInput
+            }
+            self.stack[index].detached = count
         }
     }
 

@@ -49,8 +49,8 @@ public struct RESPMapEntry: Sendable, Hashable {
 }
 
 extension RESPValue {
-    /// The same value with its payload in storage of its own, not a slice of the bytes it was parsed from.
-    /// (Aggregates are built from elements that already are.)
+    /// The same value with its payloads in storage of their own, not slices of the bytes it was parsed from
+    /// (aggregates deeply: nesting is bounded by the parser's depth limit).
     var detachedFromInput: RESPValue {
         func copy(_ buffer: ByteBuffer) -> ByteBuffer {
             var copy = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
@@ -64,7 +64,16 @@ extension RESPValue {
         case .bigNumber(let buffer): return .bigNumber(copy(buffer))
         case .bulkError(let buffer): return .bulkError(copy(buffer))
         case .verbatimString(let format, let buffer): return .verbatimString(format: format, copy(buffer))
-        case .integer, .array, .null, .boolean, .double, .map, .set, .attributed, .push: return self
+        case .array(let elements): return .array(elements.map(\.detachedFromInput))
+        case .set(let elements): return .set(elements.map(\.detachedFromInput))
+        case .push(let elements): return .push(elements.map(\.detachedFromInput))
+        case .map(let entries):
+            return .map(entries.map { RESPMapEntry(key: $0.key.detachedFromInput, value: $0.value.detachedFromInput) })
+        case .attributed(let attributes, let value):
+            return .attributed(
+                attributes: attributes.map { RESPMapEntry(key: $0.key.detachedFromInput, value: $0.value.detachedFromInput) },
+                value: value.detachedFromInput)
+        case .integer, .null, .boolean, .double: return self
         }
     }
 

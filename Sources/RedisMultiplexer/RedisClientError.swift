@@ -27,6 +27,7 @@ public struct RedisClientError: Error, Sendable, CustomStringConvertible {
             case tooManyRedirects = "too-many-redirects"
             case disallowedEndpoint = "disallowed-endpoint"
             case clusterTopology = "cluster-topology"
+            case cancelled = "cancelled"
         }
 
         private let base: Base
@@ -70,6 +71,8 @@ public struct RedisClientError: Error, Sendable, CustomStringConvertible {
         public static let disallowedEndpoint = Code(.disallowedEndpoint)
         /// The cluster's topology could not be read, or does not cover a slot.
         public static let clusterTopology = Code(.clusterTopology)
+        /// The caller's task was cancelled while the command waited (for a connection, or its reply).
+        public static let cancelled = Code(.cancelled)
 
         /// A short, stable name for logs and metrics labels ("command-timeout").
         public var description: String { self.base.rawValue }

@@ -94,12 +94,17 @@ struct HostileServerTests {
         #expect(configuration.reconnectBackoff(everConnected: true).ceiling(attempt: 20) == .seconds(2))
     }
 
-    @Test("the dial limiter hands out one turn per interval, in order")
+    @Test("the dial limiter hands out one turn per interval, in order, at most its horizon ahead")
     func dialTurns() {
-        let limiter = DialRateLimiter(interval: .milliseconds(50))
+        let limiter = DialRateLimiter(interval: .milliseconds(50), horizon: .seconds(2))
         let now = ContinuousClock.now + .seconds(1)
         let turns = (0..<5).map { _ in limiter.reserve(now: now) }
         #expect(turns == (0..<5).map { now + .milliseconds(50 * $0) })
+        // Booked up to the horizon (41 turns within 2 s), then deferred: turns of multiplexers that went away
+        // never hold the others up for longer than that.
+        let more = (0..<100).map { _ in limiter.reserve(now: now) }
+        #expect(more.compactMap { $0 }.count == 36)
+        #expect(more.last == .some(nil))
         // After a quiet spell, the next turn is at once.
         #expect(limiter.reserve(now: now + .seconds(10)) == now + .seconds(10))
     }

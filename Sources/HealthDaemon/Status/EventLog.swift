@@ -83,7 +83,8 @@ public final class EventLog: Sendable {
     /// Entries with a sequence number above `since`, oldest first; only `target`'s when given.
     public func entries(since: Int, target: String? = nil) -> [Entry] {
         let lists = self.state.withLock { state -> [[Entry]] in
-            let rings = target.map { name in state.targets[name].map { [$0] } ?? [] } ?? Array(state.targets.values)
+            // Names are stored escaped (a target name is the operator's, but the rule is one for every string).
+            let rings = target.map { name in state.targets[name.escapingControlCharacters].map { [$0] } ?? [] } ?? Array(state.targets.values)
             return rings.flatMap { [$0.significant.entries(since: since), $0.routine.entries(since: since)] }
         }
         // Each list is in sequence order: merging them is a sort of nearly sorted runs.

@@ -234,7 +234,9 @@ public struct TargetStatus: Sendable, Hashable {
             self.probeLast = latency
             self.probeWindow.append(latency)
             if self.probeWindow.count > Self.probeWindowSize { self.probeWindow.removeFirst() }
-            if self.awaitingProbe {
+            // A probe answered on the current connection (a late one of a failed connection is never published):
+            // the target is up, whatever it was before.
+            if self.awaitingProbe || (!self.unresponsive && self.state != .healthy && self.state != .degraded) {
                 self.awaitingProbe = false
                 self.seedProblem = nil
                 self.state = self.upState

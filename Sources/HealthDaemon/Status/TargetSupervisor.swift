@@ -40,6 +40,7 @@ public final class TargetSupervisor: Sendable {
         /// The replicas' host-name endpoints last resolved, and those that did not resolve (endpoint → why).
         var replicaNamesChecked: Set<String> = []
         var replicaProblems: [String: String] = [:]
+        var replicaNamesCheckedAt = 0.0
     }
 
     public init(
@@ -93,22 +94,43 @@ public final class TargetSupervisor: Sendable {
             guard node.role == .replica, let endpoint = node.endpoint(tls: tls), ipAddressBytes(endpoint.host) == nil else { return nil }
             return endpoint
         }
-        let (known, problems) = self.topology.withLock { ($0.replicaNamesChecked, $0.replicaProblems) }
+        let (known, problems, lastCheck) = self.topology.withLock { ($0.replicaNamesChecked, $0.replicaProblems, $0.replicaNamesCheckedAt) }
         let names = Set(named.map(\.description))
-        guard names != known || !problems.isEmpty else { return }
-        var found: [String: String] = [:]
-        for endpoint in named {
-            let host = endpoint.host
-            let outcome = try? await NIOThreadPool.singleton.runIfActive { DiagnosticsExporter.resolve(host) }
-            if let error = outcome?.1 {
-                found[endpoint.description] = "host name \(host) does not resolve (\(error)); a failover to it would send clients nowhere"
+        let started = Date().timeIntervalSince1970
+        // Again when the names change; failing ones again a minute later, not at every refresh.
+        guard names != known || (!problems.isEmpty && started - lastCheck >= 60) else { return }
+        // Concurrently, each within 3 s (getaddrinfo cannot be cancelled: a name still resolving then counts as
+        // not resolving), at most 16 names a round.
+        let found = await withTaskGroup(of: (String, String?).self) { group -> [String: String] in
+            for endpoint in named.prefix(16) {
+                let host = endpoint.host
+                group.addTask {
+                    await withTaskGroup(of: String??.self) { race -> (String, String?) in
+                        race.addTask { (try? await NIOThreadPool.singleton.runIfActive { DiagnosticsExporter.resolve(host) }).map { $0.1 } }
+                        race.addTask {
+                            try? await Task.sleep(for: .seconds(3))
+                            return .some("no answer within 3 s")
+                        }
+                        let first = await race.next() ?? nil
+                        race.cancelAll()
+                        return (endpoint.description, first ?? nil)
+                    }
+                }
             }
+            var found: [String: String] = [:]
+            for await (endpoint, error) in group {
+                guard let error else { continue }
+                let host = endpoint.split(separator: ":").dropLast().joined(separator: ":")
+                found[endpoint] = "host name \(host) does not resolve (\(error)); a failover to it would send clients nowhere"
+            }
+            return found
         }
         let now = Date().timeIntervalSince1970
         let newlyFailing = found.filter { problems[$0.key] == nil }
         self.topology.withLock {
             $0.replicaNamesChecked = names
             $0.replicaProblems = found
+            $0.replicaNamesCheckedAt = now
         }
         for (endpoint, problem) in newlyFailing.sorted(by: { $0.key < $1.key }) {
             self.events.append(target: self.target.name, text: "replica \(endpoint): \(problem)", at: now, importance: .significant, kind: "replica-unresolvable")
@@ -221,13 +243,15 @@ public final class TargetSupervisor: Sendable {
             _ = change(&status)
             guard before != (status.state, status.shortReason) else { return nil }
             status.version += 1
+            // Recorded under the status lock (the event log's is a leaf): two tasks changing the state can never
+            // leave their transitions in the log in the wrong order.
+            self.events.append(
+                target: self.target.name,
+                text: "state \(before.0.rawValue) → \(status.state.rawValue)" + (status.reason.map { ": \($0)" } ?? ""), at: now,
+                importance: .significant, kind: "state-changed")
             return (status, before.0)
         }
-        guard let (status, previous) = changed else { return }
-        self.events.append(
-            target: self.target.name,
-            text: "state \(previous.rawValue) → \(status.state.rawValue)" + (status.reason.map { ": \($0)" } ?? ""), at: now,
-            importance: .significant, kind: "state-changed")
+        guard let (status, _) = changed else { return }
         // The metric reads the state now, not the copy: two notices crossing cannot leave it stale.
         self.metrics?.recordState(target: self.target.name, state: self.status.withLock { $0.state })
         self.logger.notice(
@@ -372,11 +396,18 @@ public final class TargetSupervisor: Sendable {
         let stream = cluster.events()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await cluster.run() }
+            // Replica names are resolved beside the event loop, never in it (a slow resolver must not hold up node
+            // events): the newest topology only.
+            let (topologies, newTopology) = AsyncStream.makeStream(of: ClusterTopology.self, bufferingPolicy: .bufferingNewest(1))
             group.addTask {
                 for await event in stream {
                     self.handle(event)
-                    if case .topologyRefreshed(let topology, _, _, _) = event { await self.checkReplicaNames(topology) }
+                    if case .topologyRefreshed(let topology, _, _, _) = event { newTopology.yield(topology) }
                 }
+                newTopology.finish()
+            }
+            group.addTask {
+                for await topology in topologies { await self.checkReplicaNames(topology) }
             }
             await group.next()
             group.cancelAll()

@@ -386,6 +386,8 @@ extension RedisClientError {
         switch error {
         case let error as RedisClientError:
             return error
+        case is CancellationError:
+            return RedisClientError(.cancelled, endpoint: endpoint, message: "cancelled by the caller")
         case let error as RESPParsingError:
             return RedisClientError(
                 .protocolError, endpoint: endpoint, message: "\(error); is this port really a Redis server?",

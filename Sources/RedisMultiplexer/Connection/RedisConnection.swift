@@ -96,8 +96,9 @@ public final class RedisConnection: Sendable {
         bootstrap = applyKeepalive(configuration.tcp, to: bootstrap)
         let channel: any Channel
         // The handler is kept from the initializer: looked up later, it may already be gone from a pipeline
-        // that a failed TLS handshake has closed.
-        let handlerBox = NIOLockedValueBox<HandlerReference?>(nil)
+        // that a failed TLS handshake has closed. The initializer runs once per address tried (a name resolving to
+        // several): each channel's handler is kept under the channel's identity, and the winner's is taken.
+        let handlerBox = NIOLockedValueBox<[ObjectIdentifier: HandlerReference]>([:])
         let silenceRule = SilenceRule(limit: deadAfterSilence?.timeAmount)
         do {
             channel = try await bootstrap.channelInitializer { channel in
@@ -116,13 +117,13 @@ public final class RedisConnection: Sendable {
                     let reference = HandlerReference(
                         handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), shared: shared,
                         terminated: handler.terminated.futureResult)
-                    handlerBox.withLockedValue { $0 = reference }
+                    handlerBox.withLockedValue { $0[ObjectIdentifier(channel)] = reference }
                 }
             }.connect(host: endpoint.host, port: endpoint.port).get()
         } catch {
             throw classifyConnectError(error, configuration: configuration)
         }
-        guard let handler = handlerBox.withLockedValue({ $0 }) else {
+        guard let handler = handlerBox.withLockedValue({ $0[ObjectIdentifier(channel)] }) else {
             channel.close(promise: nil)
             throw RedisClientError(.connectFailed, endpoint: description, message: "connection set-up failed")
         }

@@ -204,8 +204,19 @@ public final class RedisMultiplexer: Sendable {
                 // The subscriber connection exists only while somebody subscribes.
                 guard await self.subscriptions.waitUntilNotEmpty() else { return }
             }
-            // Dials of many multiplexers sharing a limiter (one cluster's nodes) are spread out.
-            if let dialLimiter, !(await dialLimiter.acquire()) { return }
+            // Dials of many multiplexers sharing a limiter (one cluster's nodes) are spread out; when too many are
+            // booked, this attempt is deferred by a backoff step.
+            if let dialLimiter {
+                switch await dialLimiter.acquire() {
+                case .granted: break
+                case .cancelled: return
+                case .deferred:
+                    let delay = self.configuration.reconnectBackoff(everConnected: everConnected).delay(attempt: attempt, using: &generator)
+                    attempt += 1
+                    try? await Task.sleep(for: max(delay, .milliseconds(50)))
+                    continue
+                }
+            }
             let started = ContinuousClock.now
             self.emit(.connecting(role: role, endpoint: endpoint, attempt: attempt))
             do {

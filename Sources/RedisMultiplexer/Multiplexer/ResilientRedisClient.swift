@@ -93,6 +93,10 @@ public final class ResilientRedisClient: Sendable {
 
     private func publish(_ event: MultiplexerEvent) { self.broadcaster.publish(event) }
 
+    /// Held while an event is routed and published, and while a swap publishes the replacement's state: an event
+    /// of the old multiplexer routed as current can never be published after the swap's events.
+    private let publishOrder = Mutex(())
+
     private func makeMultiplexer() -> RedisMultiplexer {
         let generation = self.state.withLock { state in
             state.generation += 1
@@ -107,6 +111,10 @@ public final class ResilientRedisClient: Sendable {
     /// Events of the current multiplexer are published and fed to the guard; a replacement's tell when it is
     /// ready to be swapped in; others are dropped.
     private func multiplexerEvent(_ event: MultiplexerEvent, generation: Int) {
+        self.publishOrder.withLock { _ in self.routeAndPublish(event, generation: generation) }
+    }
+
+    private func routeAndPublish(_ event: MultiplexerEvent, generation: Int) {
         enum Route {
             case current
             case replacement(OneShot<ReplacementReady>)
@@ -255,23 +263,29 @@ public final class ResilientRedisClient: Sendable {
                 "the new connection to \(self.configuration.connection.endpoint) did not come up and answer within \(budget.humanReadable); the old one was kept"
             return await self.replacementFailed(replacement, message: message)
         }
-        let old = self.state.withLock { state -> RedisMultiplexer? in
-            state.replacement = nil
-            guard !state.isShutdown else { return nil }
-            let old = state.current
-            state.current = replacement
-            state.forceReconnects += 1
-            state.guardState.reconnectSucceeded(now: .now)
+        let old = self.publishOrder.withLock { _ -> RedisMultiplexer? in
+            let old = self.state.withLock { state -> RedisMultiplexer? in
+                state.replacement = nil
+                guard !state.isShutdown else { return nil }
+                let old = state.current
+                state.current = replacement
+                state.forceReconnects += 1
+                state.guardState.reconnectSucceeded(now: .now)
+                return old
+            }
+            if old != nil {
+                // The replacement's own events before the swap were not published: say what it showed, so that
+                // the status follows the connection now in use (in order: nothing of the old one comes after).
+                self.publish(
+                    .connected(role: .interactive, endpoint: shown.endpoint, protocolVersion: shown.protocolVersion, restored: true))
+                if let latency = shown.probeLatency { self.publish(.probe(latency: latency)) }
+            }
             return old
         }
         guard let old else {
             await replacement.shutdown()
             return .failed("the client was shut down; nothing was replaced")
         }
-        // The replacement's own events before the swap were not published: say what it showed, so that the
-        // status follows the connection now in use.
-        self.publish(.connected(role: .interactive, endpoint: shown.endpoint, protocolVersion: shown.protocolVersion, restored: true))
-        if let latency = shown.probeLatency { self.publish(.probe(latency: latency)) }
         await old.shutdown()
         self.publish(.forceReconnectCompleted(succeeded: true, error: nil))
         self.logger.debug("Force-reconnect done", metadata: ["redis.endpoint": "\(self.configuration.connection.endpoint)"])

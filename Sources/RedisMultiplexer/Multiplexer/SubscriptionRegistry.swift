@@ -76,13 +76,13 @@ public final class SubscriptionRegistry: Sendable {
     }
 
     private func remove(_ channel: Subscription, listener id: Int) {
-        let connection = self.state.withLock { state -> RedisConnection? in
-            guard state.channels[channel]?.removeValue(forKey: id) != nil else { return nil }
-            guard state.channels[channel]?.isEmpty == true else { return nil }
+        self.state.withLock { state in
+            guard state.channels[channel]?.removeValue(forKey: id) != nil else { return }
+            guard state.channels[channel]?.isEmpty == true else { return }
             state.channels[channel] = nil
-            return state.connection
+            // Written under the lock (it only enqueues): a SUBSCRIBE decided after this cannot overtake it.
+            state.connection?.sendDetached(channel.unsubscribeCommand)
         }
-        connection?.sendDetached(channel.unsubscribeCommand)
     }
 
     /// The subscriber connection now in use (nil: none).
