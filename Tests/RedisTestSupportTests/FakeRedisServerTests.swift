@@ -305,7 +305,7 @@ struct FakeRedisServerTests {
             } catch {
                 #expect("\(error)".contains("HELLO"))
             }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5), "a 200 ms wait, with room for a busy machine")
         }
     }
 }
