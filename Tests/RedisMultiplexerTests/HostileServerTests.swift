@@ -37,10 +37,9 @@ struct HostileServerTests {
                 #expect(await events.first(within: .seconds(15)) { $0.isSubscribed } != nil)
                 #expect(await eventually(within: .seconds(15)) { server.connections.contains { $0.channels.contains("second") } })
                 #expect(await server.publish(channel: "second", message: "hello") == 1)
-                var iterator = second.makeAsyncIterator()
-                let message = await iterator.next()
+                let message = await firstMessage(of: second, within: .seconds(15))
                 #expect(message.map { String(buffer: $0.payload) } == "hello")
-                _ = first
+                withExtendedLifetime(first) {}
             }
         }
     }
@@ -107,5 +106,22 @@ struct HostileServerTests {
         #expect(more.last == .some(nil))
         // After a quiet spell, the next turn is at once.
         #expect(limiter.reserve(now: now + .seconds(10)) == now + .seconds(10))
+    }
+}
+
+/// The first message of `stream`, or nil when none comes within `timeout` (a test never waits forever).
+func firstMessage(of stream: AsyncStream<PubSubMessage>, within timeout: Duration) async -> PubSubMessage? {
+    await withTaskGroup(of: PubSubMessage?.self) { group in
+        group.addTask {
+            var iterator = stream.makeAsyncIterator()
+            return await iterator.next()
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
     }
 }
