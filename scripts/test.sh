@@ -13,6 +13,8 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 # Network namespaces + iptables for the black-holed-peer test (skipped, with the reason, where unavailable).
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v iptables >/dev/null || need_apt+=(iptables)
+# promtool for the alert rules' tests.
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "==> installing: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -30,6 +32,9 @@ swift build --build-tests
 
 echo "==> checking the systemd unit (verify, security exposure <= 1.2)"
 scripts/check-unit.sh
+
+echo "==> Prometheus alert rules (promtool check rules, promtool test rules)"
+scripts/alert-rules-test.sh
 
 echo "==> testing"
 # In parallel (Swift's default): the fixtures never block a thread of the Swift task pool (child processes are
