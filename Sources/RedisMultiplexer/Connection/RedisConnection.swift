@@ -410,10 +410,24 @@ private func classifyConnectError(_ error: any Error, configuration: RedisConnec
         if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
         return false
     }
+    func isNotPermitted(_ error: any Error) -> Bool {
+        if let io = error as? IOError { return io.errnoCode == EPERM || io.errnoCode == EACCES }
+        return false
+    }
     if let error = error as? ChannelError, case .connectTimeout = error {
+        let timeout = configuration.connectTimeout.humanReadable
+        if let restriction = configuration.addressRestriction {
+            // Packets to an address outside systemd's IPAddressAllow= are dropped, so this is how that looks.
+            return RedisClientError(
+                .connectTimeout, endpoint: endpoint,
+                message: "connect timed out after \(timeout); \(restriction): packets to any other address are dropped, "
+                    + "so generate the drop-in again if \(configuration.endpoint.host) is outside it (its address changed, or a "
+                    + "cluster node is outside allowed_networks); otherwise is the host reachable and the port open in the firewall?",
+                underlying: error)
+        }
         return RedisClientError(
             .connectTimeout, endpoint: endpoint,
-            message: "connect timed out after \(configuration.connectTimeout.humanReadable); is the host reachable and the port open in the firewall?",
+            message: "connect timed out after \(timeout); is the host reachable and the port open in the firewall?",
             underlying: error)
     }
     if let error = error as? NIOConnectionError {
@@ -428,6 +442,13 @@ private func classifyConnectError(_ error: any Error, configuration: RedisConnec
                 return RedisClientError(
                     .connectionRefused, endpoint: endpoint,
                     message: "connection refused; is redis-server running and listening on this port?", underlying: error)
+            }
+            if error.connectionErrors.allSatisfy({ isNotPermitted($0.error) }) {
+                return RedisClientError(
+                    .connectFailed, endpoint: endpoint,
+                    message: "connect failed: Operation not permitted; is the address allowed by IPAddressAllow= in the unit, "
+                        + "and by the host's firewall?",
+                    underlying: error)
             }
             return RedisClientError(.connectFailed, endpoint: endpoint, message: "connect failed: \(first.error)", underlying: error)
         }
