@@ -30,8 +30,8 @@ echo "==> building (warnings are errors)"
 export REDIS_HEALTHD_WERROR=1
 swift build --build-tests
 
-echo "==> checking the systemd unit (verify, security exposure <= 1.2)"
-scripts/check-unit.sh
+echo "==> checking the systemd unit (verify, security exposure <= 1.2, <= 1.0 with the unit-dropin drop-in)"
+scripts/check-unit.sh .build/debug/redis-healthd
 
 echo "==> Prometheus alert rules (promtool check rules, promtool test rules)"
 scripts/alert-rules-test.sh

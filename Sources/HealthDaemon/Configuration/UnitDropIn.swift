@@ -124,6 +124,9 @@ public struct UnitDropIn: Sendable {
             lines.append("# \(allow.comment)")
             lines.append("IPAddressAllow=\(allow.addresses.joined(separator: " "))")
         }
+        lines.append("# libdispatch's worker threads set their priority with setpriority(2); refused with EPERM they carry on.")
+        lines.append("# The unit allows it (SIGSYS otherwise); refusing it here keeps @resources out of the filter.")
+        lines.append("SystemCallFilter=~setpriority:EPERM")
         lines.append("# Named in the daemon's connect-timeout errors.")
         lines.append("Environment=\(Self.environmentVariable)=\(self.addresses.joined(separator: ","))")
         return lines.joined(separator: "\n") + "\n"
