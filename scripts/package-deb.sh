@@ -102,15 +102,14 @@ cat > "$root/DEBIAN/postinst" <<'SCRIPT'
 #!/bin/sh
 # Loads the unit; never enables or starts it (the configuration needs editing first).
 set -e
+if [ "$1" = configure ] && [ -z "$2" ]; then
+    echo "redis-healthd: edit /etc/redis-healthd/redis-healthd.yaml, check it with"
+    echo "  redis-healthd check-config, then: systemctl enable --now redis-healthd"
+fi
 if [ "$1" = configure ] && [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || true
-    if [ -z "$2" ]; then
-        echo "redis-healthd: edit /etc/redis-healthd/redis-healthd.yaml, check it with"
-        echo "  redis-healthd check-config, then: systemctl enable --now redis-healthd"
-    elif systemctl is-active --quiet redis-healthd.service; then
-        # An upgrade restarts a daemon that was running, with the new binary.
-        systemctl try-restart redis-healthd.service || true
-    fi
+    # An upgrade restarts a daemon that was running, with the new binary; a fresh install starts nothing.
+    if [ -n "$2" ]; then systemctl try-restart redis-healthd.service >/dev/null 2>&1 || true; fi
 fi
 exit 0
 SCRIPT

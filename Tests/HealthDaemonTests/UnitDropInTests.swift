@@ -154,8 +154,11 @@ struct UnitDropInTests {
     func restriction() throws {
         let loader = ConfigurationLoader(credentialsDirectory: nil, addressAllowList: "localhost,10.0.0.5/32")
         let configuration = try loader.parse("targets:\n  - {name: a, host: 10.0.0.5}\n  - {name: b, host: 10.0.0.6}")
-        #expect(configuration.targets.map(\.multiplexer.connection.addressRestriction) == Array(repeating:
-            "this service may reach only localhost 10.0.0.5/32 (IPAddressAllow= in its unit, from redis-healthd unit-dropin)", count: 2))
+        #expect(configuration.targets.map(\.multiplexer.connection.addressRestriction) == ["10.0.0.5", "10.0.0.6"].map {
+            "this service may reach only localhost 10.0.0.5/32 (IPAddressAllow= in its unit, from redis-healthd unit-dropin), and "
+                + "packets to any other address are dropped: if \($0) or a cluster node is outside it (a changed address, a node "
+                + "outside allowed_networks), generate the drop-in again"
+        })
         #expect(try self.loader.parse("targets:\n  - {name: a, host: 10.0.0.5}").targets[0].multiplexer.connection.addressRestriction == nil)
     }
 }

@@ -42,10 +42,12 @@ public struct ConfigurationLoader: Sendable {
         var configuration = reader.daemon(text)
         guard reader.problems.isEmpty else { throw ConfigurationError(file: file, problems: reader.problems) }
         if let list = self.addressAllowList?.split(separator: ",").map(String.init), !list.isEmpty {
-            let restriction =
-                "this service may reach only \(list.joined(separator: " ")) (IPAddressAllow= in its unit, from redis-healthd unit-dropin)"
             for index in configuration.targets.indices {
-                configuration.targets[index].multiplexer.connection.addressRestriction = restriction
+                let host = configuration.targets[index].multiplexer.connection.endpoint.host
+                configuration.targets[index].multiplexer.connection.addressRestriction =
+                    "this service may reach only \(list.joined(separator: " ")) (IPAddressAllow= in its unit, from redis-healthd "
+                    + "unit-dropin), and packets to any other address are dropped: if \(host) or a cluster node is outside it "
+                    + "(a changed address, a node outside allowed_networks), generate the drop-in again"
             }
         }
         return configuration

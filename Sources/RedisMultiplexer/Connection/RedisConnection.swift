@@ -417,12 +417,11 @@ private func classifyConnectError(_ error: any Error, configuration: RedisConnec
     if let error = error as? ChannelError, case .connectTimeout = error {
         let timeout = configuration.connectTimeout.humanReadable
         if let restriction = configuration.addressRestriction {
-            // Packets to an address outside systemd's IPAddressAllow= are dropped, so this is how that looks.
+            // A restriction such as systemd's IPAddressAllow= drops packets, so this is how it looks.
             return RedisClientError(
                 .connectTimeout, endpoint: endpoint,
-                message: "connect timed out after \(timeout); \(restriction): packets to any other address are dropped, "
-                    + "so generate the drop-in again if \(configuration.endpoint.host) is outside it (its address changed, or a "
-                    + "cluster node is outside allowed_networks); otherwise is the host reachable and the port open in the firewall?",
+                message: "connect timed out after \(timeout); \(restriction); "
+                    + "otherwise is the host reachable and the port open in the firewall?",
                 underlying: error)
         }
         return RedisClientError(
