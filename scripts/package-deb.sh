@@ -40,7 +40,7 @@ strip --strip-unneeded "$root/usr/bin/redis-healthd"
 # The unit as shipped, with the package's paths.
 sed -e 's|/usr/local/bin/redis-healthd|/usr/bin/redis-healthd|' \
     -e 's|^Documentation=.*|Documentation=man:redis-healthd(1) file:///usr/share/doc/redis-healthd/README.md|' \
-    -e 's|^# Install: see README.md, "Install".|# Installed by the redis-healthd package; not started on install: edit /etc/redis-healthd/redis-healthd.yaml, then `systemctl enable --now redis-healthd`.|' \
+    -e 's|^# Install: see README.md, "Install". |# Installed by the redis-healthd package, not started on install: edit /etc/redis-healthd/redis-healthd.yaml,\n# then `systemctl enable --now redis-healthd`.\n# |' \
     systemd/redis-healthd.service > "$root/lib/systemd/system/redis-healthd.service"
 chmod 0644 "$root/lib/systemd/system/redis-healthd.service"
 install -m 0644 config/redis-healthd.yaml "$root/etc/redis-healthd/redis-healthd.yaml"
