@@ -2,21 +2,26 @@
 # End to end under a real systemd 252: the manager runs as PID 1 of fresh pid+mount+uts+cgroup namespaces on
 # this machine's root filesystem, seeing only a curated unit folder (technique of ../shared/systemd-lab). The
 # project's own hardened unit is installed with a drop-in for test paths (binary and config under the
-# namespace's private /run, a 3 s watchdog); the target is a local redis-server.
+# namespace's private /run, a 3 s watchdog); the target is a redis-server on the loopback of a private network
+# namespace (the manager runs in it too), which also holds 198.51.100.10, an address that is not localhost.
 # Checks: start reaches active (READY=1), StatusText follows redis-server stopping and starting, the journal has
 # REDIS_TARGET/REDIS_EVENT/MESSAGE_ID fields, reload goes through, a SIGSTOPped daemon is killed by the watchdog
-# and restarted, stop is clean. Needs root, cgroup2 and systemd; prints SKIPPED otherwise.
+# and restarted, the drop-in of `redis-healthd unit-dropin` (IPAddressDeny=any, IPAddressAllow=) keeps the target
+# reachable while a target added outside its addresses is down with an error that names IPAddressAllow= (systemd
+# drops the packets: the connect times out), and once the drop-in is generated again it is reachable too; stop is
+# clean. Needs root, cgroup2, systemd and network namespaces (iproute2); prints SKIPPED otherwise.
 #   scripts/systemd-e2e.sh [path/to/redis-healthd]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=$(realpath "${1:-.build/debug/redis-healthd}")
 cg2root=$(findmnt -n -t cgroup2 -o TARGET | head -1 || true)
-if [ "$(id -u)" -ne 0 ] || [ ! -x /lib/systemd/systemd ] || [ -z "$cg2root" ]; then
-    echo "SKIPPED systemd end-to-end test: needs root, systemd and a cgroup2 mount"; exit 0
+if [ "$(id -u)" -ne 0 ] || [ ! -x /lib/systemd/systemd ] || [ -z "$cg2root" ] || ! command -v ip >/dev/null; then
+    echo "SKIPPED systemd end-to-end test: needs root, systemd, a cgroup2 mount and iproute2"; exit 0
 fi
 lab=$(mktemp -d)
 cg=$cg2root/redis-healthd-e2e-$$
-sysd_pid=; unshare_pid=; redis_pid=
+ns=redis-healthd-e2e-$$
+sysd_pid=; unshare_pid=; redis_pid=; outside_pid=
 fail() { echo "FAIL systemd e2e: $*"; [ -n "$sysd_pid" ] && $S journalctl -u redis-healthd --no-pager -n 40 2>/dev/null; exit 1; }
 teardown() {
     set +e
@@ -27,17 +32,25 @@ teardown() {
     fi
     [ -n "$unshare_pid" ] && wait "$unshare_pid" 2>/dev/null
     [ -n "$redis_pid" ] && { kill -9 "$redis_pid"; wait "$redis_pid"; } 2>/dev/null
+    [ -n "$outside_pid" ] && { kill -9 "$outside_pid"; wait "$outside_pid"; } 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
     [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
     rm -rf "$lab"
 }
 trap teardown EXIT
 
-# ---- the target: a redis-server on the host's loopback (the namespaces share the network)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# ---- a private network namespace: loopback, and 198.51.100.10 (TEST-NET-2), an address that is not localhost
+ip netns add "$ns" || { echo "SKIPPED systemd end-to-end test: cannot create a network namespace"; exit 0; }
+N="ip netns exec $ns"
+ip -n "$ns" link set lo up
+ip -n "$ns" addr add 198.51.100.10/32 dev lo
+outside=198.51.100.10
+# ---- the target: a redis-server on the namespace's loopback
+port=6390
 start_redis() {
-    redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$lab" --logfile "$lab/redis.log" --daemonize no &
+    $N redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$lab" --logfile "$lab/redis.log" --daemonize no &
     redis_pid=$!
-    until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
+    until $N redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
 }
 start_redis
 
@@ -88,7 +101,7 @@ exec /lib/systemd/systemd --unit=e2e.target --log-target=journal --log-level=inf
 INNER
 chmod +x "$lab/inner.sh"
 mkdir -p "$cg"
-setsid bash -c "echo \$\$ > $cg/cgroup.procs; exec unshare --pid --fork --mount --mount-proc --uts --cgroup $lab/inner.sh $lab" \
+setsid $N bash -c "echo \$\$ > $cg/cgroup.procs; exec unshare --pid --fork --mount --mount-proc --uts --cgroup $lab/inner.sh $lab" \
     </dev/null >"$lab/unshare.log" 2>&1 &
 unshare_pid=$!
 for _ in $(seq 50); do sysd_pid=$(pgrep -P "$unshare_pid" || true); [ -n "$sysd_pid" ] && break; sleep 0.1; done
@@ -162,6 +175,52 @@ for _ in $(seq 250); do [ "$(show NRestarts)" -ge 1 ] && break; sleep 0.1; done
 wait_for ActiveState "^active$" 10
 wait_for StatusText "1/1 targets healthy" 10
 echo "watchdog: hung daemon killed and restarted (NRestarts=$(show NRestarts)), healthy again"
+
+# ---- unit-dropin: IPAddressDeny=any and IPAddressAllow= from the configuration
+outside_port=6391
+# (protected mode off: the daemon's connections come from that address, not from loopback; the namespace is private.)
+$N redis-server --port "$outside_port" --bind "$outside" --protected-mode no --save "" --dir "$lab" --logfile "$lab/outside.log" \
+    --daemonize no &
+outside_pid=$!
+until [ "$($N redis-cli -h "$outside" -p "$outside_port" ping 2>/dev/null)" = PONG ]; do sleep 0.05; done
+dropin=$u/redis-healthd.service.d/ip-address-allow.conf
+# Generated for the configuration as it is (one target, on 127.0.0.1) …
+$S /run/e2e/redis-healthd unit-dropin --config /run/e2e/redis-healthd.yaml > "$dropin" 2>/dev/null || fail "unit-dropin failed"
+grep -qx "IPAddressDeny=any" "$dropin" && grep -qx "IPAddressAllow=localhost" "$dropin" || fail "drop-in: $(cat "$dropin")"
+# … then a target at an address outside it is added.
+cat >> "$lab/run/e2e/redis-healthd.yaml" <<YAML
+    cluster: off
+  - name: outside
+    host: $outside
+    port: $outside_port
+    cluster: off
+    connect_timeout: 1s
+YAML
+$S systemctl daemon-reload
+t0=$(date +%s%N)
+$S systemctl restart redis-healthd || fail "restart with the drop-in failed"
+[ "$(show IPAddressDeny | tr ' ' '\n' | sort | xargs)" = "0.0.0.0/0 ::/0" ] || fail "IPAddressDeny=$(show IPAddressDeny)"
+wait_for StatusText "1/2 targets healthy; .*outside down" 15
+echo "with the drop-in: $(show StatusText) ($(( ($(date +%s%N) - t0) / 1000000 )) ms after the restart)"
+$S /run/e2e/redis-healthd status --json > "$lab/status.json" || fail "status with the drop-in"
+python3 - "$lab/status.json" <<'PY' || fail "the outside target's error"
+import json, sys
+targets = {t["name"]: t for t in json.load(open(sys.argv[1]))["targets"]}
+assert targets["e2e"]["state"] == "healthy", targets["e2e"]
+error = targets["outside"].get("last_error") or ""
+assert targets["outside"]["state"] == "down", targets["outside"]
+assert "connect timed out after 1s" in error and "IPAddressAllow=" in error and "unit-dropin" in error, error
+print(f"outside the drop-in's addresses: {error}")
+PY
+# Generated again for the new configuration: the outside address is allowed, both targets are healthy.
+$S /run/e2e/redis-healthd unit-dropin --config /run/e2e/redis-healthd.yaml > "$dropin" 2>/dev/null || fail "unit-dropin failed"
+grep -qx "IPAddressAllow=$outside/32" "$dropin" || fail "the drop-in does not allow $outside: $(cat "$dropin")"
+$S systemctl daemon-reload
+$S systemctl restart redis-healthd || fail "restart with the new drop-in failed"
+wait_for StatusText "2/2 targets healthy" 15
+echo "drop-in generated again: $(show StatusText); IPAddressAllow=$(show IPAddressAllow)"
+[ "$($N redis-cli -h "$outside" -p "$outside_port" client list | grep -c 'name=redis-healthd#')" -ge 1 ] \
+    || fail "no redis-healthd connection on $outside"
 
 # ---- stop
 $S systemctl stop redis-healthd

@@ -13,8 +13,11 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 # Network namespaces + iptables for the black-holed-peer test (skipped, with the reason, where unavailable).
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v iptables >/dev/null || need_apt+=(iptables)
-# promtool (Debian's prometheus package) checks the metrics exposition.
+# promtool (Debian's prometheus package) checks the metrics exposition and the alert rules; dpkg-dev
+# (dpkg-shlibdeps) and debootstrap for the Debian package and its test.
 command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v dpkg-shlibdeps >/dev/null || need_apt+=(dpkg-dev)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "==> installing: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -30,8 +33,11 @@ echo "==> building (warnings are errors)"
 export REDIS_HEALTHD_WERROR=1
 swift build --build-tests
 
-echo "==> checking the systemd unit (verify, security exposure <= 1.2)"
-scripts/check-unit.sh
+echo "==> checking the systemd unit (verify, security exposure <= 1.2, <= 1.0 with the unit-dropin drop-in)"
+scripts/check-unit.sh .build/debug/redis-healthd
+
+echo "==> Prometheus alert rules (promtool check rules, promtool test rules)"
+scripts/alert-rules-test.sh
 
 echo "==> testing"
 # In parallel (Swift's default): the fixtures never block a thread of the Swift task pool (child processes are
@@ -44,3 +50,7 @@ scripts/journald-test.sh .build/debug/redis-healthd
 
 echo "==> end to end under a real systemd (PID 1 of fresh namespaces)"
 scripts/systemd-e2e.sh .build/debug/redis-healthd
+
+echo "==> Debian package: release build with the static Swift standard library, installed into a clean Debian 12 root"
+scripts/package-deb.sh | tee .build/package-deb.log
+scripts/package-test.sh "$(tail -1 .build/package-deb.log)"

@@ -8,8 +8,17 @@ public struct ConfigurationLoader: Sendable {
     /// Where `password_credential` files are found (systemd's `$CREDENTIALS_DIRECTORY`).
     public var credentialsDirectory: String?
 
-    public init(credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]) {
+    /// The addresses the unit lets the daemon reach (`REDIS_HEALTHD_IP_ADDRESS_ALLOW`, set by the drop-in of
+    /// `redis-healthd unit-dropin`, comma-separated): named in connect-timeout errors, since systemd drops packets to
+    /// other addresses silently. nil: no such restriction is known.
+    public var addressAllowList: String?
+
+    public init(
+        credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"],
+        addressAllowList: String? = ProcessInfo.processInfo.environment[UnitDropIn.environmentVariable]
+    ) {
         self.credentialsDirectory = credentialsDirectory
+        self.addressAllowList = addressAllowList
     }
 
     public func load(file: String) throws(ConfigurationError) -> DaemonConfiguration {
@@ -29,8 +38,17 @@ public struct ConfigurationLoader: Sendable {
 
     public func parse(_ text: String, file: String = "<string>") throws(ConfigurationError) -> DaemonConfiguration {
         var reader = Reader()
-        let configuration = reader.daemon(text)
+        var configuration = reader.daemon(text)
         guard reader.problems.isEmpty else { throw ConfigurationError(file: file, problems: reader.problems) }
+        if let list = self.addressAllowList?.split(separator: ",").map(String.init), !list.isEmpty {
+            for index in configuration.targets.indices {
+                let host = configuration.targets[index].multiplexer.connection.endpoint.host
+                configuration.targets[index].multiplexer.connection.addressRestriction =
+                    "this service may reach only \(list.joined(separator: " ")) (IPAddressAllow= in its unit, from redis-healthd "
+                    + "unit-dropin), and packets to any other address are dropped: if \(host) or a cluster node is outside it "
+                    + "(a changed address, a node outside allowed_networks), generate the drop-in again"
+            }
+        }
         return configuration
     }
 

@@ -419,10 +419,23 @@ private func classifyConnectError(_ error: any Error, configuration: RedisConnec
         if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
         return false
     }
+    func isNotPermitted(_ error: any Error) -> Bool {
+        if let io = error as? IOError { return io.errnoCode == EPERM || io.errnoCode == EACCES }
+        return false
+    }
     if let error = error as? ChannelError, case .connectTimeout = error {
+        let timeout = configuration.connectTimeout.humanReadable
+        if let restriction = configuration.addressRestriction {
+            // A restriction such as systemd's IPAddressAllow= drops packets, so this is how it looks.
+            return RedisClientError(
+                .connectTimeout, endpoint: endpoint,
+                message: "connect timed out after \(timeout); \(restriction); "
+                    + "otherwise is the host reachable and the port open in the firewall?",
+                underlying: error)
+        }
         return RedisClientError(
             .connectTimeout, endpoint: endpoint,
-            message: "connect timed out after \(configuration.connectTimeout.humanReadable); is the host reachable and the port open in the firewall?",
+            message: "connect timed out after \(timeout); is the host reachable and the port open in the firewall?",
             underlying: error)
     }
     if let error = error as? NIOConnectionError {
@@ -437,6 +450,13 @@ private func classifyConnectError(_ error: any Error, configuration: RedisConnec
                 return RedisClientError(
                     .connectionRefused, endpoint: endpoint,
                     message: "connection refused; is redis-server running and listening on this port?", underlying: error)
+            }
+            if error.connectionErrors.allSatisfy({ isNotPermitted($0.error) }) {
+                return RedisClientError(
+                    .connectFailed, endpoint: endpoint,
+                    message: "connect failed: Operation not permitted; is the address allowed by IPAddressAllow= in the unit, "
+                        + "and by the host's firewall?",
+                    underlying: error)
             }
             return RedisClientError(.connectFailed, endpoint: endpoint, message: "connect failed: \(first.error)", underlying: error)
         }

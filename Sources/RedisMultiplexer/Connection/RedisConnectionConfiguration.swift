@@ -74,6 +74,10 @@ public struct RedisConnectionConfiguration: Sendable {
     public var tcp: TCPOptions
     /// Limits on what the server may send.
     public var parserLimits: RESPParserLimits
+    /// A restriction outside this process on the addresses it may reach, such as systemd's `IPAddressAllow=`, said
+    /// as advice ("this service may reach only …"). Such a restriction drops packets silently, so a connect to an
+    /// address outside it times out; the connect-timeout error then includes this text. [nil]
+    public var addressRestriction: String? = nil
 
     public init(
         endpoint: RedisEndpoint,
