@@ -202,7 +202,9 @@ $S systemctl restart redis-healthd || fail "restart with the drop-in failed"
 [ "$(show IPAddressDeny | tr ' ' '\n' | sort | xargs)" = "0.0.0.0/0 ::/0" ] || fail "IPAddressDeny=$(show IPAddressDeny)"
 wait_for StatusText "1/2 targets healthy; .*outside down" 15
 echo "with the drop-in: $(show StatusText) ($(( ($(date +%s%N) - t0) / 1000000 )) ms after the restart)"
-$S /run/e2e/redis-healthd status --json > "$lab/status.json" || fail "status with the drop-in"
+# Exit status 2: a target is down (as it should be here); anything else is a failure.
+code=0; $S /run/e2e/redis-healthd status --json > "$lab/status.json" || code=$?
+[ "$code" = 2 ] || fail "status with the drop-in exited $code, expected 2 (a target down)"
 python3 - "$lab/status.json" <<'PY' || fail "the outside target's error"
 import json, sys
 targets = {t["name"]: t for t in json.load(open(sys.argv[1]))["targets"]}
