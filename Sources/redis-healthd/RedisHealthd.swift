@@ -6,7 +6,7 @@ struct RedisHealthd: AsyncParsableCommand {
         commandName: "redis-healthd",
         abstract: "A Redis connection-health daemon for systemd hosts.",
         version: RedisHealthdVersion.current,
-        subcommands: [Run.self, Status.self, Topology.self, Events.self, Reconnect.self, Export.self, CheckConfig.self]
+        subcommands: [Run.self, Status.self, Topology.self, Events.self, Reconnect.self, Export.self, CheckConfig.self, DoctorCommand.self]
     )
 }
 

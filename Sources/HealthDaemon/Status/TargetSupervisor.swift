@@ -21,6 +21,8 @@ public final class TargetSupervisor: Sendable {
     private let metrics: DaemonMetrics?
     private let logger: Logger
     private let onStateChange: @Sendable (TargetStatus) -> Void
+    /// Receives the events hooks can run on (state changes, unresponsive, anomalies, force-reconnects, maintenance).
+    private let onHookEvent: @Sendable (HookFiring) -> Void
 
     private struct TopologyState {
         var cluster: RedisClusterClient?
@@ -32,7 +34,8 @@ public final class TargetSupervisor: Sendable {
 
     public init(
         target: DaemonConfiguration.Target, password: RedisSecret?, events: EventLog, metrics: DaemonMetrics? = nil,
-        logger: Logger, onStateChange: @escaping @Sendable (TargetStatus) -> Void
+        logger: Logger, onStateChange: @escaping @Sendable (TargetStatus) -> Void,
+        onHookEvent: @escaping @Sendable (HookFiring) -> Void = { _ in }
     ) throws(RedisClientError) {
         var configuration = target.multiplexer
         configuration.connection.password = password
@@ -55,6 +58,17 @@ public final class TargetSupervisor: Sendable {
         logger[metadataKey: "redis.endpoint"] = "\(configuration.connection.endpoint)"
         self.logger = logger
         self.onStateChange = onStateChange
+        self.onHookEvent = onHookEvent
+    }
+
+    /// Tells the hooks about `event`, with the target's status now (its reason already scrubbed of the password).
+    private func hookEvent(_ event: HookEvent, previousState: TargetStatus.State? = nil, reason: String? = nil) {
+        let status = self.status.withLock { $0 }
+        self.onHookEvent(
+            HookFiring(
+                target: self.target.name, event: event, state: status.state.rawValue,
+                previousState: (previousState ?? status.state).rawValue, reason: reason ?? status.reason ?? "",
+                endpoint: status.endpoint, since: status.since))
     }
 
     /// The status now, with the force-reconnect guard's state and the cluster's connections.
@@ -150,6 +164,11 @@ public final class TargetSupervisor: Sendable {
             self.log(event)
         }
         self.updateStatus(now: now) { status in status.apply(event, now: now) }
+        switch event {
+        case .unresponsive(_, let error): self.hookEvent(.unresponsive, reason: "\(error)")
+        case .forceReconnect(true, let reason): self.hookEvent(.forceReconnect, reason: "force-reconnect: \(reason)")
+        default: break
+        }
     }
 
     /// Changes the status; when its state or its short reason changed, logs it and tells the daemon (STATUS=).
@@ -174,6 +193,12 @@ public final class TargetSupervisor: Sendable {
             "Target state changed",
             metadata: ["redis.event": "state-changed", "redis.state": "\(status.state.rawValue)", "redis.reason": "\(status.reason ?? "-")"])
         self.onStateChange(status)
+        switch status.state {
+        case .down: self.hookEvent(.down, previousState: previous)
+        case .degraded: self.hookEvent(.degraded, previousState: previous)
+        case .healthy: self.hookEvent(.healthy, previousState: previous)
+        case .starting, .connecting, .reconnecting, .misconfigured: break
+        }
     }
 
     private func log(_ event: MultiplexerEvent) {
@@ -397,6 +422,7 @@ public final class TargetSupervisor: Sendable {
                     "redis.dialed": "\(self.target.dialDisallowed ? "yes (dial_disallowed: true)" : "no")",
                     "error.message": "\(anomaly.message)",
                 ])
+            self.hookEvent(.anomaly, reason: anomaly.message)
         }
         for anomaly in observation.clearedAnomalies {
             self.events.append(target: name, text: "anomaly cleared: \(anomaly.message)", at: now, importance: .significant)
@@ -406,6 +432,7 @@ public final class TargetSupervisor: Sendable {
                     "redis.event": "topology-anomaly-cleared", "redis.node_id": "\(anomaly.nodeID)",
                     "redis.announced_endpoint": "\(anomaly.endpoint)", "redis.rule": "\(anomaly.rule)",
                 ])
+            self.hookEvent(.anomalyCleared, reason: "cleared: \(anomaly.message)")
         }
         let anomalies = observation.anomalies
         self.metrics?.recordAnomalies(target: name, count: anomalies.count)
@@ -493,6 +520,7 @@ public final class TargetSupervisor: Sendable {
         } else {
             self.logger.notice("Maintenance event", metadata: metadata)
         }
+        self.hookEvent(.maintenance, reason: "maintenance \(event.summary)")
     }
 }
 
