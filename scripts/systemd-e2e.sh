@@ -5,7 +5,7 @@
 # namespace's private /run, a 3 s watchdog); the target is a local redis-server.
 # Checks: start reaches active (READY=1), StatusText follows redis-server stopping and starting, the journal has
 # REDIS_TARGET/REDIS_EVENT/MESSAGE_ID fields, reload goes through, a SIGSTOPped daemon is killed by the watchdog
-# and restarted, stop is clean. Needs root, cgroup2 and systemd; prints SKIPPED otherwise.
+# and restarted, a hook writes to the journal (logger) on down and healthy, stop is clean. Needs root, cgroup2 and systemd; prints SKIPPED otherwise.
 #   scripts/systemd-e2e.sh [path/to/redis-healthd]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +68,10 @@ targets:
   - name: e2e
     host: 127.0.0.1
     port: $port
+hooks:
+  - on: [down, healthy]
+    run: ["/bin/sh", "-c", "echo \\"\$REDIS_HEALTHD_TARGET is \$REDIS_HEALTHD_STATE (was \$REDIS_HEALTHD_PREVIOUS_STATE)\\" | /usr/bin/logger -t redis-healthd-hook -p user.warning; echo hook saw \$REDIS_HEALTHD_EVENT"]
+    min_interval: 0s
 YAML
 chmod 0755 "$lab/run" "$lab/run/e2e"; chmod 0644 "$lab/run/e2e/redis-healthd.yaml"
 
@@ -145,6 +149,14 @@ assert failed and restored, f"events: {sorted({e['REDIS_EVENT'] for e in ours})}
 for e in failed + restored:
     assert e.get("REDIS_TARGET") == "e2e" and e.get("MESSAGE_ID") and e.get("_SYSTEMD_UNIT") == "redis-healthd.service", e
 print(f"journal: {len(ours)} structured entries; connection-failed MESSAGE_ID={failed[0]['MESSAGE_ID']} ERROR_KIND={failed[0].get('ERROR_KIND')}")
+# The hook ran under the unit's sandbox: its own line through logger(1), and its output and exit status in ours.
+logged = [e["MESSAGE"] for e in entries if e.get("SYSLOG_IDENTIFIER") == "redis-healthd-hook"]
+assert any(m.startswith("e2e is down") for m in logged), logged
+assert any(m.startswith("e2e is healthy") for m in logged), logged
+runs = [e for e in ours if e["REDIS_EVENT"] == "hook-run"]
+outputs = {e.get("REDIS_HOOK_OUTPUT") for e in runs}
+assert {"hook saw down", "hook saw healthy"} <= outputs and all(e.get("REDIS_HOOK_RESULT") == "exit 0" for e in runs), runs
+print(f"hooks under the sandbox: {logged}; {len(runs)} hook-run entries")
 PY
 
 # ---- reload
