@@ -44,7 +44,7 @@ struct DoctorReportTests {
     }
 }
 
-@Suite("doctor against real servers")
+@Suite("doctor against real servers", .serialized)
 struct DoctorTests {
     @Test("a healthy standalone server: every check ok, exit 0, the table and --json from the binary")
     func healthyStandalone() async throws {
