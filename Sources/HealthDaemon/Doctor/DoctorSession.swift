@@ -208,6 +208,8 @@ struct DoctorSession: Sendable {
                 failures += 1
                 firstError = firstError ?? self.doctor.shown(error.description)
             }
+            // A server that stopped answering would cost a command timeout per PING: two misses end the series.
+            if failures >= 2 { break }
         }
         let sorted = samples.sorted()
         let count = self.doctor.pings
@@ -224,7 +226,7 @@ struct DoctorSession: Sendable {
         if failures > 0 {
             return [
                 .failure(
-                    "latency", "PING ×\(count)", "\(failures) of \(count) PINGs failed (\(firstError ?? "?")); \(detail)",
+                    "latency", "PING ×\(count)", "\(failures) PING\(failures == 1 ? "" : "s") failed (\(firstError ?? "?")); \(detail)",
                     advice: "the connection drops replies: check the server's load and the network path")
             ]
         }
