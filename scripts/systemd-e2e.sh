@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # End to end under a real systemd 252: the manager runs as PID 1 of fresh pid+mount+uts+cgroup namespaces on
-# this machine's root filesystem, seeing only a curated unit folder (technique of ../shared/systemd-lab). The
+# this machine's root filesystem, seeing only a curated unit folder. The
 # project's own hardened unit is installed with a drop-in for test paths (binary and config under the
 # namespace's private /run, a 3 s watchdog); the target is a redis-server on the loopback of a private network
 # namespace (the manager runs in it too), which also holds 198.51.100.10, an address that is not localhost.
 # Checks: start reaches active (READY=1), StatusText follows redis-server stopping and starting, the journal has
 # REDIS_TARGET/REDIS_EVENT/MESSAGE_ID fields, reload goes through, a SIGSTOPped daemon is killed by the watchdog
-# and restarted, the drop-in of `redis-healthd unit-dropin` (IPAddressDeny=any, IPAddressAllow=) keeps the target
-# reachable while a target added outside its addresses is down with an error that names IPAddressAllow= (systemd
-# drops the packets: the connect times out), and once the drop-in is generated again it is reachable too; stop is
-# clean. Needs root, cgroup2, systemd and network namespaces (iproute2); prints SKIPPED otherwise.
+# and restarted, a hook writes to the journal (logger) on down and healthy, the drop-in of `redis-healthd
+# unit-dropin` (IPAddressDeny=any, IPAddressAllow=) keeps the target reachable while a target added outside its
+# addresses is down with an error that names IPAddressAllow= (systemd drops the packets: the connect times out),
+# and once the drop-in is generated again it is reachable too; stop is clean. Needs root, cgroup2, systemd and
+# network namespaces (iproute2); prints SKIPPED otherwise.
 #   scripts/systemd-e2e.sh [path/to/redis-healthd]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,6 +82,10 @@ targets:
   - name: e2e
     host: 127.0.0.1
     port: $port
+hooks:
+  - on: [down, healthy]
+    run: ["/bin/sh", "-c", "echo \\"\$REDIS_HEALTHD_TARGET is \$REDIS_HEALTHD_STATE (was \$REDIS_HEALTHD_PREVIOUS_STATE)\\" | /usr/bin/logger -t redis-healthd-hook -p user.warning; echo hook saw \$REDIS_HEALTHD_EVENT"]
+    min_interval: 0s
 YAML
 chmod 0755 "$lab/run" "$lab/run/e2e"; chmod 0644 "$lab/run/e2e/redis-healthd.yaml"
 
@@ -158,6 +163,14 @@ assert failed and restored, f"events: {sorted({e['REDIS_EVENT'] for e in ours})}
 for e in failed + restored:
     assert e.get("REDIS_TARGET") == "e2e" and e.get("MESSAGE_ID") and e.get("_SYSTEMD_UNIT") == "redis-healthd.service", e
 print(f"journal: {len(ours)} structured entries; connection-failed MESSAGE_ID={failed[0]['MESSAGE_ID']} ERROR_KIND={failed[0].get('ERROR_KIND')}")
+# The hook ran under the unit's sandbox: its own line through logger(1), and its output and exit status in ours.
+logged = [e["MESSAGE"] for e in entries if e.get("SYSLOG_IDENTIFIER") == "redis-healthd-hook"]
+assert any(m.startswith("e2e is down") for m in logged), logged
+assert any(m.startswith("e2e is healthy") for m in logged), logged
+runs = [e for e in ours if e["REDIS_EVENT"] == "hook-run"]
+outputs = {e.get("REDIS_HOOK_OUTPUT") for e in runs}
+assert {"hook saw down", "hook saw healthy"} <= outputs and all(e.get("REDIS_HOOK_RESULT") == "exit 0" for e in runs), runs
+print(f"hooks under the sandbox: {logged}; {len(runs)} hook-run entries")
 PY
 
 # ---- reload

@@ -13,6 +13,8 @@ public final class Daemon: ControlBackend {
     public let configuration: DaemonConfiguration
     public let events = EventLog()
     public let metrics: DaemonMetrics
+    /// Runs `hooks:` on the targets' events.
+    public let hooks: HookRunner
     private let loader: ConfigurationLoader
     private let version: String
     private let logger: Logger
@@ -57,6 +59,7 @@ public final class Daemon: ControlBackend {
         self.version = version
         self.logger = logger
         self.notify = notify
+        self.hooks = HookRunner(hooks: configuration.hooks, logger: logger)
         (self.starts, self.startsContinuation) = AsyncStream.makeStream(of: TargetSupervisor.self)
         var supervisors: [TargetSupervisor] = []
         var fingerprints: [String: String] = [:]
@@ -78,7 +81,8 @@ public final class Daemon: ControlBackend {
     private func makeSupervisor(_ target: DaemonConfiguration.Target, password: RedisSecret?) throws -> TargetSupervisor {
         try TargetSupervisor(
             target: target, password: password, events: self.events, metrics: self.metrics, logger: self.logger,
-            onStateChange: { [weak self] status in self?.stateChanged(status) })
+            onStateChange: { [weak self] status in self?.stateChanged(status) },
+            onHookEvent: { [weak self] firing in self?.hooks.fire(firing) })
     }
 
     /// What a target is built from (settings and password), to see what a reload changes. The password enters only as
@@ -153,6 +157,7 @@ public final class Daemon: ControlBackend {
             }
             state.supervisors = supervisors
         }
+        self.hooks.update(configuration.hooks)
         for supervisor in toStop { Task { await supervisor.shutdown() } }
         for supervisor in toStart { self.startsContinuation.yield(supervisor) }
         self.notify("STATUS=\(statusLine(self.statuses))")

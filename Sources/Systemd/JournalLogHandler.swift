@@ -44,6 +44,7 @@ public struct JournalLogHandler: LogHandler {
         "maintenance-event": "f5a7b9c1d3e54f7b9c4d6e8f0a2b4c54",
         "maintenance-malformed": "a6b8c0d2e4f64a8c0d5e7f9a1b3c5d65",
         "host-check": "0b1c2d3e4f5a4b6c8d7e9f0a1b2c3d76",
+        "hook-run": "1c3e5a7c9e1b4d3f8a6c0e2b4d6f8a87",
     ]
 
     /// The journal fields of one entry, in order (pure: tested without a journal).

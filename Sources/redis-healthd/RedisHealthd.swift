@@ -9,7 +9,8 @@ struct RedisHealthd: AsyncParsableCommand {
         abstract: "A Redis connection-health daemon for systemd hosts.",
         version: RedisHealthdVersion.current,
         subcommands: [
-            Run.self, Status.self, Topology.self, Events.self, Reconnect.self, Export.self, CheckConfig.self, UnitDropInCommand.self,
+            Run.self, Status.self, Topology.self, Events.self, Reconnect.self, Export.self, CheckConfig.self, DoctorCommand.self,
+            UnitDropInCommand.self,
         ]
     )
 }

@@ -24,6 +24,8 @@ public final class RedisServer: Sendable {
         public var tls: Bool
         /// Serve the certificate without an IP SAN (``TestCertificates/dnsOnlyServerCertificate``).
         public var tlsDNSOnlyCertificate: Bool = false
+        /// Serve this certificate and key instead of the shared server certificate (e.g. a short-lived one).
+        public var tlsCertificate: (certificate: String, key: String)? = nil
         /// Require client certificates (`tls-auth-clients yes`).
         public var tlsAuthClients: Bool
         /// Run inside this network namespace (`ip netns exec`), bound to `bindAddress`.
@@ -94,8 +96,8 @@ public final class RedisServer: Sendable {
             lines += [
                 "port 0",
                 "tls-port \(self.port)",
-                "tls-cert-file \(self.options.tlsDNSOnlyCertificate ? certificates.dnsOnlyServerCertificate : certificates.serverCertificate)",
-                "tls-key-file \(self.options.tlsDNSOnlyCertificate ? certificates.dnsOnlyServerKey : certificates.serverKey)",
+                "tls-cert-file \(self.options.tlsCertificate?.certificate ?? (self.options.tlsDNSOnlyCertificate ? certificates.dnsOnlyServerCertificate : certificates.serverCertificate))",
+                "tls-key-file \(self.options.tlsCertificate?.key ?? (self.options.tlsDNSOnlyCertificate ? certificates.dnsOnlyServerKey : certificates.serverKey))",
                 "tls-ca-cert-file \(certificates.caCertificate)",
                 "tls-auth-clients \(self.options.tlsAuthClients ? "yes" : "no")",
             ]

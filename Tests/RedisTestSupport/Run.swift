@@ -40,6 +40,32 @@ public func run(
     return output
 }
 
+/// Runs a program to completion and returns its exit status, standard output and standard error, whatever the
+/// status (for programs whose exit status is part of their answer, such as `redis-healthd doctor`). Like ``run(_:_:environment:timeout:)``
+/// it never blocks the cooperative pool; a program still running after `timeout` is killed and the call throws.
+public func runForStatus(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(120)
+) async throws -> (status: Int32, output: String, errors: String) {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("rh-run-\(UUID().uuidString.prefix(12))")
+        .path
+    let outputPath = base + ".out"
+    let errorPath = base + ".err"
+    defer {
+        unlink(outputPath)
+        unlink(errorPath)
+    }
+    let child = try ChildProcess.spawn(
+        executable, arguments, environment: environment, output: outputPath, errors: errorPath)
+    guard await child.waitForExit(within: timeout) else {
+        await child.terminate(signal: SIGKILL, grace: .zero)
+        if Task.isCancelled { throw CancellationError() }
+        throw TestFixtureError("\(([executable] + arguments).joined(separator: " ")) did not finish within \(timeout); killed it")
+    }
+    let output = String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self)
+    let errors = String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self)
+    return (child.exitStatus ?? -1, output, errors)
+}
+
 /// The absolute path of an executable on PATH (or the usual sbin folders).
 public func which(_ name: String) throws -> String {
     let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/usr/bin:/sbin:/bin"

@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
 
-/// A CA, a server certificate (SAN localhost and 127.0.0.1), a client certificate and an unrelated CA,
-/// made once per test process with the openssl CLI.
+/// A CA (valid 10 years), a server certificate (SAN localhost and 127.0.0.1, valid a year), a client certificate and
+/// an unrelated CA, made once per test process with the openssl CLI; short-lived server certificates on request.
 public struct TestCertificates: Sendable {
     public var directory: String
     public var caCertificate: String
@@ -42,7 +42,7 @@ public struct TestCertificates: Sendable {
             try await run(
                 openssl,
                 [
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj",
                     "/CN=redis-healthd test \(name)",
                     "-keyout", path("\(name).key"), "-out", path("\(name).crt"),
                 ])
@@ -61,7 +61,7 @@ public struct TestCertificates: Sendable {
                 openssl,
                 [
                     "x509", "-req", "-in", path("\(name).csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
-                    "-CAcreateserial", "-days", "2", "-out", path("\(name).crt"), "-extfile", extensions,
+                    "-CAcreateserial", "-days", "365", "-out", path("\(name).crt"), "-extfile", extensions,
                 ])
         }
         try await ca("ca")
@@ -74,5 +74,25 @@ public struct TestCertificates: Sendable {
             serverKey: path("server.key"), clientCertificate: path("client.crt"), clientKey: path("client.key"),
             dnsOnlyServerCertificate: path("server-dns-only.crt"), dnsOnlyServerKey: path("server-dns-only.key"),
             otherCACertificate: path("other-ca.crt"))
+    }
+
+    /// A new server certificate (SAN localhost and 127.0.0.1) signed by the shared CA that expires `days` days from
+    /// now: the certificate and key paths. Each call makes a new pair.
+    public func shortLivedServerCertificate(days: Int) async throws -> (certificate: String, key: String) {
+        let openssl = try which("openssl")
+        let name = "server-\(days)d-\(UUID().uuidString.prefix(6))"
+        func path(_ file: String) -> String { "\(self.directory)/\(file)" }
+        try await run(
+            openssl,
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name).key"), "-out", path("\(name).csr")])
+        try "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n".write(
+            toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
+        try await run(
+            openssl,
+            [
+                "x509", "-req", "-in", path("\(name).csr"), "-CA", self.caCertificate, "-CAkey", path("ca.key"),
+                "-CAcreateserial", "-days", "\(days)", "-out", path("\(name).crt"), "-extfile", path("\(name).ext"),
+            ])
+        return (path("\(name).crt"), path("\(name).key"))
     }
 }

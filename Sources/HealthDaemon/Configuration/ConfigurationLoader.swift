@@ -149,6 +149,8 @@ public struct ConfigurationLoader: Sendable {
         "command_timeout": .milliseconds(10),
         "connect_timeout": .milliseconds(10),
         "keepalive_interval": .seconds(1),
+        "timeout": .milliseconds(100),
+        "min_interval": .zero,
         "reconnect.backoff_base": .milliseconds(1),
         "reconnect.connect_timeout": .milliseconds(10),
         "reconnect.backoff_cap": .milliseconds(1),
@@ -283,7 +285,7 @@ private struct Reader {
             self.problem("", "not valid YAML: \(error)")
             return configuration
         }
-        guard let top = self.mapping(root, "", allowed: ["control", "metrics", "log", "targets"]) else {
+        guard let top = self.mapping(root, "", allowed: ["control", "metrics", "log", "targets", "hooks"]) else {
             self.problem("", "the file is empty; it needs at least `targets:`")
             return configuration
         }
@@ -346,7 +348,61 @@ private struct Reader {
                 configuration.targets.append(target)
             }
         }
+        if let hooksNode = top["hooks"], hooksNode.null == nil {
+            if let hooks = hooksNode.sequence {
+                for (index, node) in hooks.enumerated() {
+                    if let hook = self.hook(node, "hooks[\(index)]", targets: names) { configuration.hooks.append(hook) }
+                }
+            } else {
+                self.problem("hooks", "expected a list of hooks, got \(describe(hooksNode))")
+            }
+        }
         return configuration
+    }
+
+    /// One `hooks:` entry: `on` (events), `targets` (names; empty: all), `run` (argv, an absolute path first),
+    /// `timeout` [10s], `min_interval` [60s].
+    mutating func hook(_ node: Node, _ path: String, targets: Set<String>) -> HookConfiguration? {
+        guard let map = self.mapping(node, path, allowed: ["on", "targets", "run", "timeout", "min_interval"]) else { return nil }
+        let events = self.strings(map["on"], "\(path).on")
+        var parsed = Set<HookEvent>()
+        for event in events {
+            if let value = HookEvent(rawValue: event) {
+                parsed.insert(value)
+            } else {
+                self.problem("\(path).on", "\"\(event)\" is not one of \(HookEvent.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        if map["on"] == nil || (events.isEmpty && map["on"]?.sequence != nil) {
+            self.problem("\(path).on", "missing: list the events that run the hook (\(HookEvent.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let hookTargets = self.strings(map["targets"], "\(path).targets")
+        for name in hookTargets where !targets.contains(name) {
+            self.problem("\(path).targets", "\"\(name)\" is not a configured target")
+        }
+        let run = self.strings(map["run"], "\(path).run")
+        if run.isEmpty {
+            self.problem("\(path).run", "missing: the command and its arguments as a list, e.g. [\"/usr/local/bin/notify\", \"--flag\"] (no shell)")
+        } else if !run[0].hasPrefix("/") {
+            self.problem("\(path).run", "\"\(run[0])\" is not an absolute path: hooks run without a shell and without a PATH search")
+        }
+        var hook = HookConfiguration(
+            events: parsed, targets: hookTargets, run: run,
+            label: "\(path) (\(run.first.map { ($0 as NSString).lastPathComponent } ?? "?"))")
+        if let value = self.duration(map["timeout"], "\(path).timeout") { hook.timeout = value }
+        if let value = self.duration(map["min_interval"], "\(path).min_interval") { hook.minInterval = value }
+        return parsed.isEmpty || run.isEmpty ? nil : hook
+    }
+
+    /// A list of strings (a single string is taken as a list of one).
+    mutating func strings(_ node: Node?, _ path: String) -> [String] {
+        guard let node, node.null == nil else { return [] }
+        if node.scalar != nil { return self.string(node, path).map { [$0] } ?? [] }
+        guard let items = node.sequence else {
+            self.problem(path, "expected a list, got \(describe(node))")
+            return []
+        }
+        return items.enumerated().compactMap { self.string($0.element, "\(path)[\($0.offset)]") }
     }
 
     /// `max_connections`, `request_timeout`, `idle_timeout` of the control socket or the metrics listener.

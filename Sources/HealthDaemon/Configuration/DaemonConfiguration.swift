@@ -62,6 +62,8 @@ public struct DaemonConfiguration: Sendable {
     /// trace, debug, info, notice, warning, error, critical. [info]
     public var logLevel = "info"
     public var targets: [Target] = []
+    /// Commands run on state changes and other events (`hooks:`).
+    public var hooks: [HookConfiguration] = []
 
     public init() {}
 }
@@ -73,10 +75,20 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
         public var path: String
         public var message: String
         public var description: String { self.path.isEmpty ? self.message : "\(self.path): \(self.message)" }
+
+        public init(path: String, message: String) {
+            self.path = path
+            self.message = message
+        }
     }
 
     public var file: String
     public var problems: [Problem]
+
+    public init(file: String, problems: [Problem]) {
+        self.file = file
+        self.problems = problems
+    }
 
     /// `/etc/redis-healthd/redis-healthd.yaml: 2 problems:` and one `  - path: message` line per problem.
     public var description: String {

@@ -204,6 +204,18 @@ extension DaemonConfiguration {
             SettingEntry(
                 "metrics", .map([SettingEntry("listen", self.metricsListen.map(SettingValue.string) ?? .null)] + limits(self.metricsLimits))),
             SettingEntry("log", .map([SettingEntry("level", .string(self.logLevel))])),
+            SettingEntry(
+                "hooks",
+                .list(
+                    self.hooks.map { hook in
+                        .map([
+                            SettingEntry("on", .list(hook.events.map(\.rawValue).sorted().map(SettingValue.string))),
+                            SettingEntry("targets", .list(hook.targets.map(SettingValue.string))),
+                            SettingEntry("run", .list(hook.run.map(SettingValue.string))),
+                            SettingEntry("timeout", .duration(hook.timeout)),
+                            SettingEntry("min_interval", .duration(hook.minInterval)),
+                        ])
+                    })),
             SettingEntry("targets", .list(self.targets.map(\.effectiveSettings))),
         ])
     }

@@ -30,6 +30,8 @@ public final class TargetSupervisor: Sendable {
     private let metrics: DaemonMetrics?
     private let logger: Logger
     private let onStateChange: @Sendable (TargetStatus) -> Void
+    /// Receives the events hooks can run on (state changes, unresponsive, anomalies, force-reconnects, maintenance).
+    private let onHookEvent: @Sendable (HookFiring) -> Void
 
     private struct TopologyState {
         var cluster: RedisClusterClient?
@@ -45,7 +47,8 @@ public final class TargetSupervisor: Sendable {
 
     public init(
         target: DaemonConfiguration.Target, password: RedisSecret?, events: EventLog, metrics: DaemonMetrics? = nil,
-        logger: Logger, onStateChange: @escaping @Sendable (TargetStatus) -> Void
+        logger: Logger, onStateChange: @escaping @Sendable (TargetStatus) -> Void,
+        onHookEvent: @escaping @Sendable (HookFiring) -> Void = { _ in }
     ) throws(RedisClientError) {
         var configuration = target.multiplexer
         configuration.connection.password = password
@@ -68,6 +71,17 @@ public final class TargetSupervisor: Sendable {
         logger[metadataKey: "redis.endpoint"] = "\(configuration.connection.endpoint)"
         self.logger = logger
         self.onStateChange = onStateChange
+        self.onHookEvent = onHookEvent
+    }
+
+    /// Tells the hooks about `event`, with the target's status now (its reason already scrubbed of the password).
+    private func hookEvent(_ event: HookEvent, previousState: TargetStatus.State? = nil, reason: String? = nil) {
+        let status = self.status.withLock { $0 }
+        self.onHookEvent(
+            HookFiring(
+                target: self.target.name, event: event, state: status.state.rawValue,
+                previousState: (previousState ?? status.state).rawValue, reason: reason ?? status.reason ?? "",
+                endpoint: status.endpoint, since: status.since))
     }
 
     /// The status now, with the force-reconnect guard's state and the cluster's connections.
@@ -232,6 +246,11 @@ public final class TargetSupervisor: Sendable {
             self.log(event, now: now)
         }
         self.updateStatus(now: now) { status in status.apply(event, now: now) }
+        switch event {
+        case .unresponsive(_, let error): self.hookEvent(.unresponsive, reason: "\(error)")
+        case .forceReconnect(true, let reason): self.hookEvent(.forceReconnect, reason: "force-reconnect: \(reason)")
+        default: break
+        }
     }
 
     /// Changes the status; when its state or its short reason changed, logs it and tells the daemon (STATUS=).
@@ -251,13 +270,19 @@ public final class TargetSupervisor: Sendable {
                 importance: .significant, kind: "state-changed")
             return (status, before.0)
         }
-        guard let (status, _) = changed else { return }
+        guard let (status, previous) = changed else { return }
         // The metric reads the state now, not the copy: two notices crossing cannot leave it stale.
         self.metrics?.recordState(target: self.target.name, state: self.status.withLock { $0.state })
         self.logger.notice(
             "Target state changed",
             metadata: ["redis.event": "state-changed", "redis.state": "\(status.state.rawValue)", "redis.reason": "\(status.reason ?? "-")"])
         self.onStateChange(status)
+        switch status.state {
+        case .down: self.hookEvent(.down, previousState: previous)
+        case .degraded: self.hookEvent(.degraded, previousState: previous)
+        case .healthy: self.hookEvent(.healthy, previousState: previous)
+        case .starting, .connecting, .reconnecting, .misconfigured: break
+        }
     }
 
     /// Logs what an operator needs: the first failure of a run, a new kind of failure, a summary a minute while it
@@ -552,6 +577,7 @@ public final class TargetSupervisor: Sendable {
                     "redis.dialed": "\(self.target.dialDisallowed ? "yes (dial_disallowed: true)" : "no")",
                     "error.message": "\(anomaly.message)",
                 ])
+            self.hookEvent(.anomaly, reason: anomaly.message)
         }
         for anomaly in observation.clearedAnomalies {
             self.events.append(target: name, text: "anomaly cleared: \(anomaly.message)", at: now, importance: .significant, kind: "topology-anomaly-cleared")
@@ -561,6 +587,7 @@ public final class TargetSupervisor: Sendable {
                     "redis.event": "topology-anomaly-cleared", "redis.node_id": "\(anomaly.nodeID)",
                     "redis.announced_endpoint": "\(anomaly.endpoint)", "redis.rule": "\(anomaly.rule)",
                 ])
+            self.hookEvent(.anomalyCleared, reason: "cleared: \(anomaly.message)")
         }
         let anomalies = observation.anomalies
         self.metrics?.recordAnomalies(target: name, count: anomalies.count)
@@ -650,6 +677,7 @@ public final class TargetSupervisor: Sendable {
         } else {
             self.logger.notice("Maintenance event", metadata: metadata)
         }
+        self.hookEvent(.maintenance, reason: "maintenance \(event.summary)")
     }
 }
 

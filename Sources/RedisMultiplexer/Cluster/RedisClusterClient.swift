@@ -303,7 +303,8 @@ public final class RedisClusterClient: Sendable {
         }
     }
 
-    private static func query(
+    /// Reads a topology with `send`: CLUSTER SHARDS, else SLOTS, else NODES; returns it with the command that answered.
+    public static func query(
         replyHost: String, tls: Bool, _ send: (RESPCommand) async throws(RedisClientError) -> RESPValue
     ) async throws(RedisClientError) -> (ClusterTopology, String) {
         let shards = try await send(RESPCommand("CLUSTER", "SHARDS"))
