@@ -208,8 +208,8 @@ private struct Reader {
         for (key, value) in mapping {
             guard let name = key.string else { continue }
             if !allowed.contains(name) {
-                let suggestion = closestMatch(to: name, in: allowed).map { "did you mean \($0)? " } ?? ""
-                self.problem(join(path, name), "unknown key; \(suggestion)(known: \(allowed.sorted().joined(separator: ", ")))")
+                let suggestion = closestMatch(to: name, in: allowed).map { "; did you mean \($0)?" } ?? ""
+                self.problem(join(path, name), "unknown key\(suggestion) (known: \(allowed.sorted().joined(separator: ", ")))")
             } else {
                 result[name] = value
             }
