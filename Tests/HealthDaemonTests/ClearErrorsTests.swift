@@ -87,6 +87,11 @@ struct ClearErrorsTests {
             try await withDaemon(targetsYAML: quickTarget(server.port), topYAML: "metrics:\n  listen: \"127.0.0.1:\(port)\"\n", logs: logs) { _, client, _ in
                 let answer = try? await client.send("GET", "/status")
                 #expect(answer?.status == 200)
+                // The metrics listener is tried after the control socket listens: wait for its word.
+                let logged = await eventually(within: .seconds(15)) {
+                    logs.all.contains { $0.message == "Cannot listen for metrics; carrying on without" }
+                }
+                #expect(logged)
                 let message = logs.all.first { $0.message == "Cannot listen for metrics; carrying on without" }?.metadata["error.message"]
                 #expect(message?.contains("port \(port) on 127.0.0.1 is already in use by another program") == true, "\(message ?? "not logged")")
             }

@@ -49,7 +49,7 @@ struct ConfiguredEndpointTests {
             let yaml = "  - {name: cache-a, host: 127.0.0.1, port: \(server.port), allowed_ports: [6379], probe_interval: 200ms}\n"
             let logs = LogRecords()
             try await withDaemon(targetsYAML: yaml, logs: logs) { daemon, client, _ in
-                #expect(try await eventually(within: .seconds(5)) {
+                #expect(try await eventually(within: .seconds(15)) {
                     json(try await client.send("GET", "/status/cache-a"))["state"] as? String == "healthy"
                 })
                 let status = json(try await client.send("GET", "/status/cache-a"))
