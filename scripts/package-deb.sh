@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-.build/deb}")
-version=$(sed -nE 's/.*static let current = "([^"]+)".*/\1/p' Sources/redis-healthd/RedisHealthd.swift)
+version=$(sed -nE 's/.*static let number = "([0-9][^"]*)".*/\1/p' Sources/redis-healthd/RedisHealthd.swift)
 [ -n "$version" ] || { echo "package-deb: cannot read the version from Sources/redis-healthd/RedisHealthd.swift"; exit 1; }
 arch=$(dpkg --print-architecture)
 # The maintainer is whoever builds it (git's user), unless MAINTAINER says otherwise.

@@ -119,7 +119,8 @@ echo "dpkg -i: installed ($($S dpkg-query -W -f '${Version}, Depends: ${Depends}
 [ "$($S systemctl is-active redis-healthd 2>&1)" = inactive ] || fail "the daemon was started on install"
 if $S ldd /usr/bin/redis-healthd | grep -E 'not found|swift|Foundation'; then fail "the binary needs libraries the root lacks"; fi
 echo "ldd in the root: $($S ldd /usr/bin/redis-healthd | awk '{print $1}' | tr '\n' ' ')"
-$S redis-healthd --version | grep -qx "$(dpkg-deb -f "$deb" Version)" || fail "redis-healthd --version"
+# --version: the package's version, then the commit and build date.
+$S redis-healthd --version | grep -q "^$(dpkg-deb -f "$deb" Version) (commit " || fail "redis-healthd --version"
 for f in /usr/share/man/man1/redis-healthd.1.gz /usr/share/bash-completion/completions/redis-healthd \
     /usr/share/zsh/vendor-completions/_redis-healthd /usr/share/fish/vendor_completions.d/redis-healthd.fish \
     /usr/share/redis-healthd/redis-healthd.rules.yml /lib/systemd/system/redis-healthd.service /etc/redis-healthd/redis-healthd.yaml; do
