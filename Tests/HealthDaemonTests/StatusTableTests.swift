@@ -28,7 +28,7 @@ struct StatusTableTests {
                 """)
     }
 
-    @Test("durations read like DESIGN.md's", arguments: [(5.0, "5s"), (242, "4m02s"), (8_040, "2h14m"), (200_000, "2d07h")])
+    @Test("durations read as the status table shows them", arguments: [(5.0, "5s"), (242, "4m02s"), (8_040, "2h14m"), (200_000, "2d07h")])
     func durations(seconds: Double, expected: String) {
         #expect(humanDuration(seconds) == expected)
     }

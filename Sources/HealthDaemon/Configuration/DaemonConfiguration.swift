@@ -1,6 +1,6 @@
 import RedisMultiplexer
 
-/// The daemon's whole configuration, as read from `redis-healthd.yaml`. Defaults are DESIGN.md's.
+/// The daemon's whole configuration, as read from `redis-healthd.yaml`. Defaults as in config/redis-healthd.yaml.
 public struct DaemonConfiguration: Sendable {
     public struct Control: Sendable, Hashable, Equatable {
         /// Path of the control socket. [/run/redis-healthd/control.sock]

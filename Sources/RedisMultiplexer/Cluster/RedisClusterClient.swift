@@ -5,7 +5,7 @@ import NIOSSL
 import RESP
 import Synchronization
 
-/// Settings of a cluster client. Defaults are DESIGN.md's.
+/// Settings of a cluster client. Every default is documented on its property.
 public struct RedisClusterConfiguration: Sendable {
     /// The template of every node's multiplexer (probes, timeouts, TLS, credentials); its endpoint is ignored.
     public var node: RedisMultiplexerConfiguration

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Everything one connection needs to know. Defaults are those of DESIGN.md.
+/// Everything one connection needs to know. Every default is documented on its property and in the README.
 public struct RedisConnectionConfiguration: Sendable {
     /// TCP-level options applied to every socket.
     public struct TCPOptions: Sendable, Hashable {

@@ -1,4 +1,4 @@
-/// Everything a multiplexer needs. Defaults are DESIGN.md's.
+/// Everything a multiplexer needs. Every default is documented on its property and in the README.
 public struct RedisMultiplexerConfiguration: Sendable {
     /// What to do with a command issued while no connection is up.
     public enum BacklogPolicy: String, Sendable, Hashable {

@@ -1,6 +1,6 @@
 /// Decides when to replace a whole multiplexer (level-2 reconnect). A pure value: time is passed in.
 ///
-/// Rules (DESIGN.md, "Force-reconnect"):
+/// Rules (the README, "The multiplexer", level 2):
 /// - connection and socket errors count; timeouts count only when `countTimeouts` is on;
 /// - it acts only when errors have persisted for at least `errorThreshold` (since the first error of the
 ///   current run) and the latest error came within `errorThreshold` of the one before (a longer gap starts a
