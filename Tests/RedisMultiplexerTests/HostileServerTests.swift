@@ -111,17 +111,8 @@ struct HostileServerTests {
 
 /// The first message of `stream`, or nil when none comes within `timeout` (a test never waits forever).
 func firstMessage(of stream: AsyncStream<PubSubMessage>, within timeout: Duration) async -> PubSubMessage? {
-    await withTaskGroup(of: PubSubMessage?.self) { group in
-        group.addTask {
-            var iterator = stream.makeAsyncIterator()
-            return await iterator.next()
-        }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return nil
-        }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
-    }
+    await within(timeout) {
+        var iterator = stream.makeAsyncIterator()
+        return await iterator.next()
+    } ?? nil
 }

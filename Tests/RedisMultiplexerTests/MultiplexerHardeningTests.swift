@@ -49,13 +49,7 @@ struct MultiplexerHardeningTests {
             #expect(await eventually(within: .seconds(5)) { multiplexer.isConnected })
             let cancelled = ContinuousClock.now
             runner.cancel()
-            let returned = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { await runner.value; return true }
-                group.addTask { try? await Task.sleep(for: .seconds(5)); return false }
-                let first = await group.next()!
-                group.cancelAll()
-                return first
-            }
+            let returned = await within(.seconds(5)) { await runner.value } != nil
             print("run() returned \(cancelled.duration(to: .now)) after its task was cancelled")
             #expect(returned, "run() did not return within 5 s of cancellation")
             #expect(await eventually(within: .seconds(2)) { (try? await clientNames(server).filter { $0.hasPrefix("cancel-test") }.isEmpty) == true })
@@ -79,13 +73,7 @@ struct MultiplexerHardeningTests {
             try await Task.sleep(for: .milliseconds(500))
             let shutdownAt = ContinuousClock.now
             await client.shutdown()
-            let ended = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { await runner.value; return true }
-                group.addTask { try? await Task.sleep(for: .seconds(8)); return false }
-                let first = await group.next()!
-                group.cancelAll()
-                return first
-            }
+            let ended = await within(.seconds(8)) { await runner.value } != nil
             print("run() ended \(shutdownAt.duration(to: .now)) after shutdown during a force-reconnect")
             #expect(ended, "run() still running 8 s after shutdown")
             if case .replaced = await outcome.value { Issue.record("a replacement was swapped in after shutdown") }
