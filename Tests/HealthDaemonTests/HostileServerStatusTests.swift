@@ -62,14 +62,28 @@ struct HostileServerStatusTests {
                     forged,
                 ])
                 seed.updateScript { $0.topology = topology }
+                // Timeouts generous for a busy 2-core machine (a CI run once saw no topology within 10 s with a
+                // 1 s command timeout and a 5 s wait between attempts); a failed read is retried soon.
                 let node = RedisMultiplexerConfiguration(
                     connection: RedisConnectionConfiguration(
-                        endpoint: RedisEndpoint(host: seed.host, port: seed.port), commandTimeout: .seconds(1)))
+                        endpoint: RedisEndpoint(host: seed.host, port: seed.port), commandTimeout: .seconds(5)))
                 let cluster = try RedisClusterClient(
-                    configuration: RedisClusterConfiguration(node: node, seeds: [RedisEndpoint(host: seed.host, port: seed.port)]),
+                    configuration: RedisClusterConfiguration(
+                        node: node, seeds: [RedisEndpoint(host: seed.host, port: seed.port)],
+                        minimumRefreshInterval: .milliseconds(200)),
                     dialPolicy: { rules.dialRefusal($0.endpoint) })
+                let failures = Mutex<[String]>([])
+                let events = cluster.events()
+                let watcher = Task {
+                    for await event in events {
+                        if case .refreshFailed(_, let message) = event { failures.withLock { $0.append(message) } }
+                    }
+                }
+                defer { watcher.cancel() }
                 let runner = Task { await cluster.run() }
-                #expect(await eventually(within: .seconds(10)) { cluster.topology != nil })
+                #expect(
+                    await eventually(within: .seconds(30)) { cluster.topology != nil },
+                    "no topology; refreshes failed: \(failures.withLock { $0 })")
                 try await Task.sleep(for: .seconds(1))
                 let refused = cluster.notDialed[RedisEndpoint(host: "127.0.0.1", port: victim.port)]
                 #expect(refused?.contains("address 127.0.0.1 is outside allowed_networks") == true, "\(refused ?? "dialed")")
