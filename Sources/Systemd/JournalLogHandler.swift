@@ -45,6 +45,8 @@ public struct JournalLogHandler: LogHandler {
         "maintenance-malformed": "a6b8c0d2e4f64a8c0d5e7f9a1b3c5d65",
         "host-check": "0b1c2d3e4f5a4b6c8d7e9f0a1b2c3d76",
         "hook-run": "1c3e5a7c9e1b4d3f8a6c0e2b4d6f8a87",
+        "certificate-expiry": "2e4a6c8e0b3d4f5a9c1e3b5d7f9a1c98",
+        "certificate-renewed": "3f5b7d9f1c4e4a6b8d2f4c6e8a0b2da9",
     ]
 
     /// The journal fields of one entry, in order (pure: tested without a journal).

@@ -234,6 +234,18 @@ struct ClusterDaemonTests {
                 })
                 let nodes = try await object(client, "/topology/cluster-b")["nodes"] as? [[String: Any]] ?? []
                 #expect(Set(nodes.compactMap { $0["tls_port"] as? Int }) == Set(cluster.servers.map(\.port)), "\(nodes)")
+                // The certificate expiry watch covers every node's connection: in the status and one series each.
+                let endpoints = Set(cluster.servers.map { "127.0.0.1:\($0.port)" })
+                #expect(try await eventually(within: .seconds(15)) {
+                    let listed = try await status()["tls_certificates"] as? [[String: Any]] ?? []
+                    return Set(listed.compactMap { $0["node"] as? String }) == endpoints
+                })
+                func expirySeries() async throws -> Set<String> {
+                    let metrics = String(decoding: try await client.send("GET", "/metrics").body, as: UTF8.self)
+                    return Set(metrics.split(separator: "\n").filter { $0.hasPrefix("redis_healthd_tls_certificate_expiry_timestamp_seconds{") }
+                        .compactMap { line in endpoints.first { line.contains(#"node="\#($0)""#) } })
+                }
+                #expect(try await expirySeries() == endpoints)
                 let moved = cluster.servers[1]
                 let movedID = try await cluster.nodeID(moved)
                 try await moved.cli("CONFIG", "SET", "cluster-announce-tls-port", "10226")
@@ -243,6 +255,8 @@ struct ClusterDaemonTests {
                 let node = try #require((try await object(client, "/topology/cluster-b")["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == movedID })
                 #expect(node["tls_port"] as? Int == 10226 && node["dialed"] as? Bool == false)
                 #expect(try await eventually(within: .seconds(5)) { try await !clientNames(moved).contains("redis-healthd#1") })
+                // Its connection closed: its certificate series goes with it.
+                #expect(try await eventually(within: .seconds(15)) { try await expirySeries() == endpoints.subtracting(["127.0.0.1:\(moved.port)"]) })
             }
         }
     }

@@ -55,7 +55,7 @@ struct ConfigurationTests {
             expected: [
                 "targets[0].colour: unknown key (known: allowed_networks, allowed_ports, client_name, cluster, command_timeout, connect_timeout, dial_disallowed, host, keepalive_interval, maintenance_events, name, password_credential, password_file, port, probe_failures, probe_interval, probe_timeout, reconnect, tcp, tls, topology, username)",
                 "targets[0].port: 70000 is out of range 1…65535",
-                "targets[0].probe_interval: \"fast\" is not a duration; write a number and a unit: 250ms, 5s, 10m",
+                "targets[0].probe_interval: \"fast\" is not a duration; write a number and a unit: 250ms, 5s, 10m, 14d",
             ]),
         BadCase(
             yaml: "control:\n  mode: \"0666\"\ntargets:\n  - name: a\n    host: h\n  - name: a\n    host: h\n",
@@ -112,6 +112,9 @@ struct ConfigurationTests {
         #expect(DurationParsing.parse("1.5s") == .milliseconds(1500))
         #expect(DurationParsing.parse("10m") == .seconds(600))
         #expect(DurationParsing.parse("1h") == .seconds(3600))
+        #expect(DurationParsing.parse("14d") == .seconds(14 * 86_400))
+        #expect(Duration.seconds(14 * 86_400).humanReadable == "14d")
+        #expect(Duration.seconds(90_000).humanReadable == "90000s")
         #expect(DurationParsing.parse("5") == nil)
         #expect(DurationParsing.parse("-5s") == nil)
         #expect(DurationParsing.parse("s") == nil)

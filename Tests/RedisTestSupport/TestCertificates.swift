@@ -95,4 +95,41 @@ public struct TestCertificates: Sendable {
             ])
         return (path("\(name).crt"), path("\(name).key"))
     }
+
+    /// A server certificate (SAN localhost and 127.0.0.1, valid `leafDays`) signed by a new intermediate CA valid
+    /// `intermediateDays`, itself signed by the shared CA: the certificate file holds the leaf then the intermediate
+    /// (what the server presents), with the key. Each call makes a new set.
+    public func serverCertificateWithIntermediate(
+        leafDays: Int, intermediateDays: Int
+    ) async throws -> (certificate: String, key: String) {
+        let openssl = try which("openssl")
+        let name = "chain-\(leafDays)d-\(intermediateDays)d-\(UUID().uuidString.prefix(6))"
+        func path(_ file: String) -> String { "\(self.directory)/\(file)" }
+        try await run(
+            openssl,
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name) intermediate", "-keyout", path("\(name)-int.key"), "-out", path("\(name)-int.csr")])
+        try "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n".write(
+            toFile: path("\(name)-int.ext"), atomically: true, encoding: .utf8)
+        try await run(
+            openssl,
+            [
+                "x509", "-req", "-in", path("\(name)-int.csr"), "-CA", self.caCertificate, "-CAkey", path("ca.key"),
+                "-CAcreateserial", "-days", "\(intermediateDays)", "-out", path("\(name)-int.crt"), "-extfile", path("\(name)-int.ext"),
+            ])
+        try await run(
+            openssl,
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name).key"), "-out", path("\(name).csr")])
+        try "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n".write(
+            toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
+        try await run(
+            openssl,
+            [
+                "x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(name)-int.crt"), "-CAkey", path("\(name)-int.key"),
+                "-CAcreateserial", "-days", "\(leafDays)", "-out", path("\(name)-leaf.crt"), "-extfile", path("\(name).ext"),
+            ])
+        let chain = try String(contentsOfFile: path("\(name)-leaf.crt"), encoding: .utf8)
+            + String(contentsOfFile: path("\(name)-int.crt"), encoding: .utf8)
+        try chain.write(toFile: path("\(name).crt"), atomically: true, encoding: .utf8)
+        return (path("\(name).crt"), path("\(name).key"))
+    }
 }

@@ -252,7 +252,7 @@ private struct Reader {
     mutating func duration(_ node: Node?, _ path: String, zeroIsOff: Bool = false) -> Duration? {
         guard let text = self.string(node, path) else { return nil }
         guard let duration = DurationParsing.parse(text) else {
-            self.problem(path, "\"\(text)\" is not a duration; write a number and a unit: 250ms, 5s, 10m")
+            self.problem(path, "\"\(text)\" is not a duration; write a number and a unit: 250ms, 5s, 10m, 14d")
             return nil
         }
         let key = path.split(separator: "]", maxSplits: 1).last.map { $0.drop { $0 == "." } }.map(String.init) ?? path
@@ -439,7 +439,11 @@ private struct Reader {
         if let value = self.duration(map["connect_timeout"], "\(path).connect_timeout") { connection.connectTimeout = value }
         if let value = self.duration(map["command_timeout"], "\(path).command_timeout") { connection.commandTimeout = value }
 
-        if let tls = self.mapping(map["tls"], "\(path).tls", allowed: ["enabled", "ca_file", "server_name", "cert_file", "key_file"]) {
+        var tlsExpiryWarning: Duration?
+        if let tls = self.mapping(
+            map["tls"], "\(path).tls", allowed: ["enabled", "ca_file", "server_name", "cert_file", "key_file", "expiry_warning"])
+        {
+            tlsExpiryWarning = self.duration(tls["expiry_warning"], "\(path).tls.expiry_warning")
             if self.bool(tls["enabled"], "\(path).tls.enabled") == true {
                 let settings = RedisConnectionConfiguration.TLS(
                     caFile: self.string(tls["ca_file"], "\(path).tls.ca_file"),
@@ -481,6 +485,7 @@ private struct Reader {
         for message in multiplexer.validate() { self.problem(path, message) }
 
         var target = DaemonConfiguration.Target(name: name ?? "", multiplexer: multiplexer)
+        if let tlsExpiryWarning { target.tlsExpiryWarning = tlsExpiryWarning }
         target.passwordFile = self.string(map["password_file"], "\(path).password_file")
         target.passwordCredential = self.string(map["password_credential"], "\(path).password_credential")
         if target.passwordFile != nil && target.passwordCredential != nil {

@@ -38,6 +38,9 @@ public struct DaemonConfiguration: Sendable {
         /// A topology listing more nodes than this is a warning (a real cluster rarely has that many; a broken or
         /// hostile one may announce thousands). [500]
         public var topologyMaxNodes = 500
+        /// A TLS certificate (leaf or chain) expiring within this is a warning, repeated daily; the target stays
+        /// healthy and its reason says so. [14 days]
+        public var tlsExpiryWarning: Duration = .seconds(14 * 86_400)
 
         /// The allow-lists as rules (the CIDRs were validated when the file was read).
         public var endpointRules: EndpointRules {

@@ -1,10 +1,10 @@
 import Foundation
 
-/// Parses durations written with a unit: `250ms`, `5s`, `1.5s`, `10m`, `1h`.
+/// Parses durations written with a unit: `250ms`, `5s`, `1.5s`, `10m`, `1h`, `14d`.
 enum DurationParsing {
     static func parse(_ text: String) -> Duration? {
         let units: [(suffix: String, nanoseconds: Double)] = [
-            ("ms", 1e6), ("us", 1e3), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
+            ("ms", 1e6), ("us", 1e3), ("s", 1e9), ("m", 60e9), ("h", 3600e9), ("d", 86_400e9),
         ]
         let trimmed = text.trimmingCharacters(in: CharacterSet(charactersIn: " \t\n\r"))
         for unit in units where trimmed.hasSuffix(unit.suffix) {

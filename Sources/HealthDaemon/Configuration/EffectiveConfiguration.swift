@@ -137,6 +137,7 @@ extension DaemonConfiguration.Target {
                     SettingEntry("server_name", optional(connection.tls?.serverName)),
                     SettingEntry("cert_file", optional(connection.tls?.certificateFile)),
                     SettingEntry("key_file", optional(connection.tls?.keyFile)),
+                    SettingEntry("expiry_warning", .duration(self.tlsExpiryWarning)),
                 ])),
             SettingEntry("username", optional(connection.username)),
             SettingEntry("password_file", optional(self.passwordFile)),

@@ -2,6 +2,26 @@ import Foundation
 
 /// The JSON of `GET /status` and `redis-healthd status --json`: timestamps in RFC 3339, durations in seconds.
 public struct StatusDocument: Codable, Sendable, Hashable {
+    /// When the certificates a TLS node presented at its last handshake expire.
+    public struct Certificate: Codable, Sendable, Hashable {
+        /// The node's endpoint (the target's own, or a cluster node's).
+        public var node: String
+        /// The leaf as presented (serial number, common name).
+        public var leaf: String
+        public var leafNotAfter: String
+        /// The earliest expiry in the presented chain (nil when it could not be read).
+        public var chainNotAfter: String?
+        /// Whole days until the first of them expires (negative once expired).
+        public var daysLeft: Int
+
+        enum CodingKeys: String, CodingKey {
+            case node, leaf
+            case leafNotAfter = "leaf_not_after"
+            case chainNotAfter = "chain_not_after"
+            case daysLeft = "days_left"
+        }
+    }
+
     public struct Target: Codable, Sendable, Hashable {
         public var name: String
         public var endpoint: String
@@ -19,7 +39,7 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         public var forceReconnectsSuppressed: Int
         public var forceReconnectInProgress: Bool
         public var forceReconnectBlockedSeconds: Double
-        /// Why the target is not healthy (nil when healthy).
+        /// Why the target is not healthy; for a healthy target, nil or a TLS certificate about to expire.
         public var reason: String?
         /// Topology anomalies (announced endpoints outside allowed_ports / allowed_networks).
         public var anomalies: [TopologyAnomaly]
@@ -34,6 +54,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         /// Set when the configured endpoint is outside allowed_ports / allowed_networks: the broken rule. The target
         /// is still dialed (the operator chose it) and its state is not changed by this.
         public var configuredEndpointOutsideAllowList: String?
+        /// TLS targets: the certificates each node presented, the first to expire first.
+        public var tlsCertificates: [Certificate]?
 
         enum CodingKeys: String, CodingKey {
             case name, endpoint, state, since
@@ -56,6 +78,7 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case clusterNodeErrors = "cluster_node_errors"
             case uncoveredSlots = "uncovered_slots"
             case configuredEndpointOutsideAllowList = "configured_endpoint_outside_allow_list"
+            case tlsCertificates = "tls_certificates"
         }
 
         public init(_ status: TargetStatus, now: Double) {
@@ -84,6 +107,16 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             self.clusterNodeErrors = status.nodeProblems
             self.uncoveredSlots = status.uncoveredSlots
             self.configuredEndpointOutsideAllowList = status.configuredEndpointNote
+            self.tlsCertificates =
+                status.certificates.isEmpty
+                ? nil
+                : status.certificates.sorted { ($0.value.earliestNotValidAfter, $0.key) < ($1.value.earliestNotValidAfter, $1.key) }
+                    .map { node, certificates in
+                        Certificate(
+                            node: node, leaf: certificates.leafSummary, leafNotAfter: rfc3339(certificates.leafNotValidAfter),
+                            chainNotAfter: certificates.chainNotValidAfter.map(rfc3339),
+                            daysLeft: CertificateExpiryWatch.daysLeft(certificates.earliestNotValidAfter, now: now))
+                    }
         }
     }
 

@@ -15,7 +15,7 @@ public func renderTable(_ targets: [StatusDocument.Target]) -> String {
             // The last error stays in --json; the table shows why the target is not healthy.
             "\(target.reconnects) / \(target.forceReconnects)",
             target.state == "healthy"
-                ? target.configuredEndpointOutsideAllowList.map { "note: configured endpoint \($0)" } ?? "-"
+                ? (target.reason ?? target.configuredEndpointOutsideAllowList.map { "configured endpoint \($0)" }).map { "note: \($0)" } ?? "-"
                 : (target.reason ?? target.lastError ?? "-"),
         ])
     }

@@ -217,10 +217,10 @@ public struct Doctor: Sendable {
             }
         }
         if let leaf = presented.chain.first {
-            checks.append(self.expiryCheck("leaf expiry", leaf.notValidAfter))
+            checks.append(self.expiryCheck("leaf expiry", Date(timeIntervalSince1970: leaf.notValidAfter)))
         }
         if presented.chain.count > 1, let earliest = presented.chain.map(\.notValidAfter).min() {
-            checks.append(self.expiryCheck("chain expiry", earliest))
+            checks.append(self.expiryCheck("chain expiry", Date(timeIntervalSince1970: earliest)))
         }
         return checks
     }

@@ -16,4 +16,7 @@ public enum HookEvent: String, Sendable, Hashable, CaseIterable, Codable {
     case forceReconnect = "force-reconnect"
     /// A maintenance event arrived (Azure's AzureRedisEvents).
     case maintenance
+    /// A TLS certificate a target's connection was presented expires within tls.expiry_warning (at once, then
+    /// daily until it is replaced).
+    case certificateExpiry = "certificate-expiry"
 }

@@ -105,6 +105,19 @@ public final class DaemonMetrics: Sendable {
             .increment()
     }
 
+    /// When the first certificate a node presents expires (the chain's earliest when read, else the leaf's), like
+    /// blackbox_exporter's probe_ssl_earliest_cert_expiry; nil removes the node's series (it left the topology).
+    func recordCertificateExpiry(target: String, node: String, notValidAfter: Double?) {
+        let gauge = Gauge(
+            label: "redis_healthd_tls_certificate_expiry_timestamp_seconds", dimensions: [("target", target), ("node", node)],
+            factory: self.factory)
+        if let notValidAfter {
+            gauge.record(notValidAfter)
+        } else {
+            gauge.destroy()
+        }
+    }
+
     /// Connection failures of a cluster node's connections (the target's own are in connection_failures_total).
     func recordNodeFailure(target: String, kind: String) {
         Counter(
@@ -134,7 +147,9 @@ public final class DaemonMetrics: Sendable {
         case .forceReconnectCompleted(true, _):
             Counter(label: "redis_healthd_reconnects_total", dimensions: [("target", target), ("level", "forced")], factory: self.factory)
                 .increment()
-        case .connecting, .connected, .reconnectScheduled, .unresponsive, .responsive, .forceReconnectCompleted, .subscribed:
+        case .connecting, .connected, .reconnectScheduled, .unresponsive, .responsive, .forceReconnectCompleted, .subscribed,
+            .peerCertificates:
+            // Certificates: recordCertificateExpiry (the supervisor keeps one series per node).
             break
         }
     }

@@ -141,7 +141,7 @@ private struct Ring {
 func importance(of event: MultiplexerEvent) -> EventLog.Importance {
     switch event {
     case .forceReconnect, .forceReconnectCompleted, .unresponsive, .responsive: .significant
-    case .connecting, .connected, .connectionFailed, .reconnectScheduled, .probe, .subscribed: .routine
+    case .connecting, .connected, .connectionFailed, .reconnectScheduled, .probe, .subscribed, .peerCertificates: .routine
     }
 }
 
@@ -158,6 +158,7 @@ func kind(of event: MultiplexerEvent) -> String {
     case .forceReconnect(let acted, _): acted ? "force-reconnect-acted" : "force-reconnect-suppressed"
     case .forceReconnectCompleted: "force-reconnect-completed"
     case .subscribed: "subscribed"
+    case .peerCertificates: "tls-certificate"
     }
 }
 
@@ -174,5 +175,8 @@ func describe(_ event: MultiplexerEvent) -> String {
     case .forceReconnect(let acted, let reason): "force-reconnect \(acted ? "acted" : "suppressed") (\(reason))"
     case .forceReconnectCompleted(let succeeded, let error): succeeded ? "force-reconnect completed" : "force-reconnect failed: \(error ?? "")"
     case .subscribed(let channels): "subscribed to \(channels) channel(s)"
+    case .peerCertificates(let endpoint, let certificates):
+        "TLS certificate of \(endpoint) valid until \(rfc3339(certificates.leafNotValidAfter))"
+            + (certificates.chainNotValidAfter.map { ", its chain until \(rfc3339($0))" } ?? " (chain not read)")
     }
 }

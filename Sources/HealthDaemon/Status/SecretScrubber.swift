@@ -41,7 +41,7 @@ public struct SecretScrubber: Sendable, Hashable {
             return .forceReconnect(acted: acted, reason: self.scrub(reason))
         case .forceReconnectCompleted(let succeeded, let error):
             return .forceReconnectCompleted(succeeded: succeeded, error: self.scrub(error))
-        case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed:
+        case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed, .peerCertificates:
             return event
         }
     }

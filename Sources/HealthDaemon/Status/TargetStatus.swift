@@ -57,6 +57,11 @@ public struct TargetStatus: Sendable, Hashable {
     /// Why the configured endpoint is outside allowed_ports / allowed_networks (it is dialed anyway: the operator
     /// chose it); nil when it is inside. A note: it does not change the state.
     public var configuredEndpointNote: String?
+    /// TLS certificates presented at the last handshake of each connection (node endpoint → expiries).
+    public var certificates: [String: PeerCertificates] = [:]
+    /// Set while a certificate expires within tls.expiry_warning (or has expired): which, and when. A note: the
+    /// target stays healthy, and its reason says this.
+    public var certificateNote: String?
 
     public init(name: String, endpoint: String, now: Double) {
         self.name = name
@@ -88,8 +93,18 @@ public struct TargetStatus: Sendable, Hashable {
         return self.nodeProblems.count < primaries
     }
 
-    /// Why the target is not healthy, for the status table and STATUS=.
+    /// Why the target is not healthy, for the status table and STATUS=; for a healthy or degraded target, it also
+    /// names a TLS certificate about to expire.
     public var reason: String? {
+        switch (self.state, self.baseReason, self.certificateNote) {
+        case (.healthy, _, let note): note
+        case (.degraded, let reason?, let note?): "\(reason); \(note)"
+        case (.degraded, nil, let note): note
+        case (_, let reason, _): reason
+        }
+    }
+
+    private var baseReason: String? {
         switch self.state {
         case .healthy: return nil
         case .degraded where !self.unresponsive:
@@ -253,7 +268,8 @@ public struct TargetStatus: Sendable, Hashable {
         case .forceReconnect(let acted, _):
             if acted { self.forceReconnects += 1 } else { self.forceReconnectsSuppressed += 1 }
         case .connecting(.subscriber, _, _), .connected(.subscriber, _, _, _), .connectionFailed(.subscriber, _, _, _),
-            .reconnectScheduled, .forceReconnectCompleted, .subscribed:
+            .reconnectScheduled, .forceReconnectCompleted, .subscribed, .peerCertificates:
+            // Certificates: the supervisor's CertificateExpiryWatch sets `certificates` and `certificateNote`.
             break
         }
         if self.state != before {

@@ -12,7 +12,7 @@ public final class TargetSupervisor: Sendable {
     public let target: DaemonConfiguration.Target
     public let client: ResilientRedisClient
     private let password: RedisSecret?
-    private let status: Mutex<TargetStatus>
+    let status: Mutex<TargetStatus>
     /// What of a run of failures reaches the log (per connection role, per cluster node, force-reconnect
     /// suppressions).
     private let throttles = Mutex(Throttles())
@@ -23,12 +23,14 @@ public final class TargetSupervisor: Sendable {
         var suppressions = LogThrottle()
     }
     private let topology: Mutex<TopologyState>
+    /// The TLS certificates of the target's connections and the schedule of expiry warnings.
+    let certificateWatch: Mutex<CertificateExpiryWatch>
     private let maintenanceLimit = Mutex(MaintenanceRateLimit())
     /// Scrubs the password from every text a server sends before it is stored (status, events) or logged.
     let scrubber: SecretScrubber
-    private let events: EventLog
-    private let metrics: DaemonMetrics?
-    private let logger: Logger
+    let events: EventLog
+    let metrics: DaemonMetrics?
+    let logger: Logger
     private let onStateChange: @Sendable (TargetStatus) -> Void
     /// Receives the events hooks can run on (state changes, unresponsive, anomalies, force-reconnects, maintenance).
     private let onHookEvent: @Sendable (HookFiring) -> Void
@@ -61,6 +63,7 @@ public final class TargetSupervisor: Sendable {
         status.probesEnabled = configuration.probeInterval != nil
         status.configuredEndpointNote = target.configuredEndpointNote
         self.status = Mutex(status)
+        self.certificateWatch = Mutex(CertificateExpiryWatch(threshold: target.tlsExpiryWarning))
         self.topology = Mutex(
             TopologyState(watch: TopologyWatch(rules: target.endpointRules, capacity: target.topologyHistory)))
         self.events = events
@@ -75,7 +78,7 @@ public final class TargetSupervisor: Sendable {
     }
 
     /// Tells the hooks about `event`, with the target's status now (its reason already scrubbed of the password).
-    private func hookEvent(_ event: HookEvent, previousState: TargetStatus.State? = nil, reason: String? = nil) {
+    func hookEvent(_ event: HookEvent, previousState: TargetStatus.State? = nil, reason: String? = nil) {
         let status = self.status.withLock { $0 }
         self.onHookEvent(
             HookFiring(
@@ -241,6 +244,11 @@ public final class TargetSupervisor: Sendable {
         if case .probe = event {
             // The run of suppressed force-reconnects ends once the target answers again.
             _ = self.throttles.withLock { $0.suppressions.recovered(now: now) }
+            // Certificates entering the warning window, and the daily repeat, are noticed at the probes' pace.
+            self.checkCertificates(now: now)
+        } else if case .peerCertificates(let endpoint, let certificates) = event {
+            self.events.append(target: self.target.name, event: event, at: now)
+            self.recordCertificates(node: endpoint, certificates, now: now)
         } else {
             self.events.append(target: self.target.name, event: event, at: now)
             self.log(event, now: now)
@@ -484,6 +492,8 @@ public final class TargetSupervisor: Sendable {
             self.logger.info("Cluster node connection opened", metadata: ["redis.event": "node-opened", "redis.node_endpoint": "\(endpoint)"])
         case .nodeClosed(let endpoint, let why):
             self.updateStatus(now: now) { $0.setNodeProblem(endpoint.description, nil, now: now) }
+            // The target's own connection may be to the same endpoint: its certificate stays.
+            if endpoint != self.target.multiplexer.connection.endpoint { self.forgetCertificates(node: endpoint, now: now) }
             // What became of the node: it moved (to an endpoint the allow-lists refuse?), failed, left, …
             self.events.append(target: name, text: "node connection closed to \(endpoint) (\(why))", at: now, kind: "node-closed")
             self.logger.info(
@@ -529,6 +539,9 @@ public final class TargetSupervisor: Sendable {
                 self.logger.info(
                     restored ? "Cluster node connection restored" : "Cluster node connected",
                     metadata: ["redis.event": restored ? "connection-restored" : "connected", "redis.node_endpoint": "\(endpoint)"])
+            case .peerCertificates(_, let certificates):
+                self.events.append(target: name, text: "node \(endpoint): \(describe(nodeEvent))", at: now, kind: "node-tls-certificate")
+                self.recordCertificates(node: endpoint, certificates, now: now)
             case .unresponsive(let failures, let error):
                 self.events.append(target: name, text: "node \(endpoint) unresponsive after \(failures) probes: \(error)", at: now, importance: .significant, kind: "node-unresponsive")
                 self.logger.warning(

@@ -54,6 +54,18 @@ public final class RedisConnection: Sendable {
     /// error (even one still closing, such as TLS waiting for close_notify) is never handed out.
     public var isActive: Bool { self.channel.isActive && !self.shared.failed.load(ordering: .acquiring) }
 
+    /// The leaf certificate the server presented and the handshake verified (TLS only): its description and when
+    /// it expires (seconds since 1970). Nil for a plain connection or one that has closed.
+    public func peerCertificate() async -> (summary: String, notValidAfter: Double)? {
+        guard self.configuration.tls != nil, let certificate = try? await self.channel.nioSSL_peerCertificate().get() else {
+            return nil
+        }
+        return (certificate.description, Double(certificate.notValidAfter))
+    }
+
+    /// The address the connection is made to (nil once closed).
+    public var remoteAddress: SocketAddress? { self.channel.remoteAddress }
+
     /// Completes when the connection has closed, for whatever reason.
     public var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
 

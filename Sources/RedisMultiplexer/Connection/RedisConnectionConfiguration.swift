@@ -130,6 +130,7 @@ extension Duration {
     public var humanReadable: String {
         let (seconds, attoseconds) = self.components
         let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        if milliseconds >= 86_400_000 && milliseconds % 86_400_000 == 0 { return "\(milliseconds / 86_400_000)d" }
         if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
         if milliseconds < 1000 { return "\(milliseconds)ms" }
         return "\(Double(milliseconds) / 1000)s"

@@ -26,4 +26,7 @@ public enum MultiplexerEvent: Sendable, Hashable {
     case forceReconnectCompleted(succeeded: Bool, error: String?)
     /// Subscriptions were (re-)established on a subscriber connection.
     case subscribed(channels: Int)
+    /// A TLS connection is up (interactive role): when the server's certificates expire. Sent after each handshake,
+    /// once the presented chain was read (or could not be, within the connect timeout).
+    case peerCertificates(endpoint: RedisEndpoint, PeerCertificates)
 }

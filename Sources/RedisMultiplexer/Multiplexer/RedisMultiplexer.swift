@@ -40,6 +40,9 @@ public final class RedisMultiplexer: Sendable {
         /// Interactive connections installed so far, and the probe loop waiting for the next one.
         var interactiveInstalls = 0
         var probeWaiter: CheckedContinuation<Void, Never>?
+        /// The last leaf certificate whose presented chain was read, and the chain's earliest expiry: the chain
+        /// is read again only when the leaf changes.
+        var inspectedLeaf: (summary: String, notValidAfter: Double, chainNotValidAfter: Double?)?
     }
 
     /// - Parameters:
@@ -246,7 +249,23 @@ public final class RedisMultiplexer: Sendable {
                     ifCurrent: connection, role: role)
                 if role == .subscriber { self.emit(.subscribed(channels: self.subscriptions.count)) }
                 everConnected = true
-                let reason = await connection.closed()
+                let reason: RedisClientError
+                if role == .interactive, self.configuration.connection.tls != nil {
+                    // The certificates are reported beside the wait for the connection's end, never delaying it.
+                    reason = await withTaskGroup(of: RedisClientError?.self) { group in
+                        group.addTask {
+                            await self.reportPeerCertificates(of: connection)
+                            return nil
+                        }
+                        group.addTask { await connection.closed() }
+                        var reason: RedisClientError?
+                        while reason == nil, let next = await group.next() { reason = next }
+                        group.cancelAll()
+                        return reason ?? RedisClientError(.connectionClosed, message: "closed")
+                    }
+                } else {
+                    reason = await connection.closed()
+                }
                 self.emitOrder.withLock { _ in
                     self.uninstall(connection, role: role)
                     if !self.isShutdown && !Task.isCancelled {
@@ -268,6 +287,36 @@ public final class RedisMultiplexer: Sendable {
             attempt += 1
             try? await Task.sleep(until: started.advanced(by: delay), clock: .continuous)
         }
+    }
+
+    /// Reports when the server's certificates expire: the verified leaf at each handshake, and the chain it
+    /// presents, read by a separate inspection handshake (no Redis command) only when the leaf is new.
+    private func reportPeerCertificates(of connection: RedisConnection) async {
+        guard let tls = self.configuration.connection.tls, let leaf = await connection.peerCertificate() else { return }
+        var chain = self.state.withLock { state -> Double?? in
+            guard let inspected = state.inspectedLeaf, inspected.summary == leaf.summary,
+                inspected.notValidAfter == leaf.notValidAfter
+            else { return nil }
+            return .some(inspected.chainNotValidAfter)
+        }
+        if chain == nil, let address = connection.remoteAddress {
+            let endpoint = self.configuration.connection.endpoint
+            let inspection = TLSInspection(
+                address: address, tls: tls, serverName: tls.serverName ?? (endpoint.hostIsIPAddress ? nil : endpoint.host),
+                timeout: self.configuration.connection.connectTimeout.timeAmount, eventLoopGroup: self.eventLoopGroup)
+            let presented = try? await inspection.presented()
+            if Task.isCancelled { return }
+            let earliest = presented?.chain.map(\.notValidAfter).min()
+            chain = .some(earliest)
+            // A chain that could not be read is tried again at the next handshake.
+            if earliest != nil {
+                self.state.withLock { $0.inspectedLeaf = (leaf.summary, leaf.notValidAfter, earliest) }
+            }
+        }
+        let certificates = PeerCertificates(
+            leafSummary: leaf.summary, leafNotValidAfter: leaf.notValidAfter,
+            chainNotValidAfter: (chain ?? nil).map { min($0, leaf.notValidAfter) })
+        self.emit(.peerCertificates(endpoint: self.configuration.connection.endpoint, certificates), ifCurrent: connection, role: .interactive)
     }
 
     /// Opens one connection of `role`.

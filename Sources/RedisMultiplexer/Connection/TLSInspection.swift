@@ -1,39 +1,52 @@
-import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
-import RedisMultiplexer
 
-/// TLS handshakes made by doctor to see what a server presents and whether it passes verification: one that
-/// accepts any chain (to read the certificates and the protocol version even when verification would fail), one
-/// that verifies the chain but not the name, and one that verifies both, as the daemon does.
-struct TLSInspection: Sendable {
-    /// A presented certificate: its description (serial, common name) and when it expires.
-    struct Certificate: Sendable {
-        var summary: String
-        var notValidAfter: Date
+/// TLS handshakes that only look at what a server presents, and whether it passes verification: one that accepts
+/// any chain (to read the certificates and the protocol version even when verification would fail), one that
+/// verifies the chain but not the name, and one that verifies both, as connections do. No Redis command is sent.
+/// `doctor` makes all three; the multiplexer makes the first to read the expiry of the chain a server presents
+/// (a verified connection exposes its leaf only).
+public struct TLSInspection: Sendable {
+    /// A presented certificate: its description (serial, common name) and when it expires (seconds since 1970).
+    public struct Certificate: Sendable {
+        public var summary: String
+        public var notValidAfter: Double
     }
 
-    struct Presented: Sendable {
-        var version: String
-        var chain: [Certificate]
+    public struct Presented: Sendable {
+        public var version: String
+        /// Leaf first, as presented.
+        public var chain: [Certificate]
     }
 
-    var address: SocketAddress
-    var tls: RedisConnectionConfiguration.TLS
-    var serverName: String?
-    var timeout: TimeAmount
-    var eventLoopGroup: any EventLoopGroup
+    public var address: SocketAddress
+    public var tls: RedisConnectionConfiguration.TLS
+    public var serverName: String?
+    public var timeout: TimeAmount
+    public var eventLoopGroup: any EventLoopGroup
 
-    /// The certificates the server presents (leaf first) and the negotiated version; no verification.
-    func presented() async throws -> Presented {
+    public init(
+        address: SocketAddress, tls: RedisConnectionConfiguration.TLS, serverName: String?, timeout: TimeAmount,
+        eventLoopGroup: any EventLoopGroup
+    ) {
+        self.address = address
+        self.tls = tls
+        self.serverName = serverName
+        self.timeout = timeout
+        self.eventLoopGroup = eventLoopGroup
+    }
+
+    /// The certificates the server presents (leaf first) and the negotiated version; no verification. Ends early,
+    /// with an error, when the task is cancelled.
+    public func presented() async throws -> Presented {
         let collected = NIOLockedValueBox<[Certificate]>([])
         let (_, version) = try await self.handshake(verification: .fullVerification) { certificates, promise in
             collected.withLockedValue { list in
                 list = certificates.map {
-                    Certificate(summary: $0.description, notValidAfter: Date(timeIntervalSince1970: TimeInterval($0.notValidAfter)))
+                    Certificate(summary: $0.description, notValidAfter: Double($0.notValidAfter))
                 }
             }
             promise.succeed(.certificateVerified)
@@ -43,7 +56,7 @@ struct TLSInspection: Sendable {
 
     /// Throws when the chain does not verify against the trust roots (`.noHostnameVerification`) or, with
     /// `.fullVerification`, when the name does not match either.
-    func verify(_ verification: CertificateVerification) async throws {
+    public func verify(_ verification: CertificateVerification) async throws {
         _ = try await self.handshake(verification: verification, callback: nil)
     }
 
@@ -92,12 +105,16 @@ struct TLSInspection: Sendable {
             timeout.cancel()
             channel.close(promise: nil)
         }
-        try await completed.futureResult.get()
+        try await withTaskCancellationHandler {
+            try await completed.futureResult.get()
+        } onCancel: {
+            completed.fail(TLSInspectionError(message: "cancelled"))
+        }
         let version = try await channel.nioSSL_tlsVersion().get()
         return ((), version.map(Self.name) ?? "unknown")
     }
 
-    static func name(_ version: TLSVersion) -> String {
+    public static func name(_ version: TLSVersion) -> String {
         switch version {
         case .tlsv1: "TLSv1.0"
         case .tlsv11: "TLSv1.1"
@@ -107,9 +124,9 @@ struct TLSInspection: Sendable {
     }
 }
 
-struct TLSInspectionError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { self.message }
+public struct TLSInspectionError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { self.message }
 }
 
 /// Completes its promise when the TLS handshake completes, fails it on an error or a close before that.
