@@ -12,8 +12,8 @@ import RedisMultiplexer
 public struct Doctor: Sendable {
     public var target: DaemonConfiguration.Target
     public var password: RedisSecret?
-    /// A certificate expiring sooner than this is a warning. [14 days]
-    public var expiryWarning: Duration = .seconds(14 * 86_400)
+    /// A certificate expiring sooner than this is a warning: the target's `tls.expiry_warning` [14 days].
+    public var expiryWarning: Duration
     /// PINGs sent to measure latency. [50]
     public var pings = 50
     public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -23,6 +23,7 @@ public struct Doctor: Sendable {
     public init(target: DaemonConfiguration.Target, password: RedisSecret?) {
         self.target = target
         self.password = password
+        self.expiryWarning = target.tlsExpiryWarning
     }
 
     /// The connection settings doctor uses: the target's, with short deadlines and its own client name.
