@@ -58,6 +58,21 @@ done
 for p in "${cluster_ports[@]}"; do until redis-cli -p "$p" ping >/dev/null 2>&1; do sleep 0.05; done; done
 redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cluster_ports[@]}") --cluster-replicas 0 --cluster-yes >/dev/null
 for _ in $(seq 100); do redis-cli -p "${cluster_ports[0]}" cluster info | grep -q cluster_state:ok && break; sleep 0.1; done
+# A TLS server whose certificate expires in 3 days (a CA of its own): the certificate-expiry warning.
+mkdir -p "$lab/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=journald-test CA" \
+    -keyout "$lab/tls/ca.key" -out "$lab/tls/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=journald-test server" -keyout "$lab/tls/server.key" \
+    -out "$lab/tls/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$lab/tls/server.ext"
+openssl x509 -req -in "$lab/tls/server.csr" -CA "$lab/tls/ca.crt" -CAkey "$lab/tls/ca.key" -CAcreateserial \
+    -days 3 -out "$lab/tls/server.crt" -extfile "$lab/tls/server.ext" 2>/dev/null
+tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port 0 --tls-port "$tls_port" --bind 127.0.0.1 --save "" --dir "$lab/tls" --logfile "$lab/tls/redis.log" \
+    --tls-cert-file "$lab/tls/server.crt" --tls-key-file "$lab/tls/server.key" --tls-ca-cert-file "$lab/tls/ca.crt" \
+    --tls-auth-clients no --daemonize no &
+cluster_pids+=($!)
+until redis-cli --tls --cacert "$lab/tls/ca.crt" -p "$tls_port" ping >/dev/null 2>&1; do sleep 0.05; done
 cat > "$lab/redis-healthd.yaml" <<YAML
 control:
   socket: $lab/control.sock
@@ -71,6 +86,10 @@ targets:
     port: ${cluster_ports[0]}
     allowed_ports: ["1-10225", "10227-65535"]
     topology: {refresh_interval: 1s}
+  - name: journal-tls
+    host: 127.0.0.1
+    port: $tls_port
+    tls: {enabled: true, ca_file: $lab/tls/ca.crt}
 YAML
 nsenter -t "$ns_pid" -m env REDIS_HEALTHD_LOG=journal "$binary" run --config "$lab/redis-healthd.yaml" &
 daemon=$!
@@ -113,11 +132,20 @@ if not maintenance: problems.append("no REDIS_EVENT=maintenance-event entry")
 for e in maintenance[:1]:
     if e.get("MESSAGE_ID") != "f5a7b9c1d3e54f7b9c4d6e8f0a2b4c54": problems.append("wrong MESSAGE_ID for maintenance-event")
     if e.get("REDIS_MAINTENANCE_TYPE") != "NodeMaintenanceEnded": problems.append(f"REDIS_MAINTENANCE_TYPE={e.get('REDIS_MAINTENANCE_TYPE')}")
+expiry = [e for e in find("certificate-expiry") if e.get("REDIS_TARGET") == "journal-tls"]
+if not expiry: problems.append("no REDIS_EVENT=certificate-expiry entry")
+for e in expiry[:1]:
+    if e.get("MESSAGE_ID") != "2e4a6c8e0b3d4f5a9c1e3b5d7f9a1c98": problems.append("wrong MESSAGE_ID for certificate-expiry")
+    if e.get("PRIORITY") != "4": problems.append(f"certificate-expiry PRIORITY={e.get('PRIORITY')}")
+    if e.get("REDIS_DAYS_LEFT") != "2": problems.append(f"REDIS_DAYS_LEFT={e.get('REDIS_DAYS_LEFT')}")
+    if not e.get("REDIS_NOT_AFTER", "").endswith("Z"): problems.append(f"REDIS_NOT_AFTER={e.get('REDIS_NOT_AFTER')}")
+if len(expiry) > 1: problems.append(f"{len(expiry)} certificate-expiry warnings in a few seconds: the repeat is daily")
 if problems:
     print("FAIL journald test:", "; ".join(problems)); print(json.dumps(entries[:5], indent=1)); sys.exit(1)
 e = failed[0]
 print(f"journald test passed: {len(entries)} entries; connection-failed has REDIS_TARGET={e['REDIS_TARGET']} "
       f"REDIS_ENDPOINT={e['REDIS_ENDPOINT']} ERROR_KIND={e['ERROR_KIND']} MESSAGE_ID={e['MESSAGE_ID']}; "
       f"topology-anomaly REDIS_NODE_ID={anomaly[0]['REDIS_NODE_ID'][:8]}… REDIS_ANNOUNCED_ENDPOINT={anomaly[0]['REDIS_ANNOUNCED_ENDPOINT']} "
-      f"REDIS_RULE={anomaly[0]['REDIS_RULE']} MESSAGE_ID={anomaly[0]['MESSAGE_ID']}; maintenance-event {maintenance[0]['REDIS_MAINTENANCE_TYPE']}")
+      f"REDIS_RULE={anomaly[0]['REDIS_RULE']} MESSAGE_ID={anomaly[0]['MESSAGE_ID']}; maintenance-event {maintenance[0]['REDIS_MAINTENANCE_TYPE']}; "
+      f"certificate-expiry REDIS_DAYS_LEFT={expiry[0]['REDIS_DAYS_LEFT']} MESSAGE_ID={expiry[0]['MESSAGE_ID']}")
 PY
