@@ -88,8 +88,31 @@ struct ConfigurationTests {
         BadCase(
             yaml: "metrics:\n  listen: 9121\ntargets:\n  - name: a\n    host: h\n",
             expected: ["metrics.listen: \"9121\" is not host:port such as 127.0.0.1:9121"]),
+        BadCase(
+            yaml: "targets:\n  - name: a\n    host: h\n    allowed_ports: [azure-manged, azure, 6380]\n    tls: {expiry_warning: soon}\n",
+            expected: [
+                "targets[0].tls.expiry_warning: \"soon\" is not a duration; write a number and a unit: 250ms, 5s, 10m, 14d",
+                "targets[0].allowed_ports[0]: \"azure-manged\" is not a port, a range or a preset (azure-cache, azure-managed); did you mean azure-managed?",
+                "targets[0].allowed_ports[1]: \"azure\" is not a port, a range or a preset (azure-cache, azure-managed)",
+            ]),
         BadCase(yaml: "targets: [\n", expected: []),
     ]
+
+    @Test("allowed_ports presets: azure-cache and azure-managed, alone or mixed with ports and ranges")
+    func portPresets() throws {
+        let configuration = try loader.parse(
+            """
+            targets:
+              - {name: cache, host: h, allowed_ports: [azure-cache]}
+              - {name: managed, host: h, allowed_ports: [azure-managed, 7000, "7100-7199"]}
+            """)
+        #expect(configuration.targets[0].allowedPorts == [6379...6379, 6380...6380, 13000...13999, 15000...15999])
+        #expect(configuration.targets[1].allowedPorts == [10000...10000, 8500...8599, 7000...7000, 7100...7199])
+        let rules = configuration.targets[1].endpointRules
+        #expect(rules.dialRefusal(RedisEndpoint(host: "10.0.0.4", port: 8501)) == nil)
+        #expect(rules.dialRefusal(RedisEndpoint(host: "10.0.0.4", port: 10000)) == nil)
+        #expect(rules.dialRefusal(RedisEndpoint(host: "10.0.0.4", port: 10226)) != nil)
+    }
 
     @Test("every problem is reported at once, with its key path", arguments: badCases)
     func problems(_ bad: BadCase) {

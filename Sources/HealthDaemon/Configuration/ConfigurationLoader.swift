@@ -510,9 +510,11 @@ private struct Reader {
         }
         if let ports = map["allowed_ports"], ports.null == nil {
             if let list = ports.sequence {
-                target.allowedPorts = list.enumerated().compactMap { self.portRange($1, "\(path).allowed_ports[\($0)]") }
+                target.allowedPorts = list.enumerated().flatMap { self.portRanges($1, "\(path).allowed_ports[\($0)]") }
             } else {
-                self.problem("\(path).allowed_ports", "expected a list of ports and ranges such as [6379, \"13000-13999\"]")
+                self.problem(
+                    "\(path).allowed_ports",
+                    "expected a list of ports, ranges and presets such as [azure-managed, 6379, \"13000-13999\"]")
             }
         }
         if let networks = map["allowed_networks"], networks.null == nil {
@@ -531,6 +533,26 @@ private struct Reader {
             }
         }
         return self.problems.count == problemsBefore ? target : nil
+    }
+
+    /// Named sets of ports for `allowed_ports`, usable alone or mixed with ports and ranges.
+    static let portPresets: [String: [ClosedRange<Int>]] = [
+        // Azure Cache for Redis: 6379 (plain), 6380 (TLS), 13000–13999 and 15000–15999 (cluster shards).
+        "azure-cache": [6379...6379, 6380...6380, 13000...13999, 15000...15999],
+        // Azure Managed Redis: 10000 (the endpoint), 8500–8599 (shards under the OSS cluster policy).
+        "azure-managed": [10000...10000, 8500...8599],
+    ]
+
+    /// One entry of `allowed_ports`: a port, a range, or a preset's ranges.
+    mutating func portRanges(_ node: Node, _ path: String) -> [ClosedRange<Int>] {
+        if let name = node.string, name.first?.isLetter == true {
+            if let preset = Self.portPresets[name] { return preset }
+            let known = Self.portPresets.keys.sorted()
+            let suggestion = closestMatch(to: name, in: known).map { "; did you mean \($0)?" } ?? ""
+            self.problem(path, "\"\(name)\" is not a port, a range or a preset (\(known.joined(separator: ", ")))\(suggestion)")
+            return []
+        }
+        return self.portRange(node, path).map { [$0] } ?? []
     }
 
     mutating func portRange(_ node: Node, _ path: String) -> ClosedRange<Int>? {
