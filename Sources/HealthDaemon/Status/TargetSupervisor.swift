@@ -167,6 +167,9 @@ public final class TargetSupervisor: Sendable {
         if mode == "cluster", self.target.cluster != .off { self.status.withLock { $0.topologyMode = mode } }
     }
 
+    /// Whether ``shutdown()`` was called.
+    var isShuttingDown: Bool { self.topology.withLock { $0.isShutdown } }
+
     /// The cluster client, once the target is known to be a cluster.
     public var clusterClient: RedisClusterClient? { self.topology.withLock { $0.cluster } }
 
@@ -361,7 +364,7 @@ public final class TargetSupervisor: Sendable {
     // MARK: topology
 
     /// standalone, cluster, detecting or off: kept in the status, where `status` and `topology` read it.
-    private func setMode(_ mode: String) {
+    func setMode(_ mode: String) {
         self.status.withLock { $0.topologyMode = mode }
     }
 
@@ -373,31 +376,7 @@ public final class TargetSupervisor: Sendable {
         case .on:
             break
         case .auto:
-            var refusalLogged = false
-            while true {
-                if Task.isCancelled || self.topology.withLock({ $0.isShutdown }) { return }
-                do {
-                    let info = try await self.client.send(RESPCommand("INFO", "cluster"))
-                    if !RedisClusterClient.isClusterEnabled(info: info.string ?? "") {
-                        self.setMode("standalone")
-                        self.logger.info("Standalone server: no cluster topology to watch", metadata: ["redis.event": "topology-mode"])
-                        return
-                    }
-                    break
-                } catch where error.code == .errorReply {
-                    // Refused (an ACL without +info): say so once, ask again now and then.
-                    if !refusalLogged {
-                        refusalLogged = true
-                        self.logger.warning(
-                            "Cannot tell whether the target is a cluster: INFO cluster was refused; set cluster: on or off",
-                            metadata: ["redis.event": "topology-mode", "error.message": "\(error)"])
-                    }
-                    try? await Task.sleep(for: .seconds(30))
-                } catch {
-                    // Not connected yet: ask again soon.
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
+            guard await self.detectCluster() else { return }
         }
         var nodeConfiguration = self.target.multiplexer
         nodeConfiguration.connection.password = self.password
