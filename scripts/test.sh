@@ -68,7 +68,11 @@ failed_tests() {
         /<testcase / {
             match($0, /classname="[^"]*"/); cls = substr($0, RSTART + 11, RLENGTH - 12)
             match($0, / name="[^"]*"/); name = substr($0, RSTART + 7, RLENGTH - 8)
-            sub(/\(.*$/, "", name); current = cls "/" name
+            sub(/\(.*$/, "", name)
+            # classname is Module.Suite[.Nested]; the ID --filter matches is Module.Suite/Nested/function.
+            dot = index(cls, ".")
+            if (dot == 0) current = cls "." name
+            else { rest = substr(cls, dot + 1); gsub(/\./, "/", rest); current = substr(cls, 1, dot) rest "/" name }
             if ($0 ~ /\/>[[:space:]]*$/) current = ""
         }
         /<failure/ && current != "" { print current; current = "" }
@@ -76,9 +80,13 @@ failed_tests() {
 }
 tests_status=0; run_tests || tests_status=$?
 if [ "$tests_status" -ne 0 ]; then
-    if [ "$tests_status" -eq 2 ] || [ ! -s .build/test-results-swift-testing.xml ]; then
+    if [ "$tests_status" -eq 2 ]; then
         echo "==> running the whole suite once more after the hang above"
         run_tests || { echo "==> the tests failed twice"; exit 1; }
+    elif [ ! -s .build/test-results-swift-testing.xml ]; then
+        # No report: the test process crashed (or never started). That is a defect, not bad luck: no second run.
+        echo "==> swift test ended without a report (exit $tests_status): a crash? see the output above"
+        exit 1
     else
         # A failure on a loaded machine is named loudly and its tests run once more, alone; a test that fails
         # twice fails the run. (A flaky test is a bug: the first failure's output above says what to fix.)
@@ -87,7 +95,7 @@ if [ "$tests_status" -ne 0 ]; then
         echo "==> FAILED ON THE FIRST RUN (running them once more, alone):"
         printf '    %s\n' "${failed[@]}"
         filters=()
-        for test in "${failed[@]}"; do filters+=(--filter "^$(printf '%s' "$test" | sed 's/[.]/\\./g')\\("); done
+        for test in "${failed[@]}"; do filters+=(--filter "^$(printf '%s' "$test" | sed 's/[].*+?(){}|^$[]/\\&/g')\\("); done
         cp .build/test-output.log .build/test-output-first.log
         run_tests --no-parallel "${filters[@]}" || { echo "==> failed twice: ${failed[*]}"; exit 1; }
         grep -q "✔ Test run with [1-9][0-9]* tests\? in" .build/test-output.log \

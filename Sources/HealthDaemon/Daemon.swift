@@ -158,7 +158,11 @@ public final class Daemon: ControlBackend {
             state.supervisors = supervisors
         }
         self.hooks.update(configuration.hooks)
-        for supervisor in toStop { Task { await supervisor.shutdown() } }
+        for supervisor in toStop {
+            // Its certificate series go now (a rebuilt target's new supervisor records its own at its handshakes).
+            supervisor.retireCertificates()
+            Task { await supervisor.shutdown() }
+        }
         for supervisor in toStart { self.startsContinuation.yield(supervisor) }
         self.notify("STATUS=\(statusLine(self.statuses))")
         return outcome

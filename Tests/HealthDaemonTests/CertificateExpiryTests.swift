@@ -50,6 +50,21 @@ struct CertificateExpiryWatchTests {
                 == ["a certificate in the TLS chain presented by n1:6380 expires in 5 days (\(rfc3339(now + 5 * day + 60)))"])
     }
 
+    @Test("the same leaf with its chain unread this time: the chain read before stays, no renewal, no new warning")
+    func chainUnreadKeepsChain() {
+        var watch = CertificateExpiryWatch(threshold: .seconds(7 * 86_400))
+        let now = 1_800_000_000.0
+        let read = PeerCertificates(leafSummary: "<leaf>", leafNotValidAfter: now + 60 * day, chainNotValidAfter: now + 5 * day)
+        _ = watch.record(node: "n1:6380", read, now: now)
+        #expect(watch.due(now: now).count == 1)
+        let unread = PeerCertificates(leafSummary: "<leaf>", leafNotValidAfter: now + 60 * day, chainNotValidAfter: nil)
+        #expect(watch.record(node: "n1:6380", unread, now: now + 60) == false, "not a renewal: the leaf is the same")
+        #expect(watch.nodes["n1:6380"]?.chainNotValidAfter == now + 5 * day)
+        #expect(watch.due(now: now + 60).isEmpty)
+        #expect(watch.note(now: now + 60)?.contains("in the TLS chain") == true)
+        #expect(watch.removeAll() == ["n1:6380"] && watch.nodes.isEmpty)
+    }
+
     @Test("several nodes: the note names the first to expire and counts the others; expired ones say so; a node removed is forgotten")
     func severalNodes() {
         var watch = CertificateExpiryWatch(threshold: .seconds(14 * 86_400))

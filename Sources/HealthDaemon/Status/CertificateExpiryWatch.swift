@@ -23,6 +23,8 @@ struct CertificateExpiryWatch: Sendable {
     private(set) var nodes: [String: PeerCertificates] = [:]
     /// Node endpoint → when its certificate was last warned about.
     private var warnedAt: [String: Double] = [:]
+    /// Set when the target stops (removed or rebuilt by a reload): late reports are ignored.
+    var retired = false
 
     init(threshold: Duration) {
         self.threshold = Double(threshold.components.seconds)
@@ -32,11 +34,28 @@ struct CertificateExpiryWatch: Sendable {
     /// one outside the warning window (renewed); the warning a new certificate may call for comes from
     /// ``due(now:)``.
     mutating func record(node: String, _ certificates: PeerCertificates, now: Double) -> Bool {
-        let previous = self.nodes.updateValue(certificates, forKey: node)
-        guard let previous, previous.earliestNotValidAfter != certificates.earliestNotValidAfter else { return false }
-        // Another certificate: its own schedule (a replacement that expires soon too is warned about at once).
+        var certificates = certificates
+        let previous = self.nodes[node]
+        if let previous, previous.leafSummary == certificates.leafSummary, previous.leafNotValidAfter == certificates.leafNotValidAfter {
+            // The same leaf: a chain that could not be read this time is the one read before.
+            if certificates.chainNotValidAfter == nil { certificates.chainNotValidAfter = previous.chainNotValidAfter }
+            self.nodes[node] = certificates
+            return false
+        }
+        self.nodes[node] = certificates
+        guard previous != nil else { return false }
+        // Another leaf: its own schedule (a replacement that expires soon too is warned about at once).
         let wasWarned = self.warnedAt.removeValue(forKey: node) != nil
         return wasWarned && certificates.earliestNotValidAfter - now > self.threshold
+    }
+
+    /// Forgets every node; returns their endpoints.
+    mutating func removeAll() -> [String] {
+        defer {
+            self.nodes = [:]
+            self.warnedAt = [:]
+        }
+        return self.nodes.keys.sorted()
     }
 
     /// Forgets a node (it left the topology).

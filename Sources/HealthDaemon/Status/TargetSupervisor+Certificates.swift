@@ -6,8 +6,16 @@ extension TargetSupervisor {
     /// Records the certificates `node` presented at a handshake (the target's own connection or a cluster node's).
     func recordCertificates(node: RedisEndpoint, _ certificates: PeerCertificates, now: Double) {
         let name = node.description
-        let renewed = self.certificateWatch.withLock { $0.record(node: name, certificates, now: now) }
-        self.metrics?.recordCertificateExpiry(target: self.target.name, node: name, notValidAfter: certificates.earliestNotValidAfter)
+        // The metric is written under the watch's lock: a target being retired (a reload) never gets its series
+        // back from a late report.
+        let renewed = self.certificateWatch.withLock { watch -> Bool? in
+            guard !watch.retired else { return nil }
+            let renewed = watch.record(node: name, certificates, now: now)
+            self.metrics?.recordCertificateExpiry(
+                target: self.target.name, node: name, notValidAfter: watch.nodes[name]?.earliestNotValidAfter)
+            return renewed
+        }
+        guard let renewed else { return }
         if renewed {
             let text = "TLS certificate of \(name) replaced: now valid until \(rfc3339(certificates.earliestNotValidAfter))"
             self.events.append(target: self.target.name, text: text, at: now, importance: .significant, kind: "certificate-renewed")
@@ -24,32 +32,49 @@ extension TargetSupervisor {
     /// Forgets a node that left the topology: its series goes, and so does any note about it.
     func forgetCertificates(node: RedisEndpoint, now: Double) {
         let known = self.certificateWatch.withLock { watch in
-            defer { watch.remove(node: node.description) }
-            return watch.nodes[node.description] != nil
+            guard watch.nodes[node.description] != nil else { return false }
+            watch.remove(node: node.description)
+            self.metrics?.recordCertificateExpiry(target: self.target.name, node: node.description, notValidAfter: nil)
+            return true
         }
-        guard known else { return }
-        self.metrics?.recordCertificateExpiry(target: self.target.name, node: node.description, notValidAfter: nil)
-        self.checkCertificates(now: now)
+        if known { self.checkCertificates(now: now) }
+    }
+
+    /// The target stops (removed, or rebuilt by a reload): every series it exported goes now, and reports still
+    /// arriving from its closing connections are ignored.
+    func retireCertificates() {
+        self.certificateWatch.withLock { watch in
+            watch.retired = true
+            for node in watch.removeAll() {
+                self.metrics?.recordCertificateExpiry(target: self.target.name, node: node, notValidAfter: nil)
+            }
+        }
     }
 
     /// Warns about certificates inside the window (at once, then daily) and keeps the status's note current.
+    /// Called at each handshake and at every probe of the target or of its cluster nodes.
     func checkCertificates(now: Double) {
-        let checked = self.certificateWatch.withLock { watch -> ([CertificateExpiryWatch.Warning], String?, [String: PeerCertificates])? in
-            guard !watch.nodes.isEmpty else { return nil }
-            return (watch.due(now: now), watch.note(now: now), watch.nodes)
-        }
-        guard let (warnings, note, nodes) = checked else {
-            // Nothing recorded (or every node forgotten): no note either.
-            self.status.withLock {
-                $0.certificates = [:]
-                $0.certificateNote = nil
+        // The status is written under the watch's lock (then the status's): two tasks checking at once can never
+        // leave an older snapshot in the status.
+        let warnings = self.certificateWatch.withLock { watch -> [CertificateExpiryWatch.Warning] in
+            guard !watch.nodes.isEmpty else {
+                self.status.withLock { status in
+                    if !status.certificates.isEmpty || status.certificateNote != nil {
+                        status.certificates = [:]
+                        status.certificateNote = nil
+                    }
+                }
+                return []
             }
-            return
+            let warnings = watch.due(now: now)
+            let note = watch.note(now: now)
+            self.status.withLock {
+                $0.certificates = watch.nodes
+                $0.certificateNote = note
+            }
+            return warnings
         }
-        self.status.withLock {
-            $0.certificates = nodes
-            $0.certificateNote = note
-        }
+        guard !warnings.isEmpty else { return }
         for warning in warnings {
             self.events.append(target: self.target.name, text: warning.message, at: now, importance: .significant, kind: "certificate-expiry")
             self.logger.warning(
@@ -60,7 +85,10 @@ extension TargetSupervisor {
                     "redis.days_left": "\(CertificateExpiryWatch.daysLeft(warning.certificates.earliestNotValidAfter, now: now))",
                     "redis.certificate": "\(warning.certificates.leafSummary)", "redis.detail": "\(warning.message)",
                 ])
-            self.hookEvent(.certificateExpiry, reason: warning.message)
         }
+        // One hook event for the target, naming the first certificate to expire and counting the others: a hook
+        // keeps one waiting event per target, so one per node would replace each other.
+        let first = warnings.min { $0.secondsLeft < $1.secondsLeft }!
+        self.hookEvent(.certificateExpiry, reason: first.message + (warnings.count > 1 ? " (and \(warnings.count - 1) more)" : ""))
     }
 }

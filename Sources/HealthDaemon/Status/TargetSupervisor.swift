@@ -519,8 +519,14 @@ public final class TargetSupervisor: Sendable {
                     restored ? "Cluster node connection restored" : "Cluster node connected",
                     metadata: ["redis.event": restored ? "connection-restored" : "connected", "redis.node_endpoint": "\(endpoint)"])
             case .peerCertificates(_, let certificates):
+                // A node being closed may still report its handshake: only a node still dialed counts.
+                guard self.clusterClient?.multiplexer(at: endpoint) != nil else { break }
                 self.events.append(target: name, text: "node \(endpoint): \(describe(nodeEvent))", at: now, kind: "node-tls-certificate")
                 self.recordCertificates(node: endpoint, certificates, now: now)
+            case .probe:
+                // Certificates entering the warning window are noticed at the nodes' probes too (the seed may be
+                // down while the cluster serves).
+                self.checkCertificates(now: now)
             case .unresponsive(let failures, let error):
                 self.events.append(target: name, text: "node \(endpoint) unresponsive after \(failures) probes: \(error)", at: now, importance: .significant, kind: "node-unresponsive")
                 self.logger.warning(

@@ -60,7 +60,8 @@ public final class RedisConnection: Sendable {
         guard self.configuration.tls != nil, let certificate = try? await self.channel.nioSSL_peerCertificate().get() else {
             return nil
         }
-        return (certificate.description, Double(certificate.notValidAfter))
+        // Server text: the description lists the serial number and names; bounded like other server text.
+        return (String(certificate.description.prefix(200)), Double(certificate.notValidAfter))
     }
 
     /// The address the connection is made to (nil once closed).

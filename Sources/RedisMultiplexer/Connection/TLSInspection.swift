@@ -46,7 +46,7 @@ public struct TLSInspection: Sendable {
         let (_, version) = try await self.handshake(verification: .fullVerification) { certificates, promise in
             collected.withLockedValue { list in
                 list = certificates.map {
-                    Certificate(summary: $0.description, notValidAfter: Double($0.notValidAfter))
+                    Certificate(summary: String($0.description.prefix(200)), notValidAfter: Double($0.notValidAfter))
                 }
             }
             promise.succeed(.certificateVerified)
@@ -64,22 +64,30 @@ public struct TLSInspection: Sendable {
         verification: CertificateVerification,
         callback: (@Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResult>) -> Void)?
     ) async throws -> (Void, String) {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.certificateVerification = verification
-        configuration.shutdownTimeout = .milliseconds(100)
-        if let caFile = self.tls.caFile {
-            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+        let tls = self.tls
+        let acceptsAnyChain = callback != nil
+        // Reading PEM files (and the system's roots) blocks: done on NIO's thread pool, not the task pool. A
+        // handshake that accepts any chain needs no trust roots at all.
+        let context = try await NIOThreadPool.singleton.runIfActive {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = verification
+            configuration.shutdownTimeout = .milliseconds(100)
+            if acceptsAnyChain {
+                configuration.trustRoots = .certificates([])
+            } else if let caFile = tls.caFile {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            }
+            if let certificateFile = tls.certificateFile, let keyFile = tls.keyFile {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            }
+            return try NIOSSLContext(configuration: configuration)
         }
-        if let certificateFile = self.tls.certificateFile, let keyFile = self.tls.keyFile {
-            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
-            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
-        }
-        let context = try NIOSSLContext(configuration: configuration)
         let serverName = self.serverName
         let completed = self.eventLoopGroup.any().makePromise(of: Void.self)
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: completed.futureResult.eventLoop)
+            let connecting = ClientBootstrap(group: completed.futureResult.eventLoop)
                 .connectTimeout(self.timeout)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -93,7 +101,16 @@ public struct TLSInspection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(HandshakeWaiter(promise: completed))
                     }
                 }
-                .connect(to: self.address).get()
+                .connect(to: self.address)
+            // The connect itself ends early when the task is cancelled (a channel that still connects is closed).
+            let connected = completed.futureResult.eventLoop.makePromise(of: (any Channel).self)
+            connecting.cascade(to: connected)
+            channel = try await withTaskCancellationHandler {
+                try await connected.futureResult.get()
+            } onCancel: {
+                connected.fail(TLSInspectionError(message: "cancelled"))
+                connecting.whenSuccess { $0.close(promise: nil) }
+            }
         } catch {
             completed.fail(error)
             throw error

@@ -306,7 +306,9 @@ public final class RedisMultiplexer: Sendable {
                 timeout: self.configuration.connection.connectTimeout.timeAmount, eventLoopGroup: self.eventLoopGroup)
             let presented = try? await inspection.presented()
             if Task.isCancelled { return }
-            let earliest = presented?.chain.map(\.notValidAfter).min()
+            // Only the chain of the verified leaf counts (another backend behind one address presents another).
+            let sameLeaf = presented?.chain.first.map { $0.summary == leaf.summary && $0.notValidAfter == leaf.notValidAfter } == true
+            let earliest = sameLeaf ? presented?.chain.map(\.notValidAfter).min() : nil
             chain = .some(earliest)
             // A chain that could not be read is tried again at the next handshake.
             if earliest != nil {
