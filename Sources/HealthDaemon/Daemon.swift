@@ -80,8 +80,8 @@ public final class Daemon: ControlBackend {
     /// a target that starts, never to compare configurations.
     private func makeSupervisor(_ target: DaemonConfiguration.Target, password: RedisSecret?) throws -> TargetSupervisor {
         try TargetSupervisor(
-            target: target, password: password, events: self.events, metrics: self.metrics, logger: self.logger,
-            onStateChange: { [weak self] status in self?.stateChanged(status) },
+            target: target, password: password, credentialsDirectory: self.loader.credentialsDirectory, events: self.events,
+            metrics: self.metrics, logger: self.logger, onStateChange: { [weak self] status in self?.stateChanged(status) },
             onHookEvent: { [weak self] firing in self?.hooks.fire(firing) })
     }
 

@@ -19,8 +19,18 @@ struct ClusterDetectionTests {
         let logs = LogRecords()
         var result: ([String: Any], Int)?
         try await withFakeRedisServer(script) { server in
-            // No port rule: the fake server's port is no warning of its own.
-            let target = quickTarget(server.port) + "    allowed_ports: []\n"
+            // No port rule: the fake server's port is no warning of its own. Probe deadlines generous for a busy
+            // machine: this test is about warnings, and a late probe on a loaded machine would be one.
+            let target = """
+                  - name: cache-a
+                    host: 127.0.0.1
+                    port: \(server.port)
+                    probe_interval: 500ms
+                    probe_timeout: 3s
+                    probe_failures: 3
+                    allowed_ports: []
+
+                """
             try await withDaemon(targetsYAML: target, logs: logs) { _, client, _ in
                 #expect(try await eventually(within: .seconds(20)) { settled(try await object(client, "/status/cache-a")) })
                 // A few more probe rounds: a retry storm would show here.

@@ -415,7 +415,8 @@ private struct Reader {
     }
 
     static let targetKeys: Set<String> = [
-        "name", "host", "port", "tls", "username", "password_file", "password_credential", "cluster",
+        "name", "host", "port", "tls", "username", "password_file", "password_credential", "credential_command",
+        "credential_timeout", "credential_refresh_margin", "cluster",
         "probe_interval", "probe_timeout", "probe_failures", "keepalive_interval", "connect_timeout",
         "command_timeout", "tcp", "reconnect", "allowed_ports", "allowed_networks", "dial_disallowed",
         "maintenance_events", "client_name", "topology",
@@ -488,7 +489,23 @@ private struct Reader {
         if let tlsExpiryWarning { target.tlsExpiryWarning = tlsExpiryWarning }
         target.passwordFile = self.string(map["password_file"], "\(path).password_file")
         target.passwordCredential = self.string(map["password_credential"], "\(path).password_credential")
-        if target.passwordFile != nil && target.passwordCredential != nil {
+        if let command = map["credential_command"], command.null == nil {
+            let argv = self.strings(command, "\(path).credential_command")
+            if argv.isEmpty {
+                self.problem("\(path).credential_command", "expected a command as a list such as [\"/usr/local/bin/redis-token\", \"--json\"]")
+            } else if !argv[0].hasPrefix("/") {
+                self.problem("\(path).credential_command", "\(argv[0]) is not an absolute path: the command runs without a shell or PATH search")
+            } else {
+                target.credentialCommand = argv
+            }
+        }
+        if let value = self.duration(map["credential_timeout"], "\(path).credential_timeout") { target.credentialTimeout = value }
+        if let value = self.duration(map["credential_refresh_margin"], "\(path).credential_refresh_margin") {
+            target.credentialRefreshMargin = value
+        }
+        if target.credentialCommand != nil && (target.passwordFile != nil || target.passwordCredential != nil) {
+            self.problem(path, "credential_command excludes password_file and password_credential: choose one source")
+        } else if target.passwordFile != nil && target.passwordCredential != nil {
             self.problem(path, "password_file and password_credential exclude each other: choose one")
         } else if target.passwordFile != nil || target.passwordCredential != nil {
             self.passwordSources.append((path, target.passwordFile, target.passwordCredential))

@@ -41,6 +41,14 @@ public struct DaemonConfiguration: Sendable {
         /// A TLS certificate (leaf or chain) expiring within this is a warning, repeated daily; the target stays
         /// healthy and its reason says so. [14 days]
         public var tlsExpiryWarning: Duration = .seconds(14 * 86_400)
+        /// A command printing `{"username", "password", "expires_at"}` as JSON (rotating credentials such as
+        /// Microsoft Entra ID tokens); excludes password_file and password_credential. [nil]
+        public var credentialCommand: [String]?
+        /// Time the credential command may take; then it is killed. [10 s]
+        public var credentialTimeout: Duration = .seconds(10)
+        /// Connections re-authenticate at least this long before their credential expires (and at 75 % of its
+        /// lifetime, whichever comes first). [3 min]
+        public var credentialRefreshMargin: Duration = .seconds(180)
 
         /// The allow-lists as rules (the CIDRs were validated when the file was read).
         public var endpointRules: EndpointRules {

@@ -22,6 +22,25 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         }
     }
 
+    /// Where a target's credentials come from (never the secret).
+    public struct Credential: Codable, Sendable, Hashable {
+        /// `password_file /etc/…`, `password_credential …` or `credential_command /usr/local/bin/…`.
+        public var source: String
+        public var obtainedAt: String?
+        public var ageSeconds: Double?
+        public var expiresAt: String?
+        /// Why the last attempt to obtain new credentials failed (the current ones are kept while they last).
+        public var lastError: String?
+
+        enum CodingKeys: String, CodingKey {
+            case source
+            case obtainedAt = "obtained_at"
+            case ageSeconds = "age_seconds"
+            case expiresAt = "expires_at"
+            case lastError = "last_error"
+        }
+    }
+
     public struct Target: Codable, Sendable, Hashable {
         public var name: String
         public var endpoint: String
@@ -56,6 +75,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         public var configuredEndpointOutsideAllowList: String?
         /// TLS targets: the certificates each node presented, the first to expire first.
         public var tlsCertificates: [Certificate]?
+        /// Targets with a password or a credential command: where the credentials come from.
+        public var credential: Credential?
 
         enum CodingKeys: String, CodingKey {
             case name, endpoint, state, since
@@ -79,6 +100,7 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case uncoveredSlots = "uncovered_slots"
             case configuredEndpointOutsideAllowList = "configured_endpoint_outside_allow_list"
             case tlsCertificates = "tls_certificates"
+            case credential
         }
 
         public init(_ status: TargetStatus, now: Double) {
@@ -107,6 +129,12 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             self.clusterNodeErrors = status.nodeProblems
             self.uncoveredSlots = status.uncoveredSlots
             self.configuredEndpointOutsideAllowList = status.configuredEndpointNote
+            self.credential = status.credential.map { summary in
+                Credential(
+                    source: summary.source, obtainedAt: summary.obtainedAt.map(rfc3339),
+                    ageSeconds: summary.obtainedAt.map { max(0, now - $0) }, expiresAt: summary.expiresAt.map(rfc3339),
+                    lastError: summary.lastError)
+            }
             self.tlsCertificates =
                 status.certificates.isEmpty
                 ? nil

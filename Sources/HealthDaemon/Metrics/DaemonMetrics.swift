@@ -118,6 +118,12 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
+    /// When the credential in use expires (a credential command's); nil removes the series (it does not expire).
+    func recordCredentialExpiry(target: String, expiresAt: Double?) {
+        let gauge = Gauge(label: "redis_healthd_credential_expiry_timestamp_seconds", dimensions: [("target", target)], factory: self.factory)
+        if let expiresAt { gauge.record(expiresAt) } else { gauge.destroy() }
+    }
+
     /// Connection failures of a cluster node's connections (the target's own are in connection_failures_total).
     func recordNodeFailure(target: String, kind: String) {
         Counter(
@@ -146,6 +152,9 @@ public final class DaemonMetrics: Sendable {
             ).increment()
         case .forceReconnectCompleted(true, _):
             Counter(label: "redis_healthd_reconnects_total", dimensions: [("target", target), ("level", "forced")], factory: self.factory)
+                .increment()
+        case .reauthenticated(_, let outcome, _):
+            Counter(label: "redis_healthd_reauth_total", dimensions: [("target", target), ("outcome", outcome)], factory: self.factory)
                 .increment()
         case .connecting, .connected, .reconnectScheduled, .unresponsive, .responsive, .forceReconnectCompleted, .subscribed,
             .peerCertificates:

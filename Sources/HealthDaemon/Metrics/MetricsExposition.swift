@@ -15,6 +15,8 @@ enum MetricsExposition {
             "Reconnects: level connection (a connection came back after a failure) and forced (a force-reconnect replaced the multiplexer).",
         "redis_healthd_force_reconnect_decisions_total": "Force-reconnect decisions, acted or suppressed, with the reason.",
         "redis_healthd_topology_anomalies": "Announced cluster endpoints outside allowed_ports or allowed_networks, now.",
+        "redis_healthd_reauth_total": "Live connections authenticated again with new credentials, by outcome (ok, failed, reconnect, expired).",
+        "redis_healthd_credential_expiry_timestamp_seconds": "When the credential in use expires (credential_command), seconds since 1970.",
         "redis_healthd_tls_certificate_expiry_timestamp_seconds":
             "When the first certificate a TLS node presents expires (the chain's earliest, else the leaf's), seconds since 1970.",
         "redis_healthd_topology_changes_total": "Changes between two topology snapshots, by kind.",

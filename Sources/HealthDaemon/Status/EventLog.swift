@@ -142,6 +142,7 @@ func importance(of event: MultiplexerEvent) -> EventLog.Importance {
     switch event {
     case .forceReconnect, .forceReconnectCompleted, .unresponsive, .responsive: .significant
     case .connecting, .connected, .connectionFailed, .reconnectScheduled, .probe, .subscribed, .peerCertificates: .routine
+    case .reauthenticated(_, let outcome, _): outcome == "ok" ? .routine : .significant
     }
 }
 
@@ -159,6 +160,7 @@ func kind(of event: MultiplexerEvent) -> String {
     case .forceReconnectCompleted: "force-reconnect-completed"
     case .subscribed: "subscribed"
     case .peerCertificates: "tls-certificate"
+    case .reauthenticated(_, let outcome, _): outcome == "ok" ? "reauthenticated" : "reauth-\(outcome)"
     }
 }
 
@@ -178,5 +180,12 @@ func describe(_ event: MultiplexerEvent) -> String {
     case .peerCertificates(let endpoint, let certificates):
         "TLS certificate of \(endpoint) valid until \(rfc3339(certificates.leafNotValidAfter))"
             + (certificates.chainNotValidAfter.map { ", its chain until \(rfc3339($0))" } ?? " (chain not read)")
+    case .reauthenticated(let role, let outcome, let message):
+        switch outcome {
+        case "ok": "\(role.rawValue) connection authenticated again with new credentials"
+        case "reconnect": "\(role.rawValue) connection reconnects for new credentials: \(message ?? "")"
+        case "expired": "\(role.rawValue) connection closed: its credentials expired and none could be had (\(message ?? ""))"
+        default: "\(role.rawValue) connection could not authenticate again: \(message ?? "")"
+        }
     }
 }

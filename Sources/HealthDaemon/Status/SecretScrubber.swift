@@ -1,10 +1,32 @@
 import Foundation
 import RedisMultiplexer
+import Synchronization
 
 /// Replaces every configured secret (a target's password, and later other credentials) in text the daemon stores
 /// or shows: status, events, logs, the diagnostics export. A server's error text can quote the password
 /// (`ERR unknown command 'AUTH', with args beginning with: '…'`). Every non-empty secret is scrubbed, however
 /// short: a mangled reply is better than a leaked password.
+/// A scrubber that learns new secrets (rotating credentials), shared by a target's parts.
+final class SharedScrubber: Sendable {
+    let value: Mutex<SecretScrubber>
+    /// The secrets learnt, oldest first: the configured ones and the last 8 obtained.
+    private let learnt: Mutex<(fixed: [String], recent: [String])>
+
+    init(_ scrubber: SecretScrubber) {
+        self.value = Mutex(scrubber)
+        self.learnt = Mutex((scrubber.secrets, []))
+    }
+
+    /// Scrubs `secret` too from now on (and forgets the oldest obtained beyond 8).
+    func learn(_ secret: String) {
+        let all = self.learnt.withLock { learnt -> [String] in
+            learnt.recent = Array((learnt.recent.filter { $0 != secret } + [secret]).suffix(8))
+            return learnt.fixed + learnt.recent
+        }
+        self.value.withLock { $0 = SecretScrubber(all) }
+    }
+}
+
 public struct SecretScrubber: Sendable, Hashable {
     public static let redacted = "<redacted>"
 
@@ -41,6 +63,8 @@ public struct SecretScrubber: Sendable, Hashable {
             return .forceReconnect(acted: acted, reason: self.scrub(reason))
         case .forceReconnectCompleted(let succeeded, let error):
             return .forceReconnectCompleted(succeeded: succeeded, error: self.scrub(error))
+        case .reauthenticated(let role, let outcome, let message):
+            return .reauthenticated(role: role, outcome: outcome, message: self.scrub(message))
         case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed, .peerCertificates:
             return event
         }

@@ -62,6 +62,8 @@ public struct TargetStatus: Sendable, Hashable {
     /// Set while a certificate expires within tls.expiry_warning (or has expired): which, and when. A note: the
     /// target stays healthy, and its reason says this.
     public var certificateNote: String?
+    /// Where the target's credentials come from, when they were obtained and when they expire (never the secret).
+    public var credential: CredentialSource.Summary?
 
     public init(name: String, endpoint: String, now: Double) {
         self.name = name
@@ -268,7 +270,7 @@ public struct TargetStatus: Sendable, Hashable {
         case .forceReconnect(let acted, _):
             if acted { self.forceReconnects += 1 } else { self.forceReconnectsSuppressed += 1 }
         case .connecting(.subscriber, _, _), .connected(.subscriber, _, _, _), .connectionFailed(.subscriber, _, _, _),
-            .reconnectScheduled, .forceReconnectCompleted, .subscribed, .peerCertificates:
+            .reconnectScheduled, .forceReconnectCompleted, .subscribed, .peerCertificates, .reauthenticated:
             // Certificates: the supervisor's CertificateExpiryWatch sets `certificates` and `certificateNote`.
             break
         }

@@ -26,8 +26,12 @@ public final class TargetSupervisor: Sendable {
     /// The TLS certificates of the target's connections and the schedule of expiry warnings.
     let certificateWatch: Mutex<CertificateExpiryWatch>
     private let maintenanceLimit = Mutex(MaintenanceRateLimit())
-    /// Scrubs the password from every text a server sends before it is stored (status, events) or logged.
-    let scrubber: SecretScrubber
+    /// Scrubs the password (every one a rotating source gave) from every text a server sends before it is stored
+    /// (status, events) or logged.
+    var scrubber: SecretScrubber { self.scrubbing.value.withLock { $0 } }
+    private let scrubbing: SharedScrubber
+    /// Where rotating credentials come from (password file read again, credential command); nil: none or fixed.
+    let credentials: CredentialSource?
     let events: EventLog
     let metrics: DaemonMetrics?
     let logger: Logger
@@ -48,7 +52,8 @@ public final class TargetSupervisor: Sendable {
     }
 
     public init(
-        target: DaemonConfiguration.Target, password: RedisSecret?, events: EventLog, metrics: DaemonMetrics? = nil,
+        target: DaemonConfiguration.Target, password: RedisSecret?, credentialsDirectory: String? = nil, events: EventLog,
+        metrics: DaemonMetrics? = nil,
         logger: Logger, onStateChange: @escaping @Sendable (TargetStatus) -> Void,
         onHookEvent: @escaping @Sendable (HookFiring) -> Void = { _ in }
     ) throws(RedisClientError) {
@@ -56,7 +61,19 @@ public final class TargetSupervisor: Sendable {
         configuration.connection.password = password
         self.target = target
         self.password = password
-        self.scrubber = SecretScrubber(password: password)
+        let scrubbing = SharedScrubber(SecretScrubber(password: password))
+        self.scrubbing = scrubbing
+        var logger = logger
+        logger[metadataKey: "redis.target"] = "\(target.name)"
+        logger[metadataKey: "redis.endpoint"] = "\(configuration.connection.endpoint)"
+        let credentials = Self.credentialSource(
+            target, password: password, credentialsDirectory: credentialsDirectory, scrubbing: scrubbing, events: events,
+            metrics: metrics, logger: logger)
+        self.credentials = credentials
+        if let credentials {
+            configuration.connection.credentials = credentials.provider
+            configuration.credentialRefresh.margin = target.credentialRefreshMargin
+        }
         self.client = try ResilientRedisClient(configuration: configuration, logger: logger)
         var status = TargetStatus(name: target.name, endpoint: configuration.connection.endpoint.description, now: Date().timeIntervalSince1970)
         status.topologyMode = target.cluster == .off ? "off" : target.cluster == .on ? "cluster" : "detecting"
@@ -69,9 +86,6 @@ public final class TargetSupervisor: Sendable {
         self.events = events
         self.metrics = metrics
         metrics?.register(target: target.name)
-        var logger = logger
-        logger[metadataKey: "redis.target"] = "\(target.name)"
-        logger[metadataKey: "redis.endpoint"] = "\(configuration.connection.endpoint)"
         self.logger = logger
         self.onStateChange = onStateChange
         self.onHookEvent = onHookEvent
@@ -90,6 +104,7 @@ public final class TargetSupervisor: Sendable {
     /// The status now, with the force-reconnect guard's state and the cluster's connections.
     public var snapshot: TargetStatus {
         var status = self.status.withLock { $0 }
+        status.credential = self.credentials?.summary
         let guardState = self.client.forceReconnectGuardState
         status.forceReconnectInProgress = guardState.inProgress
         status.forceReconnectBlockedFor = guardState.blockedFor
@@ -333,6 +348,15 @@ public final class TargetSupervisor: Sendable {
                 metadata["redis.outage_seconds"] = "\(Int(run.seconds.rounded()))"
             }
             self.logger.info(restored ? "Connection restored" : "Connected", metadata: metadata)
+        case .reauthenticated(let role, let outcome, let message):
+            var metadata: Logger.Metadata = ["redis.event": "reauthenticated", "redis.role": "\(role.rawValue)", "redis.outcome": "\(outcome)"]
+            if let message { metadata["error.message"] = "\(message)" }
+            switch outcome {
+            case "ok": self.logger.info("Connection authenticated again with new credentials", metadata: metadata)
+            case "reconnect": self.logger.info("Subscriber connection reconnects for new credentials (RESP2 cannot AUTH while subscribed)", metadata: metadata)
+            case "expired": self.logger.warning("Connection closed: its credentials expired and no new ones could be had", metadata: metadata)
+            default: self.logger.warning("Connection could not authenticate again with new credentials", metadata: metadata)
+            }
         case .unresponsive(let failures, let error):
             self.logger.warning(
                 "Target unresponsive",
@@ -380,6 +404,10 @@ public final class TargetSupervisor: Sendable {
         }
         var nodeConfiguration = self.target.multiplexer
         nodeConfiguration.connection.password = self.password
+        if let credentials = self.credentials {
+            nodeConfiguration.connection.credentials = credentials.provider
+            nodeConfiguration.credentialRefresh.margin = self.target.credentialRefreshMargin
+        }
         let rules = self.target.endpointRules
         let dialDisallowed = self.target.dialDisallowed
         let policy: @Sendable (DialCandidate) -> String? = { candidate in
@@ -695,6 +723,7 @@ extension TargetSupervisor {
         let clusterTopology = self.topology.withLock { $0.watch.current?.topology }
         var connection = self.target.multiplexer.connection
         connection.password = self.password
+        connection.credentials = self.credentials?.provider
         let tls = connection.tls != nil
         let rules = self.target.endpointRules
         var nodes: [(RedisEndpoint, String, String?, String?)] = [(connection.endpoint, "configured", nil, nil)]

@@ -24,6 +24,8 @@ public final class RedisConnection: Sendable {
     public let endpoint: RedisEndpoint
     public let protocolVersion: ProtocolVersion
     public let configuration: RedisConnectionConfiguration
+    /// What the handshake authenticated with, when the credentials came from a provider.
+    public let credentials: RedisCredentials?
     let channel: any Channel
     private let handler: NIOLoopBound<RedisCommandHandler>
     private let shared: ConnectionSharedState
@@ -32,8 +34,9 @@ public final class RedisConnection: Sendable {
 
     private init(
         channel: any Channel, handler: HandlerReference, protocolVersion: ProtocolVersion,
-        configuration: RedisConnectionConfiguration
+        configuration: RedisConnectionConfiguration, credentials: RedisCredentials? = nil
     ) {
+        self.credentials = credentials
         self.channel = channel
         self.handler = handler.handler
         self.shared = handler.shared
@@ -64,6 +67,19 @@ public final class RedisConnection: Sendable {
         return (String(certificate.description.prefix(200)), Double(certificate.notValidAfter))
     }
 
+    /// Authenticates this live connection again (`AUTH [user] password`): the way to move to new credentials
+    /// without a reconnect. Throws with the server's words (scrubbed) when refused.
+    public func reauthenticate(_ credentials: RedisCredentials) async throws(RedisClientError) {
+        let username = credentials.username ?? self.configuration.username
+        let arguments = username.map { [$0, credentials.password.value] } ?? [credentials.password.value]
+        let reply = try await self.sendRaw(RESPCommand("AUTH", arguments: arguments), timeout: self.configuration.commandTimeout)
+        if reply.isError {
+            var configuration = self.configuration
+            configuration.password = credentials.password
+            throw self.authenticationError(configuration.scrubbingSecrets(reply.string ?? ""))
+        }
+    }
+
     /// The address the connection is made to (nil once closed).
     public var remoteAddress: SocketAddress? { self.channel.remoteAddress }
 
@@ -88,6 +104,13 @@ public final class RedisConnection: Sendable {
         deadAfterSilence: Duration? = nil,
         onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) async throws(RedisClientError) -> RedisConnection {
+        var configuration = configuration
+        // Credentials that may change are asked for at every connect (never an expired one: the provider throws).
+        let credentials = try await configuration.credentials?()
+        if let credentials {
+            if let username = credentials.username { configuration.username = username }
+            configuration.password = credentials.password
+        }
         let endpoint = configuration.endpoint
         let tlsContext: NIOSSLContext?
         if let tls = configuration.tls {
@@ -164,7 +187,8 @@ public final class RedisConnection: Sendable {
             "Connected",
             metadata: ["redis.endpoint": "\(description)", "redis.protocol": "RESP\(version.rawValue)"])
         return RedisConnection(
-            channel: channel, handler: handler, protocolVersion: version, configuration: configuration)
+            channel: channel, handler: handler, protocolVersion: version, configuration: configuration,
+            credentials: credentials)
     }
 
     /// Makes the TLS context for `tls`: verification on, the given CA or the system's, optional client cert.

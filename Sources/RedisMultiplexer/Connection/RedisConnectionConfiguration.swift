@@ -64,6 +64,9 @@ public struct RedisConnectionConfiguration: Sendable {
     public var username: String?
     /// The password. Never logged, never part of an error or a description.
     public var password: RedisSecret?
+    /// Where credentials come from when they may change (a password file, a credential command): asked at every
+    /// connect, it overrides `username` and `password`. [nil]
+    public var credentials: RedisCredentialProvider? = nil
     /// Sent with `SETNAME` so that the connection can be found in `CLIENT LIST`.
     public var clientName: String?
     public var protocolPreference: ProtocolPreference

@@ -29,4 +29,7 @@ public enum MultiplexerEvent: Sendable, Hashable {
     /// A TLS connection is up (interactive role): when the server's certificates expire. Sent after each handshake,
     /// once the presented chain was read (or could not be, within the connect timeout).
     case peerCertificates(endpoint: RedisEndpoint, PeerCertificates)
+    /// A live connection authenticated again with new credentials (`outcome`: `ok`, `failed`, or `reconnect` for a
+    /// RESP2 subscriber, which cannot AUTH while subscribed), or its credentials expired (`expired`).
+    case reauthenticated(role: ConnectionRole, outcome: String, message: String?)
 }

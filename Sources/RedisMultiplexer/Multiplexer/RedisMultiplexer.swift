@@ -250,12 +250,22 @@ public final class RedisMultiplexer: Sendable {
                 if role == .subscriber { self.emit(.subscribed(channels: self.subscriptions.count)) }
                 everConnected = true
                 let reason: RedisClientError
-                if role == .interactive, self.configuration.connection.tls != nil {
-                    // The certificates are reported beside the wait for the connection's end, never delaying it.
+                let reportsCertificates = role == .interactive && self.configuration.connection.tls != nil
+                if reportsCertificates || connection.credentials != nil {
+                    // Certificates are reported and credentials kept fresh beside the wait for the connection's end,
+                    // never delaying it.
                     reason = await withTaskGroup(of: RedisClientError?.self) { group in
-                        group.addTask {
-                            await self.reportPeerCertificates(of: connection)
-                            return nil
+                        if reportsCertificates {
+                            group.addTask {
+                                await self.reportPeerCertificates(of: connection)
+                                return nil
+                            }
+                        }
+                        if connection.credentials != nil {
+                            group.addTask {
+                                await self.keepAuthenticated(connection, role: role)
+                                return nil
+                            }
                         }
                         group.addTask { await connection.closed() }
                         var reason: RedisClientError?
@@ -319,6 +329,59 @@ public final class RedisMultiplexer: Sendable {
             leafSummary: leaf.summary, leafNotValidAfter: leaf.notValidAfter,
             chainNotValidAfter: (chain ?? nil).map { min($0, leaf.notValidAfter) })
         self.emit(.peerCertificates(endpoint: self.configuration.connection.endpoint, certificates), ifCurrent: connection, role: .interactive)
+    }
+
+    /// Re-authenticates `connection` with new credentials before its own expire (or when a provider without expiry
+    /// gives others, such as a rewritten password file), until the connection ends or is cancelled. A RESP2
+    /// subscriber cannot AUTH while subscribed: it is closed and reconnects with the new credentials. A connection
+    /// whose credentials expired without a refresh is closed: the next connect asks the provider, which never
+    /// gives an expired credential.
+    private func keepAuthenticated(_ connection: RedisConnection, role: MultiplexerEvent.ConnectionRole) async {
+        guard let provider = self.configuration.connection.credentials, var current = connection.credentials else { return }
+        let schedule = self.configuration.credentialRefresh
+        let jitter = Double.random(in: 0...1)
+        while !Task.isCancelled && connection.isActive {
+            let now = Self.wallClock()
+            try? await Task.sleep(for: schedule.wait(current, now: now, jitter: jitter))
+            if Task.isCancelled || !connection.isActive { return }
+            let fresh: RedisCredentials
+            do {
+                fresh = try await provider()
+            } catch {
+                // The provider keeps the current credentials while they last, and says why it could not refresh.
+                if let expiry = current.expiresAt, Self.wallClock() >= expiry {
+                    self.emit(.reauthenticated(role: role, outcome: "expired", message: error.description), ifCurrent: connection, role: role)
+                    await connection.close()
+                    return
+                }
+                continue
+            }
+            guard fresh.differs(from: current) else {
+                current = fresh
+                continue
+            }
+            if role == .subscriber && connection.protocolVersion == .resp2 {
+                self.emit(
+                    .reauthenticated(role: role, outcome: "reconnect", message: "a RESP2 subscriber cannot AUTH while subscribed"),
+                    ifCurrent: connection, role: role)
+                await connection.close()
+                return
+            }
+            do {
+                try await connection.reauthenticate(fresh)
+                current = fresh
+                self.emit(.reauthenticated(role: role, outcome: "ok", message: nil), ifCurrent: connection, role: role)
+            } catch {
+                self.emit(.reauthenticated(role: role, outcome: "failed", message: error.description), ifCurrent: connection, role: role)
+            }
+        }
+    }
+
+    /// Seconds since 1970 (credential expiry times are wall-clock times).
+    static func wallClock() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     /// Opens one connection of `role`.

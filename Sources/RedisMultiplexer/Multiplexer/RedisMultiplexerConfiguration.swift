@@ -13,6 +13,9 @@ public struct RedisMultiplexerConfiguration: Sendable {
     public var probeInterval: Duration?
     /// Deadline of one probe. [1 s]
     public var probeTimeout: Duration
+    /// When connections authenticated with credentials from a provider re-authenticate. [75 % of the lifetime, at
+    /// least 3 min early; 10 s checks for credentials that do not expire]
+    public var credentialRefresh = CredentialRefreshSchedule()
     /// Consecutive probe misses before the multiplexer reports itself unresponsive. [2]
     public var probeFailures: Int
     /// A keepalive PING goes on any connection idle this long. Must be below 600 s. [60 s]

@@ -1,0 +1,250 @@
+import Foundation
+import NIOPosix
+import RedisMultiplexer
+import Synchronization
+
+/// Where a target's credentials come from, asked at every connect and by every live connection before its
+/// credentials expire (``RedisCredentialProvider``): a password file (or systemd credential) read again each
+/// time, or a credential command whose JSON output gives a user, a password and an expiry (how a Microsoft Entra
+/// ID token reaches the daemon). Its output is never logged; what it printed never appears in an error.
+public final class CredentialSource: Sendable {
+    public enum Origin: Sendable, Hashable {
+        /// A file holding only the password (`password_file`, or a systemd credential's file); `key` names the
+        /// setting in messages.
+        case file(path: String, key: String)
+        /// `credential_command`: argv, run without a shell, within `timeout`.
+        case command([String], timeout: Duration)
+    }
+
+    /// What the status shows (never the secret).
+    public struct Summary: Sendable, Hashable {
+        public var source: String
+        public var obtainedAt: Double?
+        public var expiresAt: Double?
+        public var lastError: String?
+    }
+
+    public let origin: Origin
+    /// The configured ACL user; the command's `username` replaces it.
+    let username: String?
+    /// When a credential that expires is fetched again (the same rule the connections re-authenticate by).
+    let schedule: CredentialRefreshSchedule
+    private let state: Mutex<State>
+    /// Told of every credential obtained that differs from the last (to scrub it, to export its expiry).
+    private let onNew: @Sendable (RedisCredentials) -> Void
+    /// Told when fetching failed (the reason, never the output).
+    private let onFailure: @Sendable (String) -> Void
+
+    private struct State: Sendable {
+        var current: RedisCredentials?
+        var lastError: String?
+        var failures = 0
+        /// After a failure, the command runs again no sooner than this (seconds since 1970).
+        var nextAttempt = 0.0
+        /// A fetch under way: later callers wait for it rather than run the command again.
+        var fetching: Task<Result<RedisCredentials, RedisClientError>, Never>?
+    }
+
+    public init(
+        origin: Origin, username: String?, schedule: CredentialRefreshSchedule, initial: RedisSecret? = nil,
+        onNew: @escaping @Sendable (RedisCredentials) -> Void = { _ in },
+        onFailure: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.origin = origin
+        self.username = username
+        self.schedule = schedule
+        let now = Date().timeIntervalSince1970
+        self.state = Mutex(State(current: initial.map { RedisCredentials(username: username, password: $0, expiresAt: nil, obtainedAt: now) }))
+        self.onNew = onNew
+        self.onFailure = onFailure
+    }
+
+    public var summary: Summary {
+        let (current, error) = self.state.withLock { ($0.current, $0.lastError) }
+        let source: String
+        switch self.origin {
+        case .file(let path, let key): source = "\(key) \(path)"
+        case .command(let argv, _): source = "credential_command \(argv.first ?? "")"
+        }
+        return Summary(source: source, obtainedAt: current?.obtainedAt, expiresAt: current?.expiresAt, lastError: error)
+    }
+
+    /// The provider connections use.
+    public var provider: RedisCredentialProvider {
+        { () async throws(RedisClientError) -> RedisCredentials in try await self.credentials() }
+    }
+
+    /// The credentials to authenticate with now (see the type's description).
+    public func credentials(now: Double = Date().timeIntervalSince1970) async throws(RedisClientError) -> RedisCredentials {
+        switch self.origin {
+        case .file(let path, let key):
+            return try await self.readFile(path, key: key, now: now)
+        case .command(let argv, let timeout):
+            return try await self.fromCommand(argv, timeout: timeout, now: now)
+        }
+    }
+
+    // MARK: a file
+
+    private func readFile(_ path: String, key: String, now: Double) async throws(RedisClientError) -> RedisCredentials {
+        // Reading a file blocks: on NIO's thread pool, never the task pool.
+        let read: Result<String, CredentialError>
+        do {
+            read = try await NIOThreadPool.singleton.runIfActive { Self.readPassword(path, key: key) }
+        } catch {
+            read = .failure(CredentialError(message: "cannot read \(key) \(path): \(error)"))
+        }
+        switch read {
+        case .success(let password):
+            let fresh = RedisCredentials(username: self.username, password: RedisSecret(password), expiresAt: nil, obtainedAt: now)
+            return self.adopt(fresh, keepObtainedAtIfSame: true)
+        case .failure(let error):
+            // A file being rewritten (or gone for a moment): the password read before still serves.
+            let current = self.state.withLock { state -> RedisCredentials? in
+                state.lastError = error.message
+                return state.current
+            }
+            self.onFailure(error.message)
+            if let current { return current }
+            throw RedisClientError(.configuration, message: error.message)
+        }
+    }
+
+    static func readPassword(_ path: String, key: String) -> Result<String, CredentialError> {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            return .failure(CredentialError(message: "cannot read \(key) \(path): \(unreadableFileReason(path))"))
+        }
+        let password = text.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n"))
+        guard !password.isEmpty else { return .failure(CredentialError(message: "\(key) \(path) is empty")) }
+        return .success(password)
+    }
+
+    // MARK: a command
+
+    private func fromCommand(_ argv: [String], timeout: Duration, now: Double) async throws(RedisClientError) -> RedisCredentials {
+        enum Step { case use(RedisCredentials), wait(Task<Result<RedisCredentials, RedisClientError>, Never>) }
+        let step = self.state.withLock { state -> Step in
+            if let current = state.current {
+                let refreshAt = current.expiresAt.map { _ in self.schedule.refreshAt(current, jitter: 0) ?? now } ?? .infinity
+                let usable = current.expiresAt.map { now < $0 } ?? true
+                // Fresh enough, or a fetch failed lately and this one still works: keep it.
+                if usable && (now < refreshAt || now < state.nextAttempt) { return .use(current) }
+            }
+            if let fetching = state.fetching { return .wait(fetching) }
+            let task = Task { await self.runCommand(argv, timeout: timeout) }
+            state.fetching = task
+            return .wait(task)
+        }
+        switch step {
+        case .use(let current):
+            return current
+        case .wait(let task):
+            let result = await task.value
+            self.state.withLock { if $0.fetching == task { $0.fetching = nil } }
+            switch result {
+            case .success(let fresh):
+                return fresh
+            case .failure(let error):
+                let current = self.state.withLock { $0.current }
+                if let current, let expiry = current.expiresAt, Date().timeIntervalSince1970 < expiry { return current }
+                throw error
+            }
+        }
+    }
+
+    /// Runs the command once and adopts what it printed; a failure is recorded and backs the next attempt off.
+    private func runCommand(_ argv: [String], timeout: Duration) async -> Result<RedisCredentials, RedisClientError> {
+        let outcome: HookProcess.Outcome
+        do {
+            outcome = try await HookProcess.run(argv, environment: [:], timeout: timeout)
+        } catch {
+            return self.failed("credential_command \(argv.first ?? "") cannot start: \(error)")
+        }
+        if outcome.timedOut {
+            return self.failed("credential_command \(argv.first ?? "") printed no credential within \(timeout.humanReadable); it was killed")
+        }
+        if outcome.status != 0 {
+            let how = outcome.signal.map { "was killed by signal \($0)" } ?? "exited with status \(outcome.status ?? -1)"
+            return self.failed("credential_command \(argv.first ?? "") \(how)")
+        }
+        let now = Date().timeIntervalSince1970
+        switch Self.parse(outcome.output, now: now) {
+        case .success(var fresh):
+            if fresh.username == nil { fresh.username = self.username }
+            return .success(self.adopt(fresh, keepObtainedAtIfSame: false))
+        case .failure(let error):
+            return self.failed("credential_command \(argv.first ?? ""): \(error.message)")
+        }
+    }
+
+    private func failed(_ message: String) -> Result<RedisCredentials, RedisClientError> {
+        let now = Date().timeIntervalSince1970
+        self.state.withLock { state in
+            state.failures += 1
+            state.lastError = message
+            state.nextAttempt = now + min(60, pow(2, Double(min(state.failures, 6))))
+        }
+        self.onFailure(message)
+        return .failure(RedisClientError(.authentication, message: message))
+    }
+
+    /// The JSON object the command printed (`{"username": …, "password": …, "expires_at": "RFC 3339"}`; username
+    /// and expires_at optional). What it printed is never quoted back: it may hold the secret.
+    static func parse(_ output: String, now: Double) -> Result<RedisCredentials, CredentialError> {
+        let expected = "expected one JSON object {\"username\": …, \"password\": …, \"expires_at\": \"RFC 3339\"} on stdout"
+        guard let start = output.firstIndex(of: "{"), let end = output.lastIndex(of: "}"), start < end,
+            let object = try? JSONSerialization.jsonObject(with: Data(output[start...end].utf8)) as? [String: Any]
+        else { return .failure(CredentialError(message: "printed no JSON object; \(expected)")) }
+        guard let password = object["password"] as? String, !password.isEmpty else {
+            return .failure(CredentialError(message: "its JSON has no non-empty \"password\"; \(expected)"))
+        }
+        var username: String?
+        if let value = object["username"] {
+            guard let text = value as? String, !text.isEmpty else {
+                return .failure(CredentialError(message: "its \"username\" is not a non-empty string"))
+            }
+            username = text
+        }
+        var expiresAt: Double?
+        if let value = object["expires_at"], !(value is NSNull) {
+            guard let text = value as? String, let time = parseTime(text) else {
+                return .failure(CredentialError(message: "its \"expires_at\" is not an RFC 3339 time such as 2026-12-01T10:00:00Z"))
+            }
+            guard time > now else {
+                return .failure(CredentialError(message: "the credential it printed expired at \(rfc3339(time))"))
+            }
+            expiresAt = time
+        }
+        return .success(RedisCredentials(username: username, password: RedisSecret(password), expiresAt: expiresAt, obtainedAt: now))
+    }
+
+    private static func parseTime(_ text: String) -> Double? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)?.timeIntervalSince1970
+    }
+
+    /// Makes `fresh` current; tells `onNew` when it authenticates differently. A file read again that holds the same
+    /// password keeps its first time.
+    private func adopt(_ fresh: RedisCredentials, keepObtainedAtIfSame: Bool) -> RedisCredentials {
+        let (adopted, isNew) = self.state.withLock { state -> (RedisCredentials, Bool) in
+            state.lastError = nil
+            state.failures = 0
+            state.nextAttempt = 0
+            if let current = state.current, !current.differs(from: fresh), keepObtainedAtIfSame {
+                return (current, false)
+            }
+            let isNew = state.current.map { $0.differs(from: fresh) || $0.expiresAt != fresh.expiresAt } ?? true
+            state.current = fresh
+            return (fresh, isNew)
+        }
+        if isNew { self.onNew(adopted) }
+        return adopted
+    }
+}
+
+struct CredentialError: Error, Sendable {
+    var message: String
+}
