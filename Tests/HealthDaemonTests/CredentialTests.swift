@@ -93,6 +93,7 @@ struct CredentialDaemonTests {
                     credential_command: ["/bin/cat", "\(file)"]
                     credential_timeout: 2s
                     credential_refresh_margin: 35s
+                    maintenance_events: on
                     probe_interval: 500ms
                     probe_timeout: 2s
 
@@ -101,8 +102,9 @@ struct CredentialDaemonTests {
             try await withDaemon(targetsYAML: target, logs: logs) { _, client, _ in
                 func status() async throws -> [String: Any] { try await object(client, "/status/entra") }
                 #expect(try await eventually(within: .seconds(20)) { try await status()["state"] as? String == "healthy" })
+                // The interactive connection and the subscriber (maintenance events) both authenticate as app.
+                #expect(try await eventually(within: .seconds(20)) { try await self.ids(server, user: "app").count == 2 })
                 let before = try await self.ids(server, user: "app")
-                #expect(!before.isEmpty)
                 let credential = try #require(try await status()["credential"] as? [String: Any])
                 #expect(credential["source"] as? String == "credential_command /bin/cat")
                 #expect(credential["expires_at"] != nil)
@@ -113,8 +115,8 @@ struct CredentialDaemonTests {
                 _ = try await server.cli("ACL", "SETUSER", "app", ">token-two", "<token-one")
                 #expect(
                     try await eventually(within: .seconds(30)) {
-                        try await self.metric(client, #"redis_healthd_reauth_total{target="entra",outcome="ok"}"#)
-                    })
+                        try await self.metric(client, #"redis_healthd_reauth_total{target="entra",outcome="ok"} 2"#)
+                    }, "both connections, the subscriber included (RESP3 AUTHs while subscribed)")
                 let after = try await self.ids(server, user: "app")
                 #expect(after == before, "re-authenticated on the same connections (same CLIENT ID): \(before) → \(after)")
                 #expect(try await status()["state"] as? String == "healthy")
@@ -132,6 +134,7 @@ struct CredentialDaemonTests {
                     String(decoding: try await client.send("GET", "/status").body, as: UTF8.self),
                     String(decoding: try await client.send("GET", "/events").body, as: UTF8.self),
                     String(decoding: try await client.send("GET", "/metrics").body, as: UTF8.self),
+                    String(decoding: try await client.send("GET", "/export/entra").body, as: UTF8.self),
                     logs.all.map { "\($0.message) \($0.metadata)" }.joined(separator: "\n"),
                 ].joined(separator: "\n")
                 #expect(!everything.contains("token-one") && !everything.contains("token-two"))
@@ -231,6 +234,84 @@ struct CredentialDaemonTests {
                 })
                 #expect(try await eventually(within: .seconds(20)) { try await status()["state"] as? String == "healthy" })
                 #expect((try await status()["credential"] as? [String: Any])?["source"] as? String == "password_file \(file)")
+            }
+        }
+    }
+    @Test("a RESP2 subscriber cannot AUTH while subscribed: it reconnects with the new credential; the interactive one re-authenticates")
+    func resp2Subscriber() async throws {
+        try await withRedisServer(RedisServer.Options(extraConfig: [#"rename-command HELLO """#])) { server in
+            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">token-one", "~*", "&*", "+@all")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let file = directory.appendingPathComponent("token.json").path
+            try self.json("token-one", expiresIn: 40).write(toFile: file, atomically: true, encoding: .utf8)
+            let target = """
+                  - name: entra
+                    host: 127.0.0.1
+                    port: \(server.port)
+                    credential_command: ["/bin/cat", "\(file)"]
+                    credential_refresh_margin: 35s
+                    maintenance_events: on
+                    probe_interval: 500ms
+                    probe_timeout: 2s
+
+                """
+            try await withDaemon(targetsYAML: target) { _, client, _ in
+                #expect(try await eventually(within: .seconds(20)) { try await self.ids(server, user: "app").count == 2 })
+                try self.json("token-two", expiresIn: 600).write(toFile: file, atomically: true, encoding: .utf8)
+                _ = try await server.cli("ACL", "SETUSER", "app", ">token-two", "<token-one")
+                #expect(
+                    try await eventually(within: .seconds(30)) {
+                        let reconnected = try await self.metric(client, #"redis_healthd_reauth_total{target="entra",outcome="reconnect"} 1"#)
+                        let authenticated = try await self.metric(client, #"redis_healthd_reauth_total{target="entra",outcome="ok"} 1"#)
+                        return reconnected && authenticated
+                    })
+                // The subscriber is back (with the new token: the old one no longer exists).
+                #expect(try await eventually(within: .seconds(20)) { try await self.ids(server, user: "app").count == 2 })
+            }
+        }
+    }
+
+    @Test("a credential that expires with no new one to be had: the connection is closed and never reconnects with it")
+    func expiredNeverReused() async throws {
+        try await withRedisServer { server in
+            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">token-one", "~*", "&*", "+@all")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let file = directory.appendingPathComponent("token.json").path
+            let mode = directory.appendingPathComponent("mode").path
+            try self.json("token-one", expiresIn: 8).write(toFile: file, atomically: true, encoding: .utf8)
+            try "ok".write(toFile: mode, atomically: true, encoding: .utf8)
+            let script = "case $(cat \(mode)) in ok) cat \(file);; *) exit 3;; esac"
+            let quoted = String(decoding: try JSONEncoder().encode(script), as: UTF8.self)
+            let target = """
+                  - name: entra
+                    host: 127.0.0.1
+                    port: \(server.port)
+                    credential_command: ["/bin/sh", "-c", \(quoted)]
+                    credential_refresh_margin: 6s
+                    probe_interval: 500ms
+                    probe_timeout: 2s
+
+                """
+            try await withDaemon(targetsYAML: target) { _, client, _ in
+                func status() async throws -> [String: Any] { try await object(client, "/status/entra") }
+                #expect(try await eventually(within: .seconds(20)) { try await status()["state"] as? String == "healthy" })
+                try "fail".write(toFile: mode, atomically: true, encoding: .utf8)
+                // The token expires 8 s after it was printed: its connection is closed, and every reconnect fails
+                // asking for a new one (the old one is never sent again).
+                #expect(
+                    try await eventually(within: .seconds(30)) {
+                        try await self.metric(client, #"redis_healthd_reauth_total{target="entra",outcome="expired"} 1"#)
+                    })
+                #expect(try await eventually(within: .seconds(20)) {
+                    let current = try await status()
+                    return current["state"] as? String == "misconfigured"
+                        && (current["last_error"] as? String)?.contains("exited with status 3") == true
+                })
+                #expect(try await self.ids(server, user: "app").isEmpty)
             }
         }
     }

@@ -100,11 +100,12 @@ public final class CredentialSource: Sendable {
             return self.adopt(fresh, keepObtainedAtIfSame: true)
         case .failure(let error):
             // A file being rewritten (or gone for a moment): the password read before still serves.
-            let current = self.state.withLock { state -> RedisCredentials? in
-                state.lastError = error.message
-                return state.current
+            let (current, isNew) = self.state.withLock { state -> (RedisCredentials?, Bool) in
+                defer { state.lastError = error.message }
+                return (state.current, state.lastError != error.message)
             }
-            self.onFailure(error.message)
+            // Said once per problem, not at every look (every 10 s per connection).
+            if isNew { self.onFailure(error.message) }
             if let current { return current }
             throw RedisClientError(.configuration, message: error.message)
         }
@@ -122,7 +123,7 @@ public final class CredentialSource: Sendable {
     // MARK: a command
 
     private func fromCommand(_ argv: [String], timeout: Duration, now: Double) async throws(RedisClientError) -> RedisCredentials {
-        enum Step { case use(RedisCredentials), wait(Task<Result<RedisCredentials, RedisClientError>, Never>) }
+        enum Step { case use(RedisCredentials), fail(String), wait(Task<Result<RedisCredentials, RedisClientError>, Never>) }
         let step = self.state.withLock { state -> Step in
             if let current = state.current {
                 let refreshAt = current.expiresAt.map { _ in self.schedule.refreshAt(current, jitter: 0) ?? now } ?? .infinity
@@ -130,6 +131,9 @@ public final class CredentialSource: Sendable {
                 // Fresh enough, or a fetch failed lately and this one still works: keep it.
                 if usable && (now < refreshAt || now < state.nextAttempt) { return .use(current) }
             }
+            // Nothing usable and the last attempt failed lately: say so again without running the command (a
+            // reconnect loop must not run it, and warn, every few hundred milliseconds).
+            if now < state.nextAttempt, let error = state.lastError { return .fail(error) }
             if let fetching = state.fetching { return .wait(fetching) }
             let task = Task { await self.runCommand(argv, timeout: timeout) }
             state.fetching = task
@@ -138,6 +142,8 @@ public final class CredentialSource: Sendable {
         switch step {
         case .use(let current):
             return current
+        case .fail(let message):
+            throw RedisClientError(.authentication, message: message)
         case .wait(let task):
             let result = await task.value
             self.state.withLock { if $0.fetching == task { $0.fetching = nil } }
