@@ -47,6 +47,8 @@ public struct JournalLogHandler: LogHandler {
         "hook-run": "1c3e5a7c9e1b4d3f8a6c0e2b4d6f8a87",
         "certificate-expiry": "2e4a6c8e0b3d4f5a9c1e3b5d7f9a1c98",
         "certificate-renewed": "3f5b7d9f1c4e4a6b8d2f4c6e8a0b2da9",
+        "credentials-failed": "4a6c8e0a2c4e4b6d9f1a3c5e7b9d1fb0",
+        "reauthenticated": "5b7d9f1b3d5f4c7e8a2b4d6f8c0e2ac1",
     ]
 
     /// The journal fields of one entry, in order (pure: tested without a journal).
