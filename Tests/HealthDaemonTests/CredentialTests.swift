@@ -315,4 +315,20 @@ struct CredentialDaemonTests {
             }
         }
     }
+    @Test("doctor authenticates with the target's credential command, and says so")
+    func doctorUsesTheCommand() async throws {
+        try await withRedisServer { server in
+            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">token-one", "~*", "&*", "+@all")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let file = directory.appendingPathComponent("token.json").path
+            try self.json("token-one", expiresIn: 600).write(toFile: file, atomically: true, encoding: .utf8)
+            let target = try doctorTarget(port: server.port, ["    credential_command: [\"/bin/cat\", \"\(file)\"]"])
+            let report = await Doctor(target: target, password: nil).run()
+            let auth = try #require(report.checks.first { $0.section == "handshake" && $0.name == "AUTH" })
+            #expect(auth.status == .ok && auth.detail.hasPrefix("authenticated as app with credential_command's credential, valid until"), "\(auth)")
+            #expect(!report.table.contains("token-one"))
+        }
+    }
 }

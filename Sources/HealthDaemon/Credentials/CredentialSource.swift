@@ -69,6 +69,9 @@ public final class CredentialSource: Sendable {
         return Summary(source: source, obtainedAt: current?.obtainedAt, expiresAt: current?.expiresAt, lastError: error)
     }
 
+    /// The password in hand, to scrub it from what servers send back.
+    var currentPassword: RedisSecret? { self.state.withLock { $0.current?.password } }
+
     /// The provider connections use.
     public var provider: RedisCredentialProvider {
         { () async throws(RedisClientError) -> RedisCredentials in try await self.credentials() }

@@ -20,9 +20,17 @@ public struct Doctor: Sendable {
     /// Nodes of a cluster dialed at most (the rest are listed as not checked). [64]
     public var maximumNodesDialed = 64
 
+    /// A target's credential command, run (once) to authenticate as the daemon would.
+    let credentialSource: CredentialSource?
+
     public init(target: DaemonConfiguration.Target, password: RedisSecret?) {
         self.target = target
         self.password = password
+        self.credentialSource = target.credentialCommand.map {
+            CredentialSource(
+                origin: .command($0, timeout: target.credentialTimeout), username: target.multiplexer.connection.username,
+                schedule: CredentialRefreshSchedule(margin: target.credentialRefreshMargin))
+        }
         self.expiryWarning = target.tlsExpiryWarning
     }
 
@@ -30,6 +38,7 @@ public struct Doctor: Sendable {
     var connection: RedisConnectionConfiguration {
         var connection = self.target.multiplexer.connection
         connection.password = self.password
+        connection.credentials = self.credentialSource?.provider
         connection.connectTimeout = min(connection.connectTimeout, .seconds(3))
         connection.commandTimeout = min(connection.commandTimeout, .seconds(2))
         connection.clientName = (connection.clientName ?? "redis-healthd") + "#doctor"
@@ -37,7 +46,11 @@ public struct Doctor: Sendable {
     }
 
     /// Text a server sent (or an error quoting it), as it may be shown: secrets scrubbed, control characters escaped.
-    func shown(_ text: String) -> String { self.connection.scrubbingSecrets(text).escapingControlCharacters }
+    func shown(_ text: String) -> String {
+        var connection = self.connection
+        if let password = self.credentialSource?.currentPassword { connection.password = password }
+        return connection.scrubbingSecrets(text).escapingControlCharacters
+    }
 
     public func run() async -> DoctorReport {
         let startedAt = Date()
@@ -110,7 +123,11 @@ public struct Doctor: Sendable {
             .ok(
                 "handshake", "HELLO",
                 redis.protocolVersion == .resp3 ? "RESP3 (HELLO 3)" : "RESP2 (the server refused HELLO 3; AUTH and CLIENT SETNAME used)"))
-        if connection.password != nil || connection.username != nil {
+        if let credentials = redis.credentials, self.credentialSource != nil {
+            let expiry = credentials.expiresAt.map { ", valid until \(rfc3339($0))" } ?? ""
+            checks.append(
+                .ok("handshake", "AUTH", "authenticated as \(self.shown(credentials.username ?? connection.username ?? "default")) with credential_command's credential\(expiry)"))
+        } else if connection.password != nil || connection.username != nil {
             checks.append(.ok("handshake", "AUTH", "authenticated as \(self.shown(connection.username ?? "default"))"))
         } else {
             checks.append(.ok("handshake", "AUTH", "no password configured; the server accepted the connection without one"))
