@@ -47,6 +47,8 @@ public struct JournalLogHandler: LogHandler {
         "hook-run": "1c3e5a7c9e1b4d3f8a6c0e2b4d6f8a87",
         "certificate-expiry": "2e4a6c8e0b3d4f5a9c1e3b5d7f9a1c98",
         "certificate-renewed": "3f5b7d9f1c4e4a6b8d2f4c6e8a0b2da9",
+        "canary-missed": "4a6c8e0b2d5f4b7c9e3a5c7e9b1d3fba",
+        "canary-disabled": "5b7d9f1c3e6a4c8d9f4b6d8f0c2e4acb",
     ]
 
     /// The journal fields of one entry, in order (pure: tested without a journal).

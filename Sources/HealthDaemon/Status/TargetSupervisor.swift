@@ -26,6 +26,8 @@ public final class TargetSupervisor: Sendable {
     /// The TLS certificates of the target's connections and the schedule of expiry warnings.
     let certificateWatch: Mutex<CertificateExpiryWatch>
     private let maintenanceLimit = Mutex(MaintenanceRateLimit())
+    /// The pub/sub canary's rule and its driver's wake-up (TargetSupervisor+Canary.swift).
+    let canaryState = Mutex(CanaryState())
     /// Scrubs the password from every text a server sends before it is stored (status, events) or logged.
     let scrubber: SecretScrubber
     let events: EventLog
@@ -219,6 +221,10 @@ public final class TargetSupervisor: Sendable {
                 await self.watchMaintenanceEvents()
                 return false
             }
+            group.addTask {
+                await self.runCanary()
+                return false
+            }
             while let ends = await group.next(), !ends {}
             group.cancelAll()
         }
@@ -257,6 +263,7 @@ public final class TargetSupervisor: Sendable {
             self.log(event, now: now)
         }
         self.updateStatus(now: now) { status in status.apply(event, now: now) }
+        self.canarySubscriberEvent(event)
         switch event {
         case .unresponsive(_, let error): self.hookEvent(.unresponsive, reason: "\(error)")
         case .forceReconnect(true, let reason): self.hookEvent(.forceReconnect, reason: "force-reconnect: \(reason)")
