@@ -12,7 +12,8 @@ import Testing
 /// stops every connection, CLIENT KILL is not silent).
 @Suite("Pub/sub canary")
 struct CanaryTests {
-    /// Canary every 500 ms, deadline 2 × 250 ms; maintenance events on, so there is a subscription.
+    /// Canary every 500 ms, deadline 2 × 1 s (generous: the whole suite runs in parallel on 2 cores); maintenance
+    /// events on, so there is a subscription.
     static func targetYAML(port: Int) -> String {
         """
           - name: canary-a
@@ -22,7 +23,7 @@ struct CanaryTests {
             maintenance_events: on
             canary_interval: 500ms
             probe_interval: 200ms
-            probe_timeout: 250ms
+            probe_timeout: 1s
             probe_failures: 2
 
         """
@@ -62,9 +63,9 @@ struct CanaryTests {
                 #expect(canary["missed"] as? Int == 0)
                 #expect(canary["last_missed"] == nil)
                 #expect(canary["interval_seconds"] as? Double == 0.5)
-                #expect(canary["deadline_seconds"] as? Double == 0.5)
+                #expect(canary["deadline_seconds"] as? Double == 2)
                 let roundTrip = try #require(canary["last_round_trip_seconds"] as? Double)
-                #expect(roundTrip >= 0 && roundTrip < 0.5)
+                #expect(roundTrip >= 0 && roundTrip <= 2)
                 print("canary round trip against a real redis-server: \(String(format: "%.2f", roundTrip * 1000)) ms")
                 #expect(status["state"] as? String == "healthy")
                 // The server sees one subscriber of the heartbeat channel: ours.
@@ -112,7 +113,7 @@ struct CanaryTests {
                 silent.id.withLock { $0 = subscriber.id }
                 subscriber.stall()
 
-                // Detected: a canary misses its deadline (interval 500 ms + deadline 500 ms at most, then reported).
+                // Detected: a canary misses its deadline (interval 500 ms + deadline 2 s at most, then reported).
                 #expect(try await eventually(within: .seconds(10)) { try await Self.canary(client)["missed"] as? Int == 1 })
                 let detected = started.duration(to: .now)
                 // Replaced: the client closed the silent connection and a new one subscribed to both channels.
@@ -128,9 +129,9 @@ struct CanaryTests {
                     return arrived > missed
                 })
                 print("silent subscriber: canary missed after \(detected), replacement subscribed after \(replaced)")
-                // interval + deadline + a reconnect (backoff under 2 s), generously on a busy machine.
-                #expect(detected < .seconds(4), "detected after \(detected)")
-                #expect(replaced < .seconds(7), "replaced after \(replaced)")
+                // Interval + deadline (2.5 s), then a reconnect (backoff under 2 s); generously on a busy machine.
+                #expect(detected < .seconds(6), "detected after \(detected)")
+                #expect(replaced < .seconds(9), "replaced after \(replaced)")
 
                 let canary = try await Self.canary(client)
                 #expect(canary["missed"] as? Int == 1, "one miss, one reconnect: no storm")
