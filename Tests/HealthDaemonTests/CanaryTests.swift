@@ -144,7 +144,7 @@ struct CanaryTests {
                 let events = try await Self.events(client)
                 let missed = events.filter { $0["kind"] as? String == "canary-missed" }
                 #expect(missed.count == 1)
-                #expect((missed.first?["event"] as? String)?.contains("silently dead; reconnecting it") == true, "\(missed)")
+                #expect((missed.first?["event"] as? String)?.hasSuffix("(the server counted 1 subscriber): the subscriber connection is silently dead; reconnecting it") == true, "\(missed)")
                 let metrics = try await Self.metrics(client)
                 #expect(metrics.contains("redis_healthd_canary_missed_total{target=\"canary-a\"} 1"), "\(metrics)")
                 // The interactive connection was never touched: the target stayed healthy.

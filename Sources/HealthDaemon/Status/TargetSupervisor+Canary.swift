@@ -11,6 +11,9 @@ struct CanaryState: Sendable {
     var wake: CheckedContinuation<Void, Never>?
     /// A wake-up that came while the driver was not waiting: its next wait returns at once.
     var woken = false
+    /// How many subscribers the server counted for the last canary PUBLISHed (its reply): 0 means the server no
+    /// longer knows our subscription; 1 or more, that it delivered into a connection that passes nothing on.
+    var receivers: Int?
 }
 
 // MARK: pub/sub canary
@@ -148,7 +151,10 @@ extension TargetSupervisor {
                 self.canaryState.withLock { $0.watch?.published(sequence, at: now) }
                 let message = CanaryWatch.message(sequence: sequence, wallClock: Date().timeIntervalSince1970)
                 do {
-                    _ = try await self.client.send(RESPCommand("PUBLISH", channel, message), timeout: self.canaryDeadline)
+                    let reply = try await self.client.send(RESPCommand("PUBLISH", channel, message), timeout: self.canaryDeadline)
+                    if case .integer(let count) = reply.withoutAttributes {
+                        self.canaryState.withLock { $0.receivers = Int(count) }
+                    }
                 } catch {
                     if error.code == .errorReply {
                         // Refused (an ACL without +publish or this channel, PUBLISH renamed away): it will be refused
@@ -172,10 +178,20 @@ extension TargetSupervisor {
         let wall = Date().timeIntervalSince1970
         let deadline = self.canaryDeadline
         // No new canary until the new subscriber connection is subscribed (its `subscribed` event).
-        self.canaryState.withLock { $0.watch?.subscriberDown() }
+        let receivers = self.canaryState.withLock { state in
+            state.watch?.subscriberDown()
+            defer { state.receivers = nil }
+            return state.receivers
+        }
+        let counted =
+            switch receivers {
+            case 0?: " (the server counted no subscriber: it no longer knows the subscription)"
+            case let count?: " (the server counted \(count) subscriber\(count == 1 ? "" : "s"))"
+            case nil: ""
+            }
         let text =
             "pub/sub canary \(sequence) on \(channel) did not reach the subscriber connection within \(deadline.humanReadable) "
-            + "(probe_timeout × probe_failures): the subscriber connection is silently dead; reconnecting it"
+            + "(probe_timeout × probe_failures)\(counted): the subscriber connection is silently dead; reconnecting it"
         self.metrics?.recordCanaryMissed(target: self.target.name)
         self.status.withLock {
             $0.canary?.lastMissedAt = wall
