@@ -153,6 +153,36 @@ struct CanaryTests {
         }
     }
 
+    @Test("a subscriber connection killed by the server (not silent) is a reconnect, not a miss: the canary goes on on the new one")
+    func killedIsNotMissed() async throws {
+        try await withRedisServer { server in
+            let logs = LogRecords()
+            try await withDaemon(targetsYAML: Self.targetYAML(port: server.port), logs: logs) { _, client, _ in
+                var before: String?
+                #expect(try await eventually(within: .seconds(15)) {
+                    before = try await Self.canary(client)["last_arrived"] as? String
+                    return before != nil
+                })
+                let killed = try await server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+                #expect(killed.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "our subscriber connection: \(killed)")
+                // Reconnected (the failure is the subscriber's own connection-failed), and the canary arrives again.
+                #expect(await eventually(within: .seconds(10)) {
+                    logs.all.contains { $0.metadata["redis.role"] == "subscriber" && $0.metadata["redis.event"] == "connection-restored" }
+                })
+                #expect(try await eventually(within: .seconds(10)) {
+                    let last = try await Self.canary(client)["last_arrived"] as? String
+                    return last != nil && last! > before!
+                })
+                let channel = try #require(try await Self.canary(client)["channel"] as? String)
+                let numsub = try await server.cli("PUBSUB", "NUMSUB", channel)
+                #expect(numsub.split(separator: "\n").last == "1", "re-subscribed once: \(numsub)")
+                #expect(try await Self.canary(client)["missed"] as? Int == 0)
+                #expect(logs.with(event: "canary-missed").isEmpty)
+                #expect(try await !Self.events(client).contains { $0["kind"] as? String == "canary-missed" })
+            }
+        }
+    }
+
     @Test("a PUBLISH refused by an ACL disables the canary with one warning, not a storm")
     func publishRefused() async throws {
         try await withRedisServer { server in
