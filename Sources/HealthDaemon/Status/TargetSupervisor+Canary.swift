@@ -70,9 +70,9 @@ extension TargetSupervisor {
         guard !Task.isCancelled else { return }
         let messages = await self.client.subscribe(channel)
         let now = Self.canaryClock()
+        let subscriberUp = self.client.isSubscriberConnected
         self.canaryState.withLock {
-            $0.watch = CanaryWatch(
-                interval: seconds(interval), deadline: seconds(deadline), subscriberUp: self.client.isSubscriberConnected, now: now)
+            $0.watch = CanaryWatch(interval: seconds(interval), deadline: seconds(deadline), subscriberUp: subscriberUp, now: now)
         }
         self.logger.info(
             "Pub/sub canary started",
@@ -87,8 +87,8 @@ extension TargetSupervisor {
                 }
             }
             group.addTask { await self.driveCanary(channel: channel) }
-            // The driver ends (cancelled, or the canary disabled); the subscription stays with the stream's task
-            // until the group is cancelled.
+            // The driver ends (cancelled, or the canary disabled): cancelling the stream's task ends the
+            // subscription too (its last listener gone, the channel is unsubscribed).
             await group.next()
             group.cancelAll()
         }
@@ -98,6 +98,9 @@ extension TargetSupervisor {
     /// drops the canary in flight; a connection subscribed again makes the next canary due at once.
     func canarySubscriberEvent(_ event: MultiplexerEvent) {
         let now = Self.canaryClock()
+        // Asked outside the lock below (it takes the client's and the multiplexer's own).
+        var subscriberConnected = false
+        if case .forceReconnectCompleted(true, _) = event { subscriberConnected = self.client.isSubscriberConnected }
         let changed = self.canaryState.withLock { state -> Bool in
             guard state.watch != nil else { return false }
             switch event {
@@ -110,7 +113,7 @@ extension TargetSupervisor {
             case .forceReconnectCompleted(true, _):
                 // A new multiplexer, with a new subscriber connection (its events before the swap were not
                 // published): start over from what it shows now.
-                if self.client.isSubscriberConnected {
+                if subscriberConnected {
                     state.watch?.subscriberUp(now: now)
                 } else {
                     state.watch?.subscriberDown()
