@@ -49,6 +49,8 @@ public struct JournalLogHandler: LogHandler {
         "certificate-renewed": "3f5b7d9f1c4e4a6b8d2f4c6e8a0b2da9",
         "credentials-failed": "4a6c8e0a2c4e4b6d9f1a3c5e7b9d1fb0",
         "reauthenticated": "5b7d9f1b3d5f4c7e8a2b4d6f8c0e2ac1",
+        "canary-missed": "4a6c8e0b2d5f4b7c9e3a5c7e9b1d3fba",
+        "canary-disabled": "5b7d9f1c3e6a4c8d9f4b6d8f0c2e4acb",
     ]
 
     /// The journal fields of one entry, in order (pure: tested without a journal).

@@ -25,6 +25,7 @@ struct ConfigurationCheckTests {
         Bound(yaml: "topology: {min_refresh_interval: 1ms}", expected: "targets[0].topology.min_refresh_interval: 1ms is below the least accepted 100ms: refreshes triggered more often only load the cluster"),
         Bound(yaml: "tcp: {keepalive_idle: 100ms}", expected: "targets[0].tcp.keepalive_idle: 100ms is below the least accepted 1s: the kernel counts it in whole seconds"),
         Bound(yaml: "tcp: {keepalive_interval: 1us}", expected: "targets[0].tcp.keepalive_interval: 1us is below the least accepted 1s: the kernel counts it in whole seconds"),
+        Bound(yaml: "canary_interval: 10ms", expected: "targets[0].canary_interval: 10ms is below the least accepted 100ms (or 0s: off): a canary PUBLISHed more often only loads the server"),
         Bound(yaml: "tcp: {user_timeout: 10ms}", expected: "targets[0].tcp.user_timeout: 10ms is below the least accepted 1s (or 0s: off): a shorter TCP_USER_TIMEOUT drops healthy connections on any hiccup"),
     ]
 
@@ -52,6 +53,9 @@ struct ConfigurationCheckTests {
             """)
         #expect(configuration.targets[0].multiplexer.probeInterval == .milliseconds(100))
         #expect(configuration.targets[0].multiplexer.connection.tcp.userTimeout == .zero)
+        #expect(configuration.targets[0].canaryInterval == .seconds(30), "the default")
+        let canary = try loader.parse("targets:\n  - {name: a, host: h, canary_interval: 100ms}\n  - {name: b, host: h, canary_interval: 0s}\n")
+        #expect(canary.targets.map(\.canaryInterval) == [.milliseconds(100), .zero])
     }
 
     @Test("YAML problems and every unreadable password are reported together")

@@ -21,6 +21,8 @@ struct MetricsExpositionTests {
         metrics.record(.forceReconnect(acted: false, reason: "minimum-interval"), target: "cache-a")
         metrics.recordTopologyChange(target: "cache-b", kind: "node-added")
         metrics.recordMaintenance(target: "cache-a", type: "NodeMaintenanceEnded")
+        metrics.recordCanaryLatency(target: "cache-a", seconds: 0.0004)
+        metrics.recordCanaryMissed(target: "cache-b")
         return metrics
     }
 
@@ -37,6 +39,8 @@ struct MetricsExpositionTests {
         #expect(text.contains("redis_healthd_connection_failures_total{target=\"cache-a\",kind=\"connection-refused\"} 0"))
         #expect(text.contains("redis_healthd_force_reconnect_decisions_total{target=\"cache-b\",decision=\"acted\",reason=\"manual\"} 0"))
         #expect(text.contains("redis_healthd_topology_refreshes_total{target=\"cache-a\",outcome=\"failed\"} 0"))
+        #expect(text.contains("redis_healthd_canary_missed_total{target=\"cache-a\"} 0"))
+        #expect(text.contains("redis_healthd_canary_missed_total{target=\"cache-b\"} 1"))
         // A histogram's lines stay together, buckets in order.
         let buckets = text.split(separator: "\n").filter { $0.hasPrefix("redis_healthd_probe_duration_seconds_bucket{target=\"cache-a\"") }
         #expect(buckets.last?.contains("le=\"+Inf\"") == true)

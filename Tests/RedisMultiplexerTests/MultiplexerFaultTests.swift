@@ -121,6 +121,37 @@ struct MultiplexerFaultTests {
         }
     }
 
+    @Test("reconnectSubscriber: the subscriber connection alone is replaced (failed as unresponsive, with the reason), re-subscribed, and messages flow again")
+    func reconnectSubscriber() async throws {
+        try await withRedisServer { server in
+            try await withClient(multiplexerConfiguration(server, clientName: "healthd-resub")) { client, events in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                #expect(!client.reconnectSubscriber(reason: "nothing subscribed"), "no subscriber connection: nothing to close")
+                let messages = await client.subscribe("news")
+                #expect(await events.first(within: .seconds(5)) { $0.isSubscribed } != nil)
+                #expect(client.isSubscriberConnected)
+                var iterator = messages.makeAsyncIterator()
+                let interactiveID = try await client.send(RESPCommand("CLIENT", "ID"))
+
+                let asked = ContinuousClock.now
+                #expect(client.reconnectSubscriber(reason: "canary missed"))
+                let failed = await events.first(after: asked, within: .seconds(5)) {
+                    if case .connectionFailed(.subscriber, _, .unresponsive, let message) = $0 { return message.contains("canary missed") }
+                    return false
+                }
+                #expect(failed != nil)
+                #expect(await events.first(after: asked, within: .seconds(5)) { $0.isSubscribed } != nil)
+                #expect(await eventually(within: .seconds(5)) {
+                    (try? await server.cli("PUBSUB", "NUMSUB", "news").split(separator: "\n").last) == "1"
+                })
+                try await server.cli("PUBLISH", "news", "after")
+                #expect(await iterator.next()?.payload == ByteBuffer(string: "after"))
+                #expect(try await client.send(RESPCommand("CLIENT", "ID")) == interactiveID, "the interactive connection is untouched")
+                #expect(events.count { $0.isInteractiveFailed } == 0)
+            }
+        }
+    }
+
     @Test("server timeout 3 s with keepalive 1 s: the connection is never closed over 10 s")
     func keepaliveBeatsServerTimeout() async throws {
         try await withRedisServer(.init(extraConfig: ["timeout 3"])) { server in

@@ -22,6 +22,18 @@ struct JournalFieldsTests {
         ])
     }
 
+    @Test("a missed pub/sub canary is a warning with its own MESSAGE_ID; a disabled canary too")
+    func canaryMessageIDs() {
+        let fields = JournalLogHandler.fields(
+            message: "Pub/sub canary missed", level: .warning,
+            metadata: ["redis.target": "cache-a", "redis.event": "canary-missed", "redis.channel": "redis-healthd:canary:h:1:cache-a"],
+            identifier: "redis-healthd", file: "f", line: 1, function: "g")
+        #expect(fields.contains("PRIORITY=4"))
+        #expect(fields.contains("REDIS_CHANNEL=redis-healthd:canary:h:1:cache-a"))
+        #expect(fields.contains("MESSAGE_ID=4a6c8e0b2d5f4b7c9e3a5c7e9b1d3fba"))
+        #expect(JournalLogHandler.messageIDs["canary-disabled"] == "5b7d9f1c3e6a4c8d9f4b6d8f0c2e4acb")
+    }
+
     @Test("message ids are distinct 128-bit hex ids")
     func messageIDs() {
         let ids = Array(JournalLogHandler.messageIDs.values)

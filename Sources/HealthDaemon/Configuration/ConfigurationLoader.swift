@@ -149,6 +149,7 @@ public struct ConfigurationLoader: Sendable {
         "command_timeout": .milliseconds(10),
         "connect_timeout": .milliseconds(10),
         "keepalive_interval": .seconds(1),
+        "canary_interval": .milliseconds(100),
         "timeout": .milliseconds(100),
         "min_interval": .zero,
         "reconnect.backoff_base": .milliseconds(1),
@@ -171,6 +172,7 @@ public struct ConfigurationLoader: Sendable {
         "command_timeout": "no round trip is that fast; every command would fail",
         "connect_timeout": "no connection is made that fast",
         "keepalive_interval": "a keepalive PING more often than once a second only loads the server",
+        "canary_interval": "a canary PUBLISHed more often only loads the server",
         "reconnect.backoff_base": "reconnecting in a tight loop loads the server",
         "reconnect.connect_timeout": "no connection is made that fast",
         "reconnect.backoff_cap": "reconnecting in a tight loop loads the server",
@@ -419,7 +421,7 @@ private struct Reader {
         "credential_timeout", "credential_refresh_margin", "cluster",
         "probe_interval", "probe_timeout", "probe_failures", "keepalive_interval", "connect_timeout",
         "command_timeout", "tcp", "reconnect", "allowed_ports", "allowed_networks", "dial_disallowed",
-        "maintenance_events", "client_name", "topology",
+        "maintenance_events", "canary_interval", "client_name", "topology",
     ]
 
     mutating func target(_ node: Node, _ path: String) -> DaemonConfiguration.Target? {
@@ -514,6 +516,7 @@ private struct Reader {
         if let value = self.choice(map["maintenance_events"], "\(path).maintenance_events", as: DaemonConfiguration.Target.MaintenanceEvents.self) {
             target.maintenanceEvents = value
         }
+        if let value = self.duration(map["canary_interval"], "\(path).canary_interval", zeroIsOff: true) { target.canaryInterval = value }
         if let value = self.bool(map["dial_disallowed"], "\(path).dial_disallowed") { target.dialDisallowed = value }
         if let topology = self.mapping(map["topology"], "\(path).topology", allowed: ["refresh_interval", "min_refresh_interval", "history", "max_nodes"]) {
             if let value = self.duration(topology["refresh_interval"], "\(path).topology.refresh_interval") {

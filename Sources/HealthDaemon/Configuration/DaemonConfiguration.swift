@@ -29,6 +29,9 @@ public struct DaemonConfiguration: Sendable {
         public var allowedNetworks: [String] = []
         public var dialDisallowed = false
         public var maintenanceEvents: MaintenanceEvents = .auto
+        /// While anything is subscribed, a canary is PUBLISHed on the daemon's heartbeat channel this often and
+        /// must arrive on the subscriber connection within probe_timeout × probe_failures; zero: off. [30 s]
+        public var canaryInterval: Duration = .seconds(30)
         /// Time between periodic topology refreshes of a cluster target. [60 s]
         public var topologyRefreshInterval: Duration = .seconds(60)
         /// Least time between two refreshes, however many triggers come. [5 s]

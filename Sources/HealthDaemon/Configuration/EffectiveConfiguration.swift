@@ -175,6 +175,7 @@ extension DaemonConfiguration.Target {
             SettingEntry("allowed_networks", .list(self.allowedNetworks.map(SettingValue.string))),
             SettingEntry("dial_disallowed", .bool(self.dialDisallowed)),
             SettingEntry("maintenance_events", .string(self.maintenanceEvents.rawValue)),
+            SettingEntry("canary_interval", .duration(self.canaryInterval)),
             SettingEntry(
                 "topology",
                 .map([

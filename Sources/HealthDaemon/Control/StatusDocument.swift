@@ -41,6 +41,27 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         }
     }
 
+    /// The pub/sub canary of a target with subscriptions (canary_interval not 0s).
+    public struct Canary: Codable, Sendable, Hashable {
+        public var channel: String
+        public var intervalSeconds: Double
+        public var deadlineSeconds: Double
+        public var lastRoundTripSeconds: Double?
+        public var lastArrived: String?
+        public var lastMissed: String?
+        public var missed: Int
+        public var disabled: String?
+
+        enum CodingKeys: String, CodingKey {
+            case channel, missed, disabled
+            case intervalSeconds = "interval_seconds"
+            case deadlineSeconds = "deadline_seconds"
+            case lastRoundTripSeconds = "last_round_trip_seconds"
+            case lastArrived = "last_arrived"
+            case lastMissed = "last_missed"
+        }
+    }
+
     public struct Target: Codable, Sendable, Hashable {
         public var name: String
         public var endpoint: String
@@ -77,6 +98,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         public var tlsCertificates: [Certificate]?
         /// Targets with a password or a credential command: where the credentials come from.
         public var credential: Credential?
+        /// The pub/sub canary (nil: off or nothing subscribed).
+        public var canary: Canary?
 
         enum CodingKeys: String, CodingKey {
             case name, endpoint, state, since
@@ -101,6 +124,7 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case configuredEndpointOutsideAllowList = "configured_endpoint_outside_allow_list"
             case tlsCertificates = "tls_certificates"
             case credential
+            case canary
         }
 
         public init(_ status: TargetStatus, now: Double) {
@@ -134,6 +158,12 @@ public struct StatusDocument: Codable, Sendable, Hashable {
                     source: summary.source, obtainedAt: summary.obtainedAt.map(rfc3339),
                     ageSeconds: summary.obtainedAt.map { max(0, now - $0) }, expiresAt: summary.expiresAt.map(rfc3339),
                     lastError: summary.lastError)
+            }
+            self.canary = status.canary.map { canary in
+                Canary(
+                    channel: canary.channel, intervalSeconds: seconds(canary.interval), deadlineSeconds: seconds(canary.deadline),
+                    lastRoundTripSeconds: canary.lastRoundTrip, lastArrived: canary.lastArrivedAt.map(rfc3339),
+                    lastMissed: canary.lastMissedAt.map(rfc3339), missed: canary.missed, disabled: canary.disabled)
             }
             self.tlsCertificates =
                 status.certificates.isEmpty

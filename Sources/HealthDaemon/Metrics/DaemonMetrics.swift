@@ -40,6 +40,7 @@ public final class DaemonMetrics: Sendable {
         Gauge(label: "redis_healthd_topology_anomalies", dimensions: [("target", target)], factory: self.factory).record(0)
         Counter(label: "redis_healthd_maintenance_events_suppressed_total", dimensions: [("target", target)], factory: self.factory)
             .increment(by: 0)
+        Counter(label: "redis_healthd_canary_missed_total", dimensions: [("target", target)], factory: self.factory).increment(by: 0)
         self.recordState(target: target, state: .starting)
         for level in ["connection", "forced"] {
             Counter(label: "redis_healthd_reconnects_total", dimensions: [("target", target), ("level", level)], factory: self.factory)
@@ -103,6 +104,16 @@ public final class DaemonMetrics: Sendable {
     func recordMaintenanceSuppressed(target: String) {
         Counter(label: "redis_healthd_maintenance_events_suppressed_total", dimensions: [("target", target)], factory: self.factory)
             .increment()
+    }
+
+    /// A pub/sub canary that did not arrive in time.
+    func recordCanaryMissed(target: String) {
+        Counter(label: "redis_healthd_canary_missed_total", dimensions: [("target", target)], factory: self.factory).increment()
+    }
+
+    /// The last pub/sub canary's round trip.
+    func recordCanaryLatency(target: String, seconds: Double) {
+        Gauge(label: "redis_healthd_canary_latency_seconds", dimensions: [("target", target)], factory: self.factory).record(seconds)
     }
 
     /// When the first certificate a node presents expires (the chain's earliest when read, else the leaf's), like

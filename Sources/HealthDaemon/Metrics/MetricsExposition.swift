@@ -23,6 +23,10 @@ enum MetricsExposition {
         "redis_healthd_topology_refreshes_total": "Cluster topology refreshes, by outcome.",
         "redis_healthd_cluster_node_failures_total": "Connection failures of the cluster's node connections, by kind.",
         "redis_healthd_maintenance_events_total": "Maintenance notifications received, by type.",
+        "redis_healthd_canary_missed_total":
+            "Pub/sub canaries that did not reach the subscriber connection in time (each one reconnected it).",
+        "redis_healthd_canary_latency_seconds":
+            "Round trip of the last pub/sub canary: from its PUBLISH to its arrival on the subscriber connection.",
         "redis_healthd_maintenance_events_suppressed_total":
             "Maintenance notifications not recorded because more than 10 a minute came (a flood).",
     ]

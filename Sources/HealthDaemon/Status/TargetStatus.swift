@@ -64,6 +64,24 @@ public struct TargetStatus: Sendable, Hashable {
     public var certificateNote: String?
     /// Where the target's credentials come from, when they were obtained and when they expire (never the secret).
     public var credential: CredentialSource.Summary?
+    /// The pub/sub canary, while it runs (nil: off, or nothing subscribed).
+    public var canary: CanaryStatus?
+
+    /// What the pub/sub canary saw: a note, it does not change the state (a silent subscriber is reconnected).
+    public struct CanaryStatus: Sendable, Hashable {
+        public var channel: String
+        public var interval: Duration
+        /// How long a canary may take (probe_timeout × probe_failures).
+        public var deadline: Duration
+        /// The last canary's round trip, and when it arrived (seconds since 1970).
+        public var lastRoundTrip: Double?
+        public var lastArrivedAt: Double?
+        /// The last miss (seconds since 1970), and misses so far.
+        public var lastMissedAt: Double?
+        public var missed = 0
+        /// Why the canary was stopped (a PUBLISH refused by an ACL), if it was.
+        public var disabled: String?
+    }
 
     public init(name: String, endpoint: String, now: Double) {
         self.name = name

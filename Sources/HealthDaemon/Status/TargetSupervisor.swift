@@ -32,6 +32,8 @@ public final class TargetSupervisor: Sendable {
     private let scrubbing: SharedScrubber
     /// Where rotating credentials come from (password file read again, credential command); nil: none or fixed.
     let credentials: CredentialSource?
+    /// The pub/sub canary's rule and its driver's wake-up (TargetSupervisor+Canary.swift).
+    let canaryState = Mutex(CanaryState())
     let events: EventLog
     let metrics: DaemonMetrics?
     let logger: Logger
@@ -234,6 +236,10 @@ public final class TargetSupervisor: Sendable {
                 await self.watchMaintenanceEvents()
                 return false
             }
+            group.addTask {
+                await self.runCanary()
+                return false
+            }
             while let ends = await group.next(), !ends {}
             group.cancelAll()
         }
@@ -272,6 +278,7 @@ public final class TargetSupervisor: Sendable {
             self.log(event, now: now)
         }
         self.updateStatus(now: now) { status in status.apply(event, now: now) }
+        self.canarySubscriberEvent(event)
         switch event {
         case .unresponsive(_, let error): self.hookEvent(.unresponsive, reason: "\(error)")
         case .forceReconnect(true, let reason): self.hookEvent(.forceReconnect, reason: "force-reconnect: \(reason)")

@@ -94,6 +94,22 @@ public final class RedisMultiplexer: Sendable {
         self.state.withLock { $0.interactive?.isActive ?? false }
     }
 
+    /// Whether the subscriber connection is up (it exists only while something is subscribed).
+    public var isSubscriberConnected: Bool {
+        self.state.withLock { $0.subscriber?.isActive ?? false }
+    }
+
+    /// Closes the subscriber connection (one that is silently dead: it no longer delivers messages), failing it with
+    /// `reason` (code `.unresponsive`); the subscriber's maintain loop reports the failure, connects again and
+    /// re-subscribes to everything. Returns whether there was a connection to close.
+    @discardableResult
+    public func reconnectSubscriber(reason: String) -> Bool {
+        guard let subscriber = self.state.withLock({ $0.isShutdown ? nil : $0.subscriber }) else { return false }
+        subscriber.close(
+            failingWith: RedisClientError(.unresponsive, endpoint: self.configuration.connection.endpoint.description, message: reason))
+        return true
+    }
+
     /// The open connections (interactive and subscriber), e.g. to find them in `CLIENT LIST`.
     public var connectionNames: [String] {
         guard let name = self.clientName else { return [] }

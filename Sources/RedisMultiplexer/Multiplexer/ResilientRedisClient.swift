@@ -314,6 +314,16 @@ public final class ResilientRedisClient: Sendable {
         }
     }
 
+    /// Closes the current multiplexer's subscriber connection (silently dead: a message published did not arrive);
+    /// it is reconnected and re-subscribed at once. Returns whether there was one to close.
+    @discardableResult
+    public func reconnectSubscriber(reason: String) -> Bool {
+        self.current.reconnectSubscriber(reason: reason)
+    }
+
+    /// Whether the current multiplexer's subscriber connection is up.
+    public var isSubscriberConnected: Bool { self.current.isSubscriberConnected }
+
     /// Subscribes to `channel`; the subscription survives reconnects and force-reconnects.
     public func subscribe(_ channel: String) async -> AsyncStream<PubSubMessage> {
         await self.current.subscribe(Subscription(kind: .channel, name: channel))

@@ -123,7 +123,7 @@ public final class SubscriptionRegistry: Sendable {
     }
 
     /// Returns true once at least one channel is subscribed; false when cancelled.
-    func waitUntilNotEmpty() async -> Bool {
+    public func waitUntilNotEmpty() async -> Bool {
         if self.count > 0 { return true }
         let id = self.state.withLock { state in
             defer { state.nextID += 1 }
