@@ -47,6 +47,10 @@ public struct JournalLogHandler: LogHandler {
         "hook-run": "1c3e5a7c9e1b4d3f8a6c0e2b4d6f8a87",
         "certificate-expiry": "2e4a6c8e0b3d4f5a9c1e3b5d7f9a1c98",
         "certificate-renewed": "3f5b7d9f1c4e4a6b8d2f4c6e8a0b2da9",
+        "maintenance-notification": "59ae2390cfb44d4ca99a184023434405",
+        "maintenance-handoff": "03e5ca4ea31542cb910a2c3434eb06ff",
+        "maintenance-moving-disallowed": "9981fe3c7584485e996cd990d1dfa5c9",
+        "maintenance-notifications-refused": "e6b77b19d47d4b4791bc74becc568444",
     ]
 
     /// The journal fields of one entry, in order (pure: tested without a journal).

@@ -172,6 +172,9 @@ extension DaemonConfiguration.Target {
             SettingEntry("allowed_networks", .list(self.allowedNetworks.map(SettingValue.string))),
             SettingEntry("dial_disallowed", .bool(self.dialDisallowed)),
             SettingEntry("maintenance_events", .string(self.maintenanceEvents.rawValue)),
+            SettingEntry("maintenance_notifications", .string(multiplexer.maintenanceNotifications.mode.rawValue)),
+            SettingEntry("moving_endpoint_type", .string(multiplexer.maintenanceNotifications.endpointType.rawValue)),
+            SettingEntry("relaxed_timeout", .duration(multiplexer.maintenanceNotifications.relaxedTimeout)),
             SettingEntry(
                 "topology",
                 .map([

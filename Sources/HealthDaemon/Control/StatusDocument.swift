@@ -22,6 +22,16 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         }
     }
 
+    /// A node in a maintenance window announced by push notifications.
+    public struct Maintenance: Codable, Sendable, Hashable {
+        /// MIGRATING, FAILING_OVER, SMIGRATING or MOVING (until the handoff).
+        public var kind: String
+        public var since: String
+        /// The node's endpoint.
+        public var node: String
+        public var sequence: Int64
+    }
+
     public struct Target: Codable, Sendable, Hashable {
         public var name: String
         public var endpoint: String
@@ -56,6 +66,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         public var configuredEndpointOutsideAllowList: String?
         /// TLS targets: the certificates each node presented, the first to expire first.
         public var tlsCertificates: [Certificate]?
+        /// Nodes in a maintenance window now (absent when none).
+        public var maintenance: [Maintenance]?
 
         enum CodingKeys: String, CodingKey {
             case name, endpoint, state, since
@@ -79,6 +91,7 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case uncoveredSlots = "uncovered_slots"
             case configuredEndpointOutsideAllowList = "configured_endpoint_outside_allow_list"
             case tlsCertificates = "tls_certificates"
+            case maintenance
         }
 
         public init(_ status: TargetStatus, now: Double) {
@@ -107,6 +120,13 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             self.clusterNodeErrors = status.nodeProblems
             self.uncoveredSlots = status.uncoveredSlots
             self.configuredEndpointOutsideAllowList = status.configuredEndpointNote
+            let windows = status.maintenanceWindows.filter { $0.value.expires > now }.sorted { ($0.value.since, $0.key) < ($1.value.since, $1.key) }
+            self.maintenance =
+                windows.isEmpty
+                ? nil
+                : windows.map { node, window in
+                    Maintenance(kind: window.kind, since: rfc3339(window.since), node: node, sequence: window.sequence)
+                }
             self.tlsCertificates =
                 status.certificates.isEmpty
                 ? nil

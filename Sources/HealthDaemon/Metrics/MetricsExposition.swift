@@ -21,6 +21,10 @@ enum MetricsExposition {
         "redis_healthd_topology_refreshes_total": "Cluster topology refreshes, by outcome.",
         "redis_healthd_cluster_node_failures_total": "Connection failures of the cluster's node connections, by kind.",
         "redis_healthd_maintenance_events_total": "Maintenance notifications received, by type.",
+        "redis_healthd_maintenance_notifications_total":
+            "Maintenance push notifications (RESP3) received, by type (MOVING, MIGRATING, …; stale: a replay, ignored; malformed).",
+        "redis_healthd_maintenance_window_active": "Nodes of the target in a maintenance window announced by push notifications now.",
+        "redis_healthd_maintenance_handoffs_total": "MOVING handoffs, by outcome (completed, not-dialed, failed).",
         "redis_healthd_maintenance_events_suppressed_total":
             "Maintenance notifications not recorded because more than 10 a minute came (a flood).",
     ]

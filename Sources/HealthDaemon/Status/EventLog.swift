@@ -140,7 +140,9 @@ private struct Ring {
 /// State-changing decisions are significant; connection chatter is routine.
 func importance(of event: MultiplexerEvent) -> EventLog.Importance {
     switch event {
-    case .forceReconnect, .forceReconnectCompleted, .unresponsive, .responsive: .significant
+    case .forceReconnect, .forceReconnectCompleted, .unresponsive, .responsive, .maintenanceNotification, .maintenanceHandoff:
+        .significant
+    case .maintenanceNotificationsRefused, .maintenanceMalformed: .routine
     case .connecting, .connected, .connectionFailed, .reconnectScheduled, .probe, .subscribed, .peerCertificates: .routine
     }
 }
@@ -159,6 +161,10 @@ func kind(of event: MultiplexerEvent) -> String {
     case .forceReconnectCompleted: "force-reconnect-completed"
     case .subscribed: "subscribed"
     case .peerCertificates: "tls-certificate"
+    case .maintenanceNotificationsRefused: "maintenance-notifications-refused"
+    case .maintenanceNotification: "maintenance-notification"
+    case .maintenanceMalformed: "maintenance-malformed"
+    case .maintenanceHandoff: "maintenance-handoff"
     }
 }
 
@@ -178,5 +184,15 @@ func describe(_ event: MultiplexerEvent) -> String {
     case .peerCertificates(let endpoint, let certificates):
         "TLS certificate of \(endpoint) valid until \(rfc3339(certificates.leafNotValidAfter))"
             + (certificates.chainNotValidAfter.map { ", its chain until \(rfc3339($0))" } ?? " (chain not read)")
+    case .maintenanceNotificationsRefused(let endpoint, let message): "\(endpoint) refused CLIENT MAINT_NOTIFICATIONS: \(message)"
+    case .maintenanceNotification(let node, let notification, let stale):
+        "maintenance \(notification.summary) from \(node)" + (stale ? " (a replay: ignored)" : "")
+    case .maintenanceMalformed(let node, let type, let reason): "malformed \(type) push from \(node) ignored: \(reason)"
+    case .maintenanceHandoff(let from, let to, let outcome):
+        switch outcome {
+        case .completed: "handoff from \(from) to \(to) done"
+        case .notDialed(let reason): "MOVING to \(to) not followed: \(reason)"
+        case .failed(let message): "handoff from \(from) to \(to) failed: \(message)"
+        }
     }
 }

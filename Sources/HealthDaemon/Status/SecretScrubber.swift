@@ -41,7 +41,14 @@ public struct SecretScrubber: Sendable, Hashable {
             return .forceReconnect(acted: acted, reason: self.scrub(reason))
         case .forceReconnectCompleted(let succeeded, let error):
             return .forceReconnectCompleted(succeeded: succeeded, error: self.scrub(error))
-        case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed, .peerCertificates:
+        case .maintenanceNotificationsRefused(let endpoint, let message):
+            return .maintenanceNotificationsRefused(endpoint: endpoint, message: self.scrub(message))
+        case .maintenanceMalformed(let node, let type, let reason):
+            return .maintenanceMalformed(node: node, type: type, reason: self.scrub(reason))
+        case .maintenanceHandoff(let from, let to, .failed(let message)):
+            return .maintenanceHandoff(from: from, to: to, outcome: .failed(self.scrub(message)))
+        case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed, .peerCertificates,
+            .maintenanceNotification, .maintenanceHandoff:
             return event
         }
     }

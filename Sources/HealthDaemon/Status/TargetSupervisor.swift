@@ -26,6 +26,8 @@ public final class TargetSupervisor: Sendable {
     /// The TLS certificates of the target's connections and the schedule of expiry warnings.
     let certificateWatch: Mutex<CertificateExpiryWatch>
     private let maintenanceLimit = Mutex(MaintenanceRateLimit())
+    /// Maintenance push notifications: whether a refusal was noted, and the log's rate limit.
+    let pushMaintenance = Mutex(PushMaintenanceLog())
     /// Scrubs the password from every text a server sends before it is stored (status, events) or logged.
     let scrubber: SecretScrubber
     let events: EventLog
@@ -57,7 +59,12 @@ public final class TargetSupervisor: Sendable {
         self.target = target
         self.password = password
         self.scrubber = SecretScrubber(password: password)
-        self.client = try ResilientRedisClient(configuration: configuration, logger: logger)
+        let rules = target.endpointRules
+        let dialDisallowed = target.dialDisallowed
+        // An endpoint announced by MOVING is judged like a cluster node's: one outside the allow-lists is not dialed.
+        self.client = try ResilientRedisClient(
+            configuration: configuration, logger: logger,
+            movingPolicy: { endpoint in dialDisallowed ? nil : rules.dialRefusal(endpoint) })
         var status = TargetStatus(name: target.name, endpoint: configuration.connection.endpoint.description, now: Date().timeIntervalSince1970)
         status.topologyMode = target.cluster == .off ? "off" : target.cluster == .on ? "cluster" : "detecting"
         status.probesEnabled = configuration.probeInterval != nil
@@ -244,6 +251,7 @@ public final class TargetSupervisor: Sendable {
     func handle(_ event: MultiplexerEvent, now: Double) {
         let event = self.scrubber.scrub(event)
         self.metrics?.record(event, target: self.target.name)
+        if self.handleMaintenancePush(event, now: now) { return }
         if case .probe = event {
             // The run of suppressed force-reconnects ends once the target answers again.
             _ = self.throttles.withLock { $0.suppressions.recovered(now: now) }
@@ -486,6 +494,7 @@ public final class TargetSupervisor: Sendable {
             self.logger.debug(
                 "Command redirected", metadata: ["redis.event": "redirected", "redis.redirect": "\(redirection.kind.rawValue) \(redirection.slot) \(redirection.endpoint)"])
         case .node(let endpoint, let nodeEvent):
+            if self.handleMaintenancePush(nodeEvent, now: now) { return }
             switch nodeEvent {
             case .connectionFailed(let role, _, let kind, let message):
                 self.metrics?.recordNodeFailure(target: name, kind: kind.description)

@@ -29,4 +29,22 @@ public enum MultiplexerEvent: Sendable, Hashable {
     /// A TLS connection is up (interactive role): when the server's certificates expire. Sent after each handshake,
     /// once the presented chain was read (or could not be, within the connect timeout).
     case peerCertificates(endpoint: RedisEndpoint, PeerCertificates)
+    /// The server refused `CLIENT MAINT_NOTIFICATIONS` (its error, scrubbed of secrets): no maintenance
+    /// notifications on this connection.
+    case maintenanceNotificationsRefused(endpoint: RedisEndpoint, message: String)
+    /// A maintenance push notification arrived on the interactive connection of `node`; `stale` when its sequence
+    /// number was not above the last one seen (then it changed nothing).
+    case maintenanceNotification(node: RedisEndpoint, MaintenanceNotification, stale: Bool)
+    /// A push of a maintenance type that does not parse (ignored).
+    case maintenanceMalformed(node: RedisEndpoint, type: String, reason: String)
+    /// A MOVING handoff: the connection to `to` replaced the one to `from` (`error` nil), or not, and why.
+    case maintenanceHandoff(from: RedisEndpoint, to: RedisEndpoint, outcome: HandoffOutcome)
+
+    /// How a MOVING handoff ended.
+    public enum HandoffOutcome: Sendable, Hashable {
+        case completed
+        /// The announced endpoint is outside the allow-lists: not dialed.
+        case notDialed(String)
+        case failed(String)
+    }
 }
