@@ -73,7 +73,7 @@ struct MaintenanceNotificationDaemonTests {
                 #expect(records.allSatisfy { $0.level == .debug })
                 #expect(!logs.all.contains { $0.level >= .warning && $0.message.contains("MAINT_NOTIFICATIONS") })
                 let status = try await object(client, "/status/cache-a")
-                #expect(status["last_error"] == nil || status["last_error"] is NSNull)
+                #expect(!((status["last_error"] as? String) ?? "").contains("MAINT_NOTIFICATIONS"))
                 #expect(status["connection_failures"] as? Int == 1, "only the close counts, not the refusal")
             }
         }
@@ -115,6 +115,9 @@ struct MaintenanceNotificationDaemonTests {
                 """
             try await withDaemon(targetsYAML: target, logs: logs) { daemon, client, _ in
                 #expect(await eventually(within: .seconds(30)) { ((try? await object(client, "/status/cluster-b"))?["state"] as? String) == "healthy" })
+                #expect(await eventually(within: .seconds(30)) { ((try? await object(client, "/status/cluster-b"))?["cluster_primaries_connected"] as? Int) == 1 })
+                // Both connections (the target's own and the node's) asked for notifications.
+                #expect(await eventually(within: .seconds(30)) { server.commands(named: "CLIENT MAINT_NOTIFICATIONS").count >= 2 })
                 let before = server.commands(named: "CLUSTER SHARDS").count
                 #expect(before >= 1)
                 await server.sendPushToAll([

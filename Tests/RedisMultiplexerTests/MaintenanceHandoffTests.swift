@@ -155,7 +155,9 @@ struct MaintenanceHandoffTests {
     @Test("MIGRATING relaxes the command timeout until MIGRATED; a replayed old notification is ignored")
     func migratingRelaxes() async throws {
         try await withFakeRedisServer(maintenanceScript(slowDelay: .milliseconds(1500))) { server in
-            let configuration = self.configuration(server, commandTimeout: .milliseconds(500), probes: false, relaxedTimeout: .seconds(5))
+            var configuration = self.configuration(server, commandTimeout: .milliseconds(500), probes: false, relaxedTimeout: .seconds(5))
+            // The slow reply is late, not missing: the connection is not judged dead by its silence.
+            configuration.deadAfterSilence = .seconds(30)
             try await withClient(configuration) { client, events in
                 #expect(await eventually(within: .seconds(15)) { client.current.isConnected })
                 await #expect(throws: RedisClientError.self) { _ = try await client.send(RESPCommand("GET", "slow")) }
@@ -175,7 +177,7 @@ struct MaintenanceHandoffTests {
                 await server.sendPushToAll([bulk("MOVING"), bulk("x")])
                 await server.sendPushToAll([bulk("SOMETHING_NEW"), .integer(1)])
                 #expect(await events.first(within: .seconds(15)) { if case .maintenanceMalformed = $0 { true } else { false } } != nil)
-                let pong = try await client.send(RESPCommand("PING"))
+                let pong = try await client.send(RESPCommand("PING"), timeout: .seconds(10))  // behind the slow GET
                 #expect(pong.string == "PONG")
             }
         }

@@ -122,8 +122,12 @@ public enum MaintenancePush: Sendable, Hashable {
             notification.items = texts(rest)
         case .slotsMigrated:
             // One nested list of triples, or the triples themselves (as some servers send them).
-            var entries: [RESPValue] = []
-            if rest.count == 1, let nested = rest.first?.withoutAttributes.elements { entries = nested } else { entries = Array(rest) }
+            var entries = Array(rest)
+            if rest.count == 1, let nested = rest.first?.withoutAttributes.elements,
+                nested.isEmpty || nested.first?.withoutAttributes.elements != nil
+            {
+                entries = nested
+            }
             for entry in entries {
                 guard notification.migrations.count < MaintenanceNotification.maxItems else { break }
                 guard let triple = entry.withoutAttributes.elements, triple.count == 3,
