@@ -130,6 +130,40 @@ struct MaintenanceNotificationDaemonTests {
         }
     }
 
+    @Test("MOVING: to an endpoint outside allowed_ports an anomaly, not dialed; to an allowed one a handoff, still healthy")
+    func moving() async throws {
+        try await withFakeRedisServer(.respond(acceptsNotifications)) { server in
+            try await withFakeRedisServer(.respond(acceptsNotifications)) { forbidden in
+                try await withFakeRedisServer(.respond(acceptsNotifications)) { next in
+                    let logs = LogRecords()
+                    let target = quickTarget(server.port) + "    allowed_ports: [\(server.port), \(next.port)]\n"
+                    try await withDaemon(targetsYAML: target, logs: logs) { _, client, _ in
+                        #expect(await eventually(within: .seconds(30)) { ((try? await object(client, "/status/cache-a"))?["state"] as? String) == "healthy" })
+                        await server.sendPushToAll([bulk("MOVING"), .integer(1), .integer(0), bulk("127.0.0.1:\(forbidden.port)")])
+                        #expect(await eventually(within: .seconds(15)) { !logs.with(event: "maintenance-moving-disallowed").isEmpty })
+                        let anomaly = try #require(logs.with(event: "maintenance-moving-disallowed").first)
+                        #expect(anomaly.level == .warning)
+                        #expect(anomaly.metadata["redis.announced_endpoint"] == "127.0.0.1:\(forbidden.port)")
+                        #expect(anomaly.metadata["redis.rule"]?.contains("allowed_ports") == true)
+                        #expect(anomaly.metadata["redis.dialed"] == "no")
+                        try await Task.sleep(for: .seconds(1))
+                        #expect(forbidden.acceptedConnections == 0, "the disallowed endpoint was dialed")
+
+                        await server.sendPushToAll([bulk("MOVING"), .integer(2), .integer(1), bulk("127.0.0.1:\(next.port)")])
+                        #expect(await eventually(within: .seconds(30)) { !logs.with(event: "maintenance-handoff").isEmpty })
+                        #expect(logs.with(event: "maintenance-handoff").first?.level == .notice)
+                        #expect(await eventually(within: .seconds(15)) { server.openConnections == 0 && next.openConnections >= 1 })
+                        #expect(((try? await object(client, "/status/cache-a"))?["state"] as? String) == "healthy")
+                        let metrics = String(decoding: try await client.send("GET", "/metrics").body, as: UTF8.self)
+                        #expect(metrics.contains("redis_healthd_maintenance_handoffs_total{target=\"cache-a\",outcome=\"not-dialed\"} 1"))
+                        #expect(metrics.contains("redis_healthd_maintenance_handoffs_total{target=\"cache-a\",outcome=\"completed\"} 1"))
+                        #expect(metrics.contains("redis_healthd_maintenance_notifications_total{target=\"cache-a\",type=\"MOVING\"} 2"))
+                    }
+                }
+            }
+        }
+    }
+
     @Test("auto subscribes to AzureRedisEvents for Azure Cache host names only")
     func azureEventsAuto() {
         #expect(MaintenanceEvent.isAzureCacheHost("contoso.redis.cache.windows.net"))
