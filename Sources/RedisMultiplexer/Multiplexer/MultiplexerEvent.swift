@@ -37,7 +37,7 @@ public enum MultiplexerEvent: Sendable, Hashable {
     case maintenanceNotification(node: RedisEndpoint, MaintenanceNotification, stale: Bool)
     /// A push of a maintenance type that does not parse (ignored).
     case maintenanceMalformed(node: RedisEndpoint, type: String, reason: String)
-    /// A MOVING handoff: the connection to `to` replaced the one to `from` (`error` nil), or not, and why.
+    /// A MOVING handoff to `to` (the endpoint announced, or `from` when none was): done, not dialed, or failed.
     case maintenanceHandoff(from: RedisEndpoint, to: RedisEndpoint, outcome: HandoffOutcome)
 
     /// How a MOVING handoff ended.
