@@ -36,6 +36,12 @@ struct MaintenanceNotificationDaemonTests {
                 #expect(metrics.contains("redis_healthd_maintenance_notifications_total{target=\"cache-a\",type=\"MIGRATING\"} 1"))
                 #expect(metrics.contains("redis_healthd_maintenance_window_active{target=\"cache-a\"} 1"))
                 let notices = logs.with(event: "maintenance-notification")
+                // What an operator sees (the README quotes it).
+                let shown = try JSONSerialization.data(
+                    withJSONObject: ["last_maintenance_event": status["last_maintenance_event"] ?? "", "maintenance": status["maintenance"] ?? []],
+                    options: [.sortedKeys])
+                print("maintenance status: \(String(decoding: shown, as: UTF8.self))")
+                print("maintenance notice: \(notices.first.map { "\($0.level) \($0.message) \($0.metadata.sorted { $0.key < $1.key })" } ?? "-")")
                 #expect(notices.count == 1)
                 #expect(notices.first?.level == .notice)
                 #expect(notices.first?.metadata["redis.maintenance_type"] == "MIGRATING")
