@@ -170,6 +170,18 @@ struct MaintenanceNotificationDaemonTests {
         }
     }
 
+    @Test("a password echoed in a notification's shard ids or moves is scrubbed before anything shows it")
+    func scrubbed() throws {
+        let scrubber = SecretScrubber(password: RedisSecret("s3cret-password"))
+        guard case .notification(let notification) = MaintenancePush.classify(
+            .push([bulk("SMIGRATED"), .integer(1), .array([.array([bulk("a:1"), bulk("s3cret-password"), bulk("1")])])]))
+        else { Issue.record("not parsed"); return }
+        let event = scrubber.scrub(MultiplexerEvent.maintenanceNotification(node: RedisEndpoint(host: "h", port: 1), notification, stale: false))
+        guard case .maintenanceNotification(_, let scrubbed, _) = event else { Issue.record("changed kind"); return }
+        #expect(!scrubbed.summary.contains("s3cret-password"))
+        #expect(!describe(event).contains("s3cret-password"))
+    }
+
     @Test("auto subscribes to AzureRedisEvents for Azure Cache host names only")
     func azureEventsAuto() {
         #expect(MaintenanceEvent.isAzureCacheHost("contoso.redis.cache.windows.net"))

@@ -33,6 +33,12 @@ public struct MaintenanceNotification: Sendable, Hashable {
         public var source: String
         public var destination: String
         public var slots: String
+
+        public init(source: String, destination: String, slots: String) {
+            self.source = source
+            self.destination = destination
+            self.slots = slots
+        }
     }
 
     public var kind: Kind
