@@ -20,7 +20,10 @@ struct ClusterDetectionTests {
         var result: ([String: Any], Int)?
         try await withFakeRedisServer(script) { server in
             // No port rule: the fake server's port is no warning of its own.
-            let target = quickTarget(server.port) + "    allowed_ports: []\n"
+            // Probes with room to spare: these tests count warnings, and a 200 ms probe misses while another suite's
+            // CPU hogs spin (BusyMachineFaultTests) would be an `unresponsive` warning that is not about detection.
+            let target = quickTarget(server.port).replacingOccurrences(of: "probe_timeout: 200ms", with: "probe_timeout: 2s")
+                + "    allowed_ports: []\n"
             try await withDaemon(targetsYAML: target, logs: logs) { _, client, _ in
                 #expect(try await eventually(within: .seconds(20)) { settled(try await object(client, "/status/cache-a")) })
                 // A few more probe rounds: a retry storm would show here.
