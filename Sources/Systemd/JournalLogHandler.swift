@@ -51,6 +51,10 @@ public struct JournalLogHandler: LogHandler {
         "reauthenticated": "5b7d9f1b3d5f4c7e8a2b4d6f8c0e2ac1",
         "canary-missed": "4a6c8e0b2d5f4b7c9e3a5c7e9b1d3fba",
         "canary-disabled": "5b7d9f1c3e6a4c8d9f4b6d8f0c2e4acb",
+        "maintenance-notification": "59ae2390cfb44d4ca99a184023434405",
+        "maintenance-handoff": "03e5ca4ea31542cb910a2c3434eb06ff",
+        "maintenance-moving-disallowed": "9981fe3c7584485e996cd990d1dfa5c9",
+        "maintenance-notifications-refused": "e6b77b19d47d4b4791bc74becc568444",
     ]
 
     /// The journal fields of one entry, in order (pure: tested without a journal).

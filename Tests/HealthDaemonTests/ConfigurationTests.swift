@@ -26,6 +26,8 @@ struct ConfigurationTests {
         #expect(target.multiplexer.forceReconnect == .init(minimumInterval: .seconds(60), errorThreshold: .seconds(30)))
         #expect(target.multiplexer.connection.tcp.userTimeout == .seconds(30))
         #expect(target.allowedPorts == [6379...6379, 6380...6380, 13000...13999, 15000...15999])
+        #expect(target.multiplexer.maintenanceNotifications == MaintenanceNotificationSettings())
+        #expect(target.maintenanceEvents == .auto)
     }
 
     @Test("a minimal file: a name and a host")
@@ -53,7 +55,7 @@ struct ConfigurationTests {
         BadCase(
             yaml: "targets:\n  - name: a\n    host: h\n    probe_interval: fast\n    port: 70000\n    colour: blue\n",
             expected: [
-                "targets[0].colour: unknown key (known: allowed_networks, allowed_ports, canary_interval, client_name, cluster, command_timeout, connect_timeout, credential_command, credential_refresh_margin, credential_timeout, dial_disallowed, host, keepalive_interval, maintenance_events, name, password_credential, password_file, port, probe_failures, probe_interval, probe_timeout, reconnect, tcp, tls, topology, username)",
+                "targets[0].colour: unknown key (known: allowed_networks, allowed_ports, canary_interval, client_name, cluster, command_timeout, connect_timeout, credential_command, credential_refresh_margin, credential_timeout, dial_disallowed, host, keepalive_interval, maintenance_events, maintenance_notifications, moving_endpoint_type, name, password_credential, password_file, port, probe_failures, probe_interval, probe_timeout, reconnect, relaxed_timeout, tcp, tls, topology, username)",
                 "targets[0].port: 70000 is out of range 1…65535",
                 "targets[0].probe_interval: \"fast\" is not a duration; write a number and a unit: 250ms, 5s, 10m, 14d",
             ]),

@@ -34,6 +34,26 @@ struct JournalFieldsTests {
         #expect(JournalLogHandler.messageIDs["canary-disabled"] == "5b7d9f1c3e6a4c8d9f4b6d8f0c2e4acb")
     }
 
+    @Test("a maintenance push notification: its MESSAGE_ID and fields (as the README shows them)")
+    func maintenanceNotification() {
+        let fields = JournalLogHandler.fields(
+            message: "Maintenance notification", level: .notice,
+            metadata: [
+                "redis.target": "cache-a", "redis.endpoint": "127.0.0.1:45923", "redis.event": "maintenance-notification",
+                "redis.node_endpoint": "127.0.0.1:45923", "redis.maintenance_type": "MIGRATING", "redis.maintenance_sequence": "3",
+                "redis.maintenance_summary": "MIGRATING #3 (30s) shards 1", "redis.topology_refresh": "false",
+            ],
+            identifier: "redis-healthd", file: "f", line: 1, function: "g")
+        #expect(fields.contains("PRIORITY=5"))
+        #expect(fields.contains("MESSAGE_ID=59ae2390cfb44d4ca99a184023434405"))
+        #expect(fields.contains("REDIS_MAINTENANCE_TYPE=MIGRATING"))
+        #expect(fields.contains("REDIS_MAINTENANCE_SUMMARY=MIGRATING #3 (30s) shards 1"))
+        #expect(fields.contains("REDIS_NODE_ENDPOINT=127.0.0.1:45923"))
+        for event in ["maintenance-handoff", "maintenance-moving-disallowed", "maintenance-notifications-refused"] {
+            #expect(JournalLogHandler.messageIDs[event] != nil, "\(event)")
+        }
+    }
+
     @Test("message ids are distinct 128-bit hex ids")
     func messageIDs() {
         let ids = Array(JournalLogHandler.messageIDs.values)

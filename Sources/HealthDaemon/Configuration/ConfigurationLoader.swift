@@ -421,7 +421,8 @@ private struct Reader {
         "credential_timeout", "credential_refresh_margin", "cluster",
         "probe_interval", "probe_timeout", "probe_failures", "keepalive_interval", "connect_timeout",
         "command_timeout", "tcp", "reconnect", "allowed_ports", "allowed_networks", "dial_disallowed",
-        "maintenance_events", "canary_interval", "client_name", "topology",
+        "maintenance_events", "maintenance_notifications", "moving_endpoint_type", "relaxed_timeout", "canary_interval",
+        "client_name", "topology",
     ]
 
     mutating func target(_ node: Node, _ path: String) -> DaemonConfiguration.Target? {
@@ -483,6 +484,19 @@ private struct Reader {
             if let value = self.duration(reconnect["min_interval"], "\(path).reconnect.min_interval") { multiplexer.forceReconnect.minimumInterval = value }
             if let value = self.duration(reconnect["error_threshold"], "\(path).reconnect.error_threshold") { multiplexer.forceReconnect.errorThreshold = value }
             if let value = self.bool(reconnect["count_timeouts"], "\(path).reconnect.count_timeouts") { multiplexer.forceReconnect.countTimeouts = value }
+        }
+        if let value = self.choice(
+            map["maintenance_notifications"], "\(path).maintenance_notifications", as: MaintenanceNotificationSettings.Mode.self)
+        {
+            multiplexer.maintenanceNotifications.mode = value
+        }
+        if let value = self.choice(
+            map["moving_endpoint_type"], "\(path).moving_endpoint_type", as: MaintenanceNotificationSettings.EndpointType.self)
+        {
+            multiplexer.maintenanceNotifications.endpointType = value
+        }
+        if let value = self.duration(map["relaxed_timeout"], "\(path).relaxed_timeout") {
+            multiplexer.maintenanceNotifications.relaxedTimeout = value
         }
         // The multiplexer's own rules (keepalive below 10 minutes, positive timeouts, …), with this target's path.
         for message in multiplexer.validate() { self.problem(path, message) }

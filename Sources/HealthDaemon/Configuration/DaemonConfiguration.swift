@@ -58,12 +58,12 @@ public struct DaemonConfiguration: Sendable {
             EndpointRules(allowedPorts: self.allowedPorts, allowedNetworks: self.allowedNetworks.compactMap { EndpointRules.Network(cidr: $0) })
         }
 
-        /// Whether to subscribe to maintenance events: `on`, or `auto` on an Azure host.
+        /// Whether to subscribe to maintenance events (AzureRedisEvents): `on`, or `auto` on an Azure Cache host.
         public var subscribesToMaintenanceEvents: Bool {
             switch self.maintenanceEvents {
             case .on: true
             case .off: false
-            case .auto: MaintenanceEvent.isAzureHost(self.multiplexer.connection.endpoint.host)
+            case .auto: MaintenanceEvent.isAzureCacheHost(self.multiplexer.connection.endpoint.host)
             }
         }
     }

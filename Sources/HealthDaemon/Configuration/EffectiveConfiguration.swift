@@ -176,6 +176,9 @@ extension DaemonConfiguration.Target {
             SettingEntry("dial_disallowed", .bool(self.dialDisallowed)),
             SettingEntry("maintenance_events", .string(self.maintenanceEvents.rawValue)),
             SettingEntry("canary_interval", .duration(self.canaryInterval)),
+            SettingEntry("maintenance_notifications", .string(multiplexer.maintenanceNotifications.mode.rawValue)),
+            SettingEntry("moving_endpoint_type", .string(multiplexer.maintenanceNotifications.endpointType.rawValue)),
+            SettingEntry("relaxed_timeout", .duration(multiplexer.maintenanceNotifications.relaxedTimeout)),
             SettingEntry(
                 "topology",
                 .map([

@@ -62,6 +62,16 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         }
     }
 
+    /// A node in a maintenance window announced by push notifications.
+    public struct Maintenance: Codable, Sendable, Hashable {
+        /// MIGRATING, FAILING_OVER, SMIGRATING or MOVING (until the handoff).
+        public var kind: String
+        public var since: String
+        /// The node's endpoint.
+        public var node: String
+        public var sequence: Int64
+    }
+
     public struct Target: Codable, Sendable, Hashable {
         public var name: String
         public var endpoint: String
@@ -100,6 +110,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         public var credential: Credential?
         /// The pub/sub canary (nil: off or nothing subscribed).
         public var canary: Canary?
+        /// Nodes in a maintenance window now (absent when none).
+        public var maintenance: [Maintenance]?
 
         enum CodingKeys: String, CodingKey {
             case name, endpoint, state, since
@@ -125,6 +137,7 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case tlsCertificates = "tls_certificates"
             case credential
             case canary
+            case maintenance
         }
 
         public init(_ status: TargetStatus, now: Double) {
@@ -165,6 +178,13 @@ public struct StatusDocument: Codable, Sendable, Hashable {
                     lastRoundTripSeconds: canary.lastRoundTrip, lastArrived: canary.lastArrivedAt.map(rfc3339),
                     lastMissed: canary.lastMissedAt.map(rfc3339), missed: canary.missed, disabled: canary.disabled)
             }
+            let windows = status.maintenanceWindows.filter { $0.value.expires > now }.sorted { ($0.value.since, $0.key) < ($1.value.since, $1.key) }
+            self.maintenance =
+                windows.isEmpty
+                ? nil
+                : windows.map { node, window in
+                    Maintenance(kind: window.kind, since: rfc3339(window.since), node: node, sequence: window.sequence)
+                }
             self.tlsCertificates =
                 status.certificates.isEmpty
                 ? nil

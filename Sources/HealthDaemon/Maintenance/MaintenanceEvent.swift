@@ -82,7 +82,13 @@ public struct MaintenanceEvent: Sendable, Hashable, Codable {
         return MaintenanceEvent(type: type, kind: Kind(rawValue: type), fields: fields)
     }
 
-    /// Whether maintenance events are on by default for a host: Azure Cache for Redis and Azure Managed Redis.
+    /// Whether `maintenance_events: auto` subscribes for a host: Azure Cache for Redis only. Azure Managed Redis
+    /// (`*.redis.azure.net`) sends maintenance push notifications instead (`maintenance_notifications`).
+    public static func isAzureCacheHost(_ host: String) -> Bool {
+        host.lowercased().hasSuffix(".redis.cache.windows.net")
+    }
+
+    /// Whether a host is an Azure one: Azure Cache for Redis or Azure Managed Redis.
     public static func isAzureHost(_ host: String) -> Bool {
         let host = host.lowercased()
         return host.hasSuffix(".redis.cache.windows.net") || host.hasSuffix(".redis.azure.net")

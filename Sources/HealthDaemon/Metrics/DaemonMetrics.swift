@@ -38,6 +38,7 @@ public final class DaemonMetrics: Sendable {
     func register(target: String) {
         Gauge(label: "redis_healthd_target_up", dimensions: [("target", target)], factory: self.factory).record(0)
         Gauge(label: "redis_healthd_topology_anomalies", dimensions: [("target", target)], factory: self.factory).record(0)
+        Gauge(label: "redis_healthd_maintenance_window_active", dimensions: [("target", target)], factory: self.factory).record(0)
         Counter(label: "redis_healthd_maintenance_events_suppressed_total", dimensions: [("target", target)], factory: self.factory)
             .increment(by: 0)
         Counter(label: "redis_healthd_canary_missed_total", dimensions: [("target", target)], factory: self.factory).increment(by: 0)
@@ -97,6 +98,26 @@ public final class DaemonMetrics: Sendable {
     /// Maintenance notifications, by type (known types, `unknown` or `malformed`: a bounded label set).
     func recordMaintenance(target: String, type: String) {
         Counter(label: "redis_healthd_maintenance_events_total", dimensions: [("target", target), ("type", type)], factory: self.factory)
+            .increment()
+    }
+
+    /// Maintenance push notifications (RESP3), by type: the seven known types, `stale` (a replay, ignored) or
+    /// `malformed` (a bounded label set).
+    func recordMaintenanceNotification(target: String, type: String) {
+        Counter(
+            label: "redis_healthd_maintenance_notifications_total", dimensions: [("target", target), ("type", type)],
+            factory: self.factory
+        ).increment()
+    }
+
+    /// Nodes of the target in a maintenance window now (announced by push notifications).
+    func recordMaintenanceWindows(target: String, count: Int) {
+        Gauge(label: "redis_healthd_maintenance_window_active", dimensions: [("target", target)], factory: self.factory).record(count)
+    }
+
+    /// MOVING handoffs, by outcome (completed, not-dialed, failed).
+    func recordHandoff(target: String, outcome: String) {
+        Counter(label: "redis_healthd_maintenance_handoffs_total", dimensions: [("target", target), ("outcome", outcome)], factory: self.factory)
             .increment()
     }
 
@@ -168,7 +189,9 @@ public final class DaemonMetrics: Sendable {
             Counter(label: "redis_healthd_reauth_total", dimensions: [("target", target), ("outcome", outcome)], factory: self.factory)
                 .increment()
         case .connecting, .connected, .reconnectScheduled, .unresponsive, .responsive, .forceReconnectCompleted, .subscribed,
-            .peerCertificates:
+            .peerCertificates, .maintenanceNotificationsRefused, .maintenanceNotification, .maintenanceMalformed,
+            .maintenanceHandoff:
+            // Maintenance push notifications: recordMaintenanceNotification (the supervisor keeps the windows).
             // Certificates: recordCertificateExpiry (the supervisor keeps one series per node).
             break
         }

@@ -27,6 +27,10 @@ enum MetricsExposition {
             "Pub/sub canaries that did not reach the subscriber connection in time (each one reconnected it).",
         "redis_healthd_canary_latency_seconds":
             "Round trip of the last pub/sub canary: from its PUBLISH to its arrival on the subscriber connection.",
+        "redis_healthd_maintenance_notifications_total":
+            "Maintenance push notifications (RESP3) received, by type (MOVING, MIGRATING, …; stale: a replay, ignored; malformed).",
+        "redis_healthd_maintenance_window_active": "Nodes of the target in a maintenance window announced by push notifications now.",
+        "redis_healthd_maintenance_handoffs_total": "MOVING handoffs, by outcome (completed, not-dialed, failed).",
         "redis_healthd_maintenance_events_suppressed_total":
             "Maintenance notifications not recorded because more than 10 a minute came (a flood).",
     ]

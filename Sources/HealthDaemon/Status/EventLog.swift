@@ -140,7 +140,9 @@ private struct Ring {
 /// State-changing decisions are significant; connection chatter is routine.
 func importance(of event: MultiplexerEvent) -> EventLog.Importance {
     switch event {
-    case .forceReconnect, .forceReconnectCompleted, .unresponsive, .responsive: .significant
+    case .forceReconnect, .forceReconnectCompleted, .unresponsive, .responsive, .maintenanceNotification, .maintenanceHandoff:
+        .significant
+    case .maintenanceNotificationsRefused, .maintenanceMalformed: .routine
     case .connecting, .connected, .connectionFailed, .reconnectScheduled, .probe, .subscribed, .peerCertificates: .routine
     case .reauthenticated(_, let outcome, _): outcome == "ok" ? .routine : .significant
     }
@@ -161,6 +163,10 @@ func kind(of event: MultiplexerEvent) -> String {
     case .subscribed: "subscribed"
     case .peerCertificates: "tls-certificate"
     case .reauthenticated(_, let outcome, _): outcome == "ok" ? "reauthenticated" : "reauth-\(outcome)"
+    case .maintenanceNotificationsRefused: "maintenance-notifications-refused"
+    case .maintenanceNotification: "maintenance-notification"
+    case .maintenanceMalformed: "maintenance-malformed"
+    case .maintenanceHandoff: "maintenance-handoff"
     }
 }
 
@@ -186,6 +192,16 @@ func describe(_ event: MultiplexerEvent) -> String {
         case "reconnect": "\(role.rawValue) connection reconnects for new credentials: \(message ?? "")"
         case "expired": "\(role.rawValue) connection closed: its credentials expired and none could be had (\(message ?? ""))"
         default: "\(role.rawValue) connection could not authenticate again: \(message ?? "")"
+        }
+    case .maintenanceNotificationsRefused(let endpoint, let message): "\(endpoint) refused CLIENT MAINT_NOTIFICATIONS: \(message)"
+    case .maintenanceNotification(let node, let notification, let stale):
+        "maintenance \(notification.summary) from \(node)" + (stale ? " (a replay: ignored)" : "")
+    case .maintenanceMalformed(let node, let type, let reason): "malformed \(type) push from \(node) ignored: \(reason)"
+    case .maintenanceHandoff(let from, let to, let outcome):
+        switch outcome {
+        case .completed: "handoff from \(from) to \(to) done"
+        case .notDialed(let reason): "MOVING to \(to) not followed: \(reason)"
+        case .failed(let message): "handoff from \(from) to \(to) failed: \(message)"
         }
     }
 }

@@ -65,7 +65,21 @@ public struct SecretScrubber: Sendable, Hashable {
             return .forceReconnectCompleted(succeeded: succeeded, error: self.scrub(error))
         case .reauthenticated(let role, let outcome, let message):
             return .reauthenticated(role: role, outcome: outcome, message: self.scrub(message))
-        case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed, .peerCertificates:
+        case .maintenanceNotificationsRefused(let endpoint, let message):
+            return .maintenanceNotificationsRefused(endpoint: endpoint, message: self.scrub(message))
+        case .maintenanceMalformed(let node, let type, let reason):
+            return .maintenanceMalformed(node: node, type: type, reason: self.scrub(reason))
+        case .maintenanceNotification(let node, var notification, let stale):
+            // Server text: a server could echo anything, the password included, as a shard id.
+            notification.items = notification.items.map { self.scrub($0) }
+            notification.migrations = notification.migrations.map {
+                .init(source: self.scrub($0.source), destination: self.scrub($0.destination), slots: self.scrub($0.slots))
+            }
+            return .maintenanceNotification(node: node, notification, stale: stale)
+        case .maintenanceHandoff(let from, let to, .failed(let message)):
+            return .maintenanceHandoff(from: from, to: to, outcome: .failed(self.scrub(message)))
+        case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed, .peerCertificates,
+            .maintenanceHandoff:
             return event
         }
     }

@@ -54,6 +54,16 @@ public struct TargetStatus: Sendable, Hashable {
     public var version = 0
     /// The latest maintenance notification, if any.
     public var lastMaintenanceEvent: String?
+    /// A maintenance window announced by push notifications, per node (endpoint → window).
+    public struct MaintenanceWindowNote: Sendable, Hashable {
+        /// MIGRATING, FAILING_OVER, SMIGRATING or MOVING.
+        public var kind: String
+        public var since: Double
+        public var sequence: Int64
+        /// The window closes by itself then (its end never came).
+        public var expires: Double
+    }
+    public var maintenanceWindows: [String: MaintenanceWindowNote] = [:]
     /// Why the configured endpoint is outside allowed_ports / allowed_networks (it is dialed anyway: the operator
     /// chose it); nil when it is inside. A note: it does not change the state.
     public var configuredEndpointNote: String?
@@ -288,7 +298,8 @@ public struct TargetStatus: Sendable, Hashable {
         case .forceReconnect(let acted, _):
             if acted { self.forceReconnects += 1 } else { self.forceReconnectsSuppressed += 1 }
         case .connecting(.subscriber, _, _), .connected(.subscriber, _, _, _), .connectionFailed(.subscriber, _, _, _),
-            .reconnectScheduled, .forceReconnectCompleted, .subscribed, .peerCertificates, .reauthenticated:
+            .reconnectScheduled, .forceReconnectCompleted, .subscribed, .peerCertificates, .reauthenticated, .maintenanceNotificationsRefused,
+            .maintenanceNotification, .maintenanceMalformed, .maintenanceHandoff:
             // Certificates: the supervisor's CertificateExpiryWatch sets `certificates` and `certificateNote`.
             break
         }

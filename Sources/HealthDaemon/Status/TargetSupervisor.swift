@@ -34,6 +34,8 @@ public final class TargetSupervisor: Sendable {
     let credentials: CredentialSource?
     /// The pub/sub canary's rule and its driver's wake-up (TargetSupervisor+Canary.swift).
     let canaryState = Mutex(CanaryState())
+    /// Maintenance push notifications: whether a refusal was noted, and the log's rate limit.
+    let pushMaintenance = Mutex(PushMaintenanceLog())
     let events: EventLog
     let metrics: DaemonMetrics?
     let logger: Logger
@@ -76,7 +78,12 @@ public final class TargetSupervisor: Sendable {
             configuration.connection.credentials = credentials.provider
             configuration.credentialRefresh.margin = target.credentialRefreshMargin
         }
-        self.client = try ResilientRedisClient(configuration: configuration, logger: logger)
+        let rules = target.endpointRules
+        let dialDisallowed = target.dialDisallowed
+        // An endpoint announced by MOVING is judged like a cluster node's: one outside the allow-lists is not dialed.
+        self.client = try ResilientRedisClient(
+            configuration: configuration, logger: logger,
+            movingPolicy: { endpoint in dialDisallowed ? nil : rules.dialRefusal(endpoint) })
         var status = TargetStatus(name: target.name, endpoint: configuration.connection.endpoint.description, now: Date().timeIntervalSince1970)
         status.topologyMode = target.cluster == .off ? "off" : target.cluster == .on ? "cluster" : "detecting"
         status.probesEnabled = configuration.probeInterval != nil
@@ -265,6 +272,7 @@ public final class TargetSupervisor: Sendable {
     func handle(_ event: MultiplexerEvent, now: Double) {
         let event = self.scrubber.scrub(event)
         self.metrics?.record(event, target: self.target.name)
+        if self.handleMaintenancePush(event, now: now) { return }
         if case .probe = event {
             // The run of suppressed force-reconnects ends once the target answers again.
             _ = self.throttles.withLock { $0.suppressions.recovered(now: now) }
@@ -521,6 +529,7 @@ public final class TargetSupervisor: Sendable {
             self.logger.debug(
                 "Command redirected", metadata: ["redis.event": "redirected", "redis.redirect": "\(redirection.kind.rawValue) \(redirection.slot) \(redirection.endpoint)"])
         case .node(let endpoint, let nodeEvent):
+            if self.handleMaintenancePush(nodeEvent, now: now) { return }
             switch nodeEvent {
             case .connectionFailed(let role, _, let kind, let message):
                 self.metrics?.recordNodeFailure(target: name, kind: kind.description)

@@ -81,6 +81,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
     /// Commands in `pending` that timed out and still await their late reply.
     private var unansweredTimedOut = 0
+    /// Commands awaiting their replies, those that timed out not counted.
+    var commandsInFlight: Int { max(0, self.pending.count - self.unansweredTimedOut) }
     /// One timer for all commands, set at the earliest deadline in flight (not one timer per command).
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?

@@ -31,12 +31,19 @@ public final class RedisConnection: Sendable {
     private let shared: ConnectionSharedState
     /// Completes with the terminal error the moment the connection fails or closes.
     private let terminated: EventLoopFuture<RedisClientError>
+    /// Whether the server took `CLIENT MAINT_NOTIFICATIONS ON` (asked for only on RESP3 connections).
+    public let maintenanceNotificationsEnabled: Bool
+    /// The server's refusal of `CLIENT MAINT_NOTIFICATIONS` (scrubbed of secrets), when it refused.
+    public let maintenanceNotificationsRefusal: String?
 
     private init(
         channel: any Channel, handler: HandlerReference, protocolVersion: ProtocolVersion,
-        configuration: RedisConnectionConfiguration, credentials: RedisCredentials? = nil
+        configuration: RedisConnectionConfiguration, credentials: RedisCredentials? = nil,
+        maintenanceNotificationsEnabled: Bool = false, maintenanceNotificationsRefusal: String? = nil
     ) {
         self.credentials = credentials
+        self.maintenanceNotificationsEnabled = maintenanceNotificationsEnabled
+        self.maintenanceNotificationsRefusal = maintenanceNotificationsRefusal
         self.channel = channel
         self.handler = handler.handler
         self.shared = handler.shared
@@ -94,6 +101,8 @@ public final class RedisConnection: Sendable {
     ///   - sslContext: a context made once with ``makeSSLContext(_:)`` and reused across reconnects; made
     ///     here when `nil` and TLS is configured.
     ///   - onPush: receives RESP3 push messages (pub/sub, invalidations), on the connection's event loop.
+    ///   - maintenanceEndpointType: when set and the connection speaks RESP3, `CLIENT MAINT_NOTIFICATIONS ON
+    ///     moving-endpoint-type <type>` is sent after the handshake; a refusal is recorded, not thrown.
     /// - Throws: ``RedisClientError`` saying what failed: refused, timeout, DNS, TLS, authentication, handshake.
     public static func connect(
         configuration: RedisConnectionConfiguration,
@@ -102,7 +111,8 @@ public final class RedisConnection: Sendable {
         logger: Logger = Logger(label: "redis-healthd.connection"),
         subscriber: Bool = false,
         deadAfterSilence: Duration? = nil,
-        onPush: (@Sendable (RESPValue) -> Void)? = nil
+        onPush: (@Sendable (RESPValue) -> Void)? = nil,
+        maintenanceEndpointType: MaintenanceNotificationSettings.EndpointType? = nil
     ) async throws(RedisClientError) -> RedisConnection {
         var configuration = configuration
         // Credentials that may change are asked for at every connect (never an expired one: the provider throws).
@@ -167,8 +177,20 @@ public final class RedisConnection: Sendable {
         let connection = RedisConnection(
             channel: channel, handler: handler, protocolVersion: .resp2, configuration: configuration)
         let version: ProtocolVersion
+        var maintenanceEnabled = false
+        var maintenanceRefusal: String?
         do {
             version = try await connection.handshake()
+            if version == .resp3, let type = maintenanceEndpointType {
+                let reply = try await connection.sendRaw(
+                    RESPCommand("CLIENT", "MAINT_NOTIFICATIONS", "ON", "moving-endpoint-type", type.rawValue),
+                    timeout: configuration.commandTimeout)
+                if reply.isError {
+                    maintenanceRefusal = String(configuration.scrubbingSecrets(reply.withoutAttributes.string ?? "error").prefix(200))
+                } else {
+                    maintenanceEnabled = true
+                }
+            }
         } catch {
             channel.close(promise: nil)
             var hinted = error
@@ -188,7 +210,8 @@ public final class RedisConnection: Sendable {
             metadata: ["redis.endpoint": "\(description)", "redis.protocol": "RESP\(version.rawValue)"])
         return RedisConnection(
             channel: channel, handler: handler, protocolVersion: version, configuration: configuration,
-            credentials: credentials)
+            credentials: credentials, maintenanceNotificationsEnabled: maintenanceEnabled,
+            maintenanceNotificationsRefusal: maintenanceRefusal)
     }
 
     /// Makes the TLS context for `tls`: verification on, the given CA or the system's, optional client cert.
@@ -374,6 +397,12 @@ public final class RedisConnection: Sendable {
         } onCancel: {
             self.close(failingWith: RedisClientError(.connectionClosed, endpoint: endpoint, message: "connection closed by the client"))
         }
+    }
+
+    /// Commands written and still awaiting their replies (not counting those that timed out).
+    public func commandsInFlight() async -> Int {
+        let handler = self.handler
+        return (try? await self.channel.eventLoop.submit { handler.value.commandsInFlight }.get()) ?? 0
     }
 
     /// When the last reply or push arrived on this connection.

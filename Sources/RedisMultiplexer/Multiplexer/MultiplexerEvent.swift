@@ -32,4 +32,22 @@ public enum MultiplexerEvent: Sendable, Hashable {
     /// A live connection authenticated again with new credentials (`outcome`: `ok`, `failed`, or `reconnect` for a
     /// RESP2 subscriber, which cannot AUTH while subscribed), or its credentials expired (`expired`).
     case reauthenticated(role: ConnectionRole, outcome: String, message: String?)
+    /// The server refused `CLIENT MAINT_NOTIFICATIONS` (its error, scrubbed of secrets): no maintenance
+    /// notifications on this connection.
+    case maintenanceNotificationsRefused(endpoint: RedisEndpoint, message: String)
+    /// A maintenance push notification arrived on the interactive connection of `node`; `stale` when its sequence
+    /// number was not above the last one seen (then it changed nothing).
+    case maintenanceNotification(node: RedisEndpoint, MaintenanceNotification, stale: Bool)
+    /// A push of a maintenance type that does not parse (ignored).
+    case maintenanceMalformed(node: RedisEndpoint, type: String, reason: String)
+    /// A MOVING handoff to `to` (the endpoint announced, or `from` when none was): done, not dialed, or failed.
+    case maintenanceHandoff(from: RedisEndpoint, to: RedisEndpoint, outcome: HandoffOutcome)
+
+    /// How a MOVING handoff ended.
+    public enum HandoffOutcome: Sendable, Hashable {
+        case completed
+        /// The announced endpoint is outside the allow-lists: not dialed.
+        case notDialed(String)
+        case failed(String)
+    }
 }

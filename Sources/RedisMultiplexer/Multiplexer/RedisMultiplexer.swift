@@ -23,7 +23,7 @@ public final class RedisMultiplexer: Sendable {
     private let subscriptions: SubscriptionRegistry
     private let emitter: @Sendable (MultiplexerEvent) -> Void
     private let dialLimiter: DialRateLimiter?
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     /// Held while an event about a connection is checked against the current connection and handed on, so that
     /// observers see one connection's events in order (a late probe never follows its connection's failure).
     private let emitOrder = Mutex(())
@@ -43,6 +43,8 @@ public final class RedisMultiplexer: Sendable {
         /// The last leaf certificate whose presented chain was read, and the chain's earliest expiry: the chain
         /// is read again only when the leaf changes.
         var inspectedLeaf: (summary: String, notValidAfter: Double, chainNotValidAfter: Double?)?
+        /// The maintenance window the server announced with push notifications.
+        var maintenance: MaintenanceWindow<ContinuousClock.Instant>
     }
 
     /// - Parameters:
@@ -59,6 +61,7 @@ public final class RedisMultiplexer: Sendable {
         emit: @escaping @Sendable (MultiplexerEvent) -> Void = { _ in }
     ) {
         self.dialLimiter = dialLimiter
+        self.state = Mutex(State(maintenance: MaintenanceWindow(relaxedTimeout: configuration.maintenanceNotifications.relaxedTimeout)))
         self.configuration = configuration
         self.generation = generation
         self.eventLoopGroup = eventLoopGroup
@@ -264,6 +267,9 @@ public final class RedisMultiplexer: Sendable {
                         restored: restored),
                     ifCurrent: connection, role: role)
                 if role == .subscriber { self.emit(.subscribed(channels: self.subscriptions.count)) }
+                if role == .interactive, let refusal = connection.maintenanceNotificationsRefusal {
+                    self.emit(.maintenanceNotificationsRefused(endpoint: endpoint, message: refusal), ifCurrent: connection, role: role)
+                }
                 everConnected = true
                 let reason: RedisClientError
                 let reportsCertificates = role == .interactive && self.configuration.connection.tls != nil
@@ -409,14 +415,22 @@ public final class RedisMultiplexer: Sendable {
         }
         let subscriptions = self.subscriptions
         let onPush: (@Sendable (RESPValue) -> Void)?
+        var maintenanceType: MaintenanceNotificationSettings.EndpointType?
         if role == .subscriber {
             onPush = { value in subscriptions.deliver(value) }
         } else {
-            onPush = nil
+            let maintenance = self.configuration.maintenanceNotifications
+            if maintenance.mode != .off {
+                maintenanceType = maintenance.resolvedEndpointType(
+                    for: configuration.endpoint, tls: configuration.tls != nil)
+            }
+            // Other pushes on the interactive connection are not replies and are dropped, as before.
+            onPush = { [weak self] value in self?.pushReceived(value) }
         }
         return try await RedisConnection.connect(
             configuration: configuration, eventLoopGroup: self.eventLoopGroup, sslContext: self.sslContext,
-            logger: self.logger, subscriber: role == .subscriber, deadAfterSilence: self.silenceLimit, onPush: onPush)
+            logger: self.logger, subscriber: role == .subscriber, deadAfterSilence: self.silenceLimit, onPush: onPush,
+            maintenanceEndpointType: maintenanceType)
     }
 
     /// Makes `connection` current; returns whether it restores an earlier failed one, or `nil` when the
@@ -461,6 +475,51 @@ public final class RedisMultiplexer: Sendable {
         }
     }
 
+    // MARK: maintenance notifications
+
+    /// Whether a maintenance window is open now: timeouts relaxed, errors not counted toward a force-reconnect.
+    public var isInMaintenanceWindow: Bool { self.state.withLock { $0.maintenance.isRelaxed(now: .now) } }
+
+    /// The maintenance window open now, if any.
+    public var maintenanceWindow: MaintenanceWindow<ContinuousClock.Instant>.Active? {
+        self.state.withLock { $0.maintenance.active(now: .now) }
+    }
+
+    /// `timeout`, or the relaxed timeout when longer and a maintenance window is open.
+    private func relaxed(_ timeout: Duration) -> Duration {
+        self.state.withLock { $0.maintenance.timeout(timeout, now: .now) }
+    }
+
+    /// A push on the interactive connection (on its event loop: only parsing and bookkeeping here).
+    private func pushReceived(_ value: RESPValue) {
+        let node = self.configuration.connection.endpoint
+        switch MaintenancePush.classify(value) {
+        case .other:
+            return
+        case .malformed(let type, let reason):
+            self.emit(.maintenanceMalformed(node: node, type: type, reason: reason))
+        case .notification(let notification):
+            self.emitOrder.withLock { _ in
+                let outcome = self.state.withLock { $0.maintenance.apply(notification, now: .now) }
+                var stale = false
+                if case .stale = outcome { stale = true }
+                self.emitter(.maintenanceNotification(node: node, notification, stale: stale))
+            }
+        }
+    }
+
+    /// Waits (up to `timeout`) until no command awaits a reply on the interactive connection: a connection handed
+    /// off is closed only once its callers have their replies.
+    public func drain(within timeout: Duration) async {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline, !Task.isCancelled {
+            guard let connection = self.state.withLock({ $0.interactive }), connection.isActive,
+                await connection.commandsInFlight() > 0
+            else { return }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     // MARK: liveness
 
     private var silenceLimit: Duration {
@@ -484,7 +543,7 @@ public final class RedisMultiplexer: Sendable {
                     unresponsive = false
                 }
                 do {
-                    _ = try await connection.send(RESPCommand("PING"), timeout: self.configuration.probeTimeout)
+                    _ = try await connection.send(RESPCommand("PING"), timeout: self.relaxed(self.configuration.probeTimeout))
                     self.emit(.probe(latency: started.duration(to: .now)), ifCurrent: connection, role: .interactive)
                     failures = 0
                     if unresponsive {
@@ -584,7 +643,7 @@ public final class RedisMultiplexer: Sendable {
         for command: RESPCommand, timeout: Duration?,
         _ body: (RedisConnection, Duration) async throws(RedisClientError) -> T
     ) async throws(RedisClientError) -> T {
-        let timeout = timeout ?? self.configuration.connection.commandTimeout
+        let timeout = self.relaxed(timeout ?? self.configuration.connection.commandTimeout)
         let started = ContinuousClock.now
         let connection = try await self.connectionForCommand(command, timeout: timeout)
         let remaining = timeout - started.duration(to: .now)

@@ -40,6 +40,8 @@ public struct RedisMultiplexerConfiguration: Sendable {
     public var maxBacklog: Int
     /// Level-2 reconnect guard.
     public var forceReconnect: ForceReconnectGuard<ContinuousClock.Instant>.Configuration
+    /// Maintenance push notifications (RESP3): asked for on every interactive connection unless off. [auto]
+    public var maintenanceNotifications = MaintenanceNotificationSettings()
 
     public init(
         connection: RedisConnectionConfiguration,
@@ -101,6 +103,7 @@ public struct RedisMultiplexerConfiguration: Sendable {
                 "reconnect.backoff_base \(self.backoff.base.humanReadable) must be positive and at most backoff_cap \(self.backoff.cap.humanReadable)"
             )
         }
+        if self.maintenanceNotifications.relaxedTimeout <= .zero { problems.append("relaxed_timeout must be positive") }
         if self.maxBacklog < 0 { problems.append("max_backlog \(self.maxBacklog) must not be negative") }
         if self.forceReconnect.minimumInterval < .zero || self.forceReconnect.errorThreshold < .zero {
             problems.append("reconnect.min_interval and reconnect.error_threshold must not be negative")

@@ -22,6 +22,8 @@ public final class ResilientRedisClient: Sendable {
     private enum Request: Sendable {
         case run(RedisMultiplexer)
         case swap(reason: ForceReconnectGuard<ContinuousClock.Instant>.Reason, done: CheckedContinuation<ForceReconnectOutcome, Never>?)
+        /// A MOVING notification of the multiplexer of `generation`: hand off after its time.
+        case handoff(MaintenanceNotification, generation: Int)
     }
 
     private struct State: ~Copyable {
@@ -50,18 +52,24 @@ public final class ResilientRedisClient: Sendable {
     private let broadcaster = EventBroadcaster<MultiplexerEvent>()
     private let requests: AsyncStream<Request>
     private let requestsContinuation: AsyncStream<Request>.Continuation
+    /// Why an endpoint announced by MOVING must not be dialed (nil: it may be).
+    private let movingPolicy: @Sendable (RedisEndpoint) -> String?
 
+    /// - Parameter movingPolicy: judges the endpoint a MOVING notification announces before it is dialed (the
+    ///   daemon's allow-lists); a refused one is reported and not dialed.
     /// - Throws: ``RedisClientError`` with code `.configuration` listing every problem of `configuration`.
     public init(
         configuration: RedisMultiplexerConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "redis-healthd.multiplexer")
+        logger: Logger = Logger(label: "redis-healthd.multiplexer"),
+        movingPolicy: @escaping @Sendable (RedisEndpoint) -> String? = { _ in nil }
     ) throws(RedisClientError) {
         let problems = configuration.validate()
         guard problems.isEmpty else {
             throw RedisClientError(.configuration, message: problems.joined(separator: "; "))
         }
         self.configuration = configuration
+        self.movingPolicy = movingPolicy
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.sslContext = try configuration.connection.tls.map { tls throws(RedisClientError) in
@@ -97,13 +105,16 @@ public final class ResilientRedisClient: Sendable {
     /// of the old multiplexer routed as current can never be published after the swap's events.
     private let publishOrder = Mutex(())
 
-    private func makeMultiplexer() -> RedisMultiplexer {
+    /// A new multiplexer, to the configured endpoint or to `endpoint` (a MOVING handoff).
+    private func makeMultiplexer(endpoint: RedisEndpoint? = nil) -> RedisMultiplexer {
         let generation = self.state.withLock { state in
             state.generation += 1
             return state.generation
         }
+        var configuration = self.configuration
+        if let endpoint { configuration.connection.endpoint = endpoint }
         return RedisMultiplexer(
-            configuration: self.configuration, generation: generation, eventLoopGroup: self.eventLoopGroup,
+            configuration: configuration, generation: generation, eventLoopGroup: self.eventLoopGroup,
             sslContext: self.sslContext, subscriptions: self.subscriptions, logger: self.logger,
             emit: { [weak self] event in self?.multiplexerEvent(event, generation: generation) })
     }
@@ -135,6 +146,9 @@ public final class ResilientRedisClient: Sendable {
             return
         }
         self.publish(event)
+        if case .maintenanceNotification(_, let notification, false) = event, notification.kind == .moving {
+            self.requestsContinuation.yield(.handoff(notification, generation: generation))
+        }
         let kind: ForceReconnectGuard<ContinuousClock.Instant>.ErrorKind
         switch event {
         case .connectionFailed(.interactive, _, let code, _):
@@ -153,6 +167,9 @@ public final class ResilientRedisClient: Sendable {
         }
         self.observeError(kind)
     }
+
+    /// Whether errors now are expected: the current multiplexer is in a maintenance window.
+    private var inMaintenanceWindow: Bool { self.current.isInMaintenanceWindow }
 
     /// A replacement is ready once connected and, with probes on, once a probe answered on that connection.
     private func replacementEvent(_ event: MultiplexerEvent, ready: OneShot<ReplacementReady>) {
@@ -179,6 +196,8 @@ public final class ResilientRedisClient: Sendable {
     }
 
     private func observeError(_ kind: ForceReconnectGuard<ContinuousClock.Instant>.ErrorKind) {
+        // During a maintenance window the server said errors would come: they do not count.
+        if self.inMaintenanceWindow { return }
         let decision = self.state.withLock { $0.guardState.errorObserved(kind, now: .now) }
         switch decision.reason {
         case .firstError, .belowThreshold, .errorNotCounted:
@@ -206,6 +225,8 @@ public final class ResilientRedisClient: Sendable {
                         let outcome = await self.replaceMultiplexer(reason: reason)
                         done?.resume(returning: outcome)
                     }
+                case .handoff(let notification, let generation):
+                    group.addTask { await self.handOff(notification, generation: generation) }
                 }
             }
             await self.current.shutdown()
@@ -244,33 +265,71 @@ public final class ResilientRedisClient: Sendable {
         }
     }
 
-    /// New multiplexer first, connected and (with probes on) answering; then swap; then close the old one.
-    private func replaceMultiplexer(reason: ForceReconnectGuard<ContinuousClock.Instant>.Reason) async -> ForceReconnectOutcome {
-        let replacement = self.makeMultiplexer()
+    /// A MOVING handoff: the announced endpoint is judged at once (a refused one is reported and never dialed); after
+    /// the announced time, a connection to it is built, swapped in like a force-reconnect's, and the old one closed
+    /// once its callers have their replies. Nothing happens if the multiplexer was replaced meanwhile.
+    private func handOff(_ notification: MaintenanceNotification, generation: Int) async {
+        let from = self.current.configuration.connection.endpoint
+        let to = notification.endpoint ?? from
+        if let refusal = self.movingPolicy(to) {
+            self.publish(.maintenanceHandoff(from: from, to: to, outcome: .notDialed(refusal)))
+            return
+        }
+        try? await Task.sleep(for: MaintenanceWindow<ContinuousClock.Instant>.handoffDelay(notification))
+        let stillCurrent = self.state.withLock { !$0.isShutdown && $0.current.generation == generation }
+        guard !Task.isCancelled, stillCurrent else { return }
+        switch await self.replaceMultiplexer(reason: nil, endpoint: to) {
+        case .replaced:
+            self.publish(.maintenanceHandoff(from: from, to: to, outcome: .completed))
+        case .failed(let message):
+            self.publish(.maintenanceHandoff(from: from, to: to, outcome: .failed(message)))
+        case .suppressed(let reason):
+            self.publish(.maintenanceHandoff(from: from, to: to, outcome: .failed(reason.rawValue)))
+        }
+    }
+
+    /// New multiplexer first, connected and (with probes on) answering; then swap; then close the old one. `reason`
+    /// nil: a MOVING handoff to `endpoint` (the force-reconnect guard is not involved, and the old multiplexer's
+    /// callers get their replies before it closes).
+    private func replaceMultiplexer(
+        reason: ForceReconnectGuard<ContinuousClock.Instant>.Reason?, endpoint: RedisEndpoint? = nil
+    ) async -> ForceReconnectOutcome {
+        let isHandoff = reason == nil
+        let replacement = self.makeMultiplexer(endpoint: endpoint)
+        let target = replacement.configuration.connection.endpoint
         let ready = OneShot<ReplacementReady>()
         let registered = self.state.withLock { state -> Bool in
-            guard !state.isShutdown else { return false }
+            guard !state.isShutdown, !(isHandoff && state.replacement != nil) else { return false }
             state.replacement = (replacement, ready)
             return true
         }
-        guard registered, case .enqueued = self.requestsContinuation.yield(.run(replacement)) else {
-            return await self.replacementFailed(replacement, message: "the client was shut down; nothing was replaced")
+        guard registered else {
+            guard isHandoff else {
+                return await self.replacementFailed(replacement, message: "the client was shut down; nothing was replaced")
+            }
+            await replacement.shutdown()
+            return .failed("the client was shut down or a force-reconnect is under way; no handoff")
+        }
+        guard case .enqueued = self.requestsContinuation.yield(.run(replacement)) else {
+            return await self.replacementFailed(replacement, message: "the client was shut down; nothing was replaced", isHandoff: isHandoff)
         }
         let budget = self.configuration.connection.connectTimeout + self.configuration.connection.commandTimeout
             + (self.configuration.probeInterval ?? .zero) + self.configuration.probeTimeout
         guard let shown = await ready.wait(timeout: budget) else {
             let message =
-                "the new connection to \(self.configuration.connection.endpoint) did not come up and answer within \(budget.humanReadable); the old one was kept"
-            return await self.replacementFailed(replacement, message: message)
+                "the new connection to \(target) did not come up and answer within \(budget.humanReadable); the old one was kept"
+            return await self.replacementFailed(replacement, message: message, isHandoff: isHandoff)
         }
         let old = self.publishOrder.withLock { _ -> RedisMultiplexer? in
             let old = self.state.withLock { state -> RedisMultiplexer? in
-                state.replacement = nil
+                if state.replacement?.multiplexer === replacement { state.replacement = nil }
                 guard !state.isShutdown else { return nil }
                 let old = state.current
                 state.current = replacement
-                state.forceReconnects += 1
-                state.guardState.reconnectSucceeded(now: .now)
+                if !isHandoff {
+                    state.forceReconnects += 1
+                    state.guardState.reconnectSucceeded(now: .now)
+                }
                 return old
             }
             if old != nil {
@@ -286,18 +345,26 @@ public final class ResilientRedisClient: Sendable {
             await replacement.shutdown()
             return .failed("the client was shut down; nothing was replaced")
         }
+        if isHandoff {
+            // Commands already on the old connection get their replies before it closes.
+            await old.drain(within: self.configuration.connection.commandTimeout)
+            await old.shutdown()
+            self.logger.debug("Maintenance handoff done", metadata: ["redis.endpoint": "\(target)"])
+            return .replaced
+        }
         await old.shutdown()
         self.publish(.forceReconnectCompleted(succeeded: true, error: nil))
         self.logger.debug("Force-reconnect done", metadata: ["redis.endpoint": "\(self.configuration.connection.endpoint)"])
         return .replaced
     }
 
-    private func replacementFailed(_ replacement: RedisMultiplexer, message: String) async -> ForceReconnectOutcome {
+    private func replacementFailed(_ replacement: RedisMultiplexer, message: String, isHandoff: Bool = false) async -> ForceReconnectOutcome {
         self.state.withLock { state in
-            state.replacement = nil
-            state.guardState.reconnectFailed(now: .now)
+            if state.replacement?.multiplexer === replacement { state.replacement = nil }
+            if !isHandoff { state.guardState.reconnectFailed(now: .now) }
         }
         await replacement.shutdown()
+        if isHandoff { return .failed(message) }
         self.publish(.forceReconnectCompleted(succeeded: false, error: message))
         return .failed(message)
     }
@@ -305,10 +372,27 @@ public final class ResilientRedisClient: Sendable {
     // MARK: commands
 
     /// Sends `command` through the current multiplexer.
+    ///
+    /// A command that met the close of a multiplexer that was replaced meanwhile (a handoff or force-reconnect swapped
+    /// while it was on its way) is sent once more on the new one, within what is left of its timeout.
     public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
+        let started = ContinuousClock.now
+        let multiplexer = self.current
         do {
-            return try await self.current.send(command, timeout: timeout)
+            return try await multiplexer.send(command, timeout: timeout)
         } catch {
+            let replacement = self.current
+            if error.code == .connectionClosed, replacement !== multiplexer {
+                let budget = (timeout ?? self.configuration.connection.commandTimeout) - started.duration(to: .now)
+                if budget > .zero {
+                    do {
+                        return try await replacement.send(command, timeout: budget)
+                    } catch {
+                        if error.code == .commandTimeout { self.observeError(.timeout) }
+                        throw error
+                    }
+                }
+            }
             if error.code == .commandTimeout { self.observeError(.timeout) }
             throw error
         }
