@@ -93,11 +93,23 @@ targets:
 YAML
 nsenter -t "$ns_pid" -m env REDIS_HEALTHD_LOG=journal "$binary" run --config "$lab/redis-healthd.yaml" &
 daemon=$!
-sleep 1.5
+# Until the daemon has connected its targets and read the cluster's topology (a busy machine may take a while).
+for _ in $(seq 200); do
+    state=$("$binary" status --json --socket "$lab/control.sock" 2>/dev/null || true)
+    [ "$(echo "$state" | grep -o '"state" *: *"healthy"' | wc -l)" -ge 3 ] && echo "$state" | grep -q '"topology" *: *"cluster"' && break
+    sleep 0.1
+done
+sleep 0.5
 redis-cli -p "$port" publish AzureRedisEvents "NotificationType|NodeMaintenanceEnded|StartTimeInUTC|2026-11-22T23:30:00|IsReplica|False|IPAddress|127.0.0.1|SSLPort|15001|NonSSLPort|$port" >/dev/null
 redis-cli -p "${cluster_ports[2]}" config set cluster-announce-port 10226 >/dev/null
 kill -9 "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=
-sleep 3
+# Until the anomaly and the failure are in the status (at most 20 s; about 2 s on an idle machine).
+for _ in $(seq 200); do
+    state=$("$binary" status --json --socket "$lab/control.sock" 2>/dev/null || true)
+    echo "$state" | grep -q '10226' && echo "$state" | grep -q '"reconnecting"\|"down"' && break
+    sleep 0.1
+done
+sleep 1
 kill -TERM "$daemon"; wait "$daemon"
 sleep 0.5
 journal=$(ls -d "$lab"/log/journal/*)

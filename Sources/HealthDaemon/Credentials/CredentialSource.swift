@@ -41,8 +41,10 @@ public final class CredentialSource: Sendable {
         var failures = 0
         /// After a failure, the command runs again no sooner than this (seconds since 1970).
         var nextAttempt = 0.0
-        /// A fetch under way: later callers wait for it rather than run the command again.
+        /// A fetch under way: later callers wait for it (or keep the credential in hand) rather than run it again.
         var fetching: Task<Result<RedisCredentials, RedisClientError>, Never>?
+        /// When the command last ran (seconds since 1970): runs are at least 10 s apart while a credential works.
+        var lastRun = -Double.infinity
     }
 
     public init(
@@ -128,18 +130,33 @@ public final class CredentialSource: Sendable {
     private func fromCommand(_ argv: [String], timeout: Duration, now: Double) async throws(RedisClientError) -> RedisCredentials {
         enum Step { case use(RedisCredentials), fail(String), wait(Task<Result<RedisCredentials, RedisClientError>, Never>) }
         let step = self.state.withLock { state -> Step in
-            if let current = state.current {
-                let refreshAt = current.expiresAt.map { _ in self.schedule.refreshAt(current, jitter: 0) ?? now } ?? .infinity
-                let usable = current.expiresAt.map { now < $0 } ?? true
-                // Fresh enough, or a fetch failed lately and this one still works: keep it.
-                if usable && (now < refreshAt || now < state.nextAttempt) { return .use(current) }
+            var usable: RedisCredentials?
+            if let current = state.current, current.expiresAt.map({ now < $0 }) ?? true {
+                usable = current
+                // Fetched again at the earliest point any connection re-authenticates at (each a little before the
+                // latest), at most every 10 s, and not before a failure's backoff is over.
+                let refreshAt = current.expiresAt.map { _ in self.schedule.refreshAt(current, jitter: 1) ?? now } ?? .infinity
+                let ranLately = now - state.lastRun < 10 && (current.expiresAt ?? .infinity) - now > 20
+                if now < refreshAt || now < state.nextAttempt || ranLately { return .use(current) }
+            } else if now < state.nextAttempt, let error = state.lastError {
+                // Nothing usable and the last attempt failed lately: say so again without running the command (a
+                // reconnect loop must not run it, and warn, every few hundred milliseconds).
+                return .fail(error)
             }
-            // Nothing usable and the last attempt failed lately: say so again without running the command (a
-            // reconnect loop must not run it, and warn, every few hundred milliseconds).
-            if now < state.nextAttempt, let error = state.lastError { return .fail(error) }
-            if let fetching = state.fetching { return .wait(fetching) }
-            let task = Task { await self.runCommand(argv, timeout: timeout) }
-            state.fetching = task
+            let task: Task<Result<RedisCredentials, RedisClientError>, Never>
+            if let fetching = state.fetching {
+                task = fetching
+            } else {
+                state.lastRun = now
+                task = Task { await self.runCommand(argv, timeout: timeout) }
+                state.fetching = task
+                Task {
+                    _ = await task.value
+                    self.state.withLock { if $0.fetching == task { $0.fetching = nil } }
+                }
+            }
+            // A credential in hand that still works serves while the fetch runs: nobody waits for the command.
+            if let usable { return .use(usable) }
             return .wait(task)
         }
         switch step {
@@ -148,9 +165,7 @@ public final class CredentialSource: Sendable {
         case .fail(let message):
             throw RedisClientError(.authentication, message: message)
         case .wait(let task):
-            let result = await task.value
-            self.state.withLock { if $0.fetching == task { $0.fetching = nil } }
-            switch result {
+            switch await task.value {
             case .success(let fresh):
                 return fresh
             case .failure(let error):

@@ -170,7 +170,7 @@ public final class RedisMultiplexer: Sendable {
         waiter?.resume()
         let error = RedisClientError(
             .connectionClosed, endpoint: self.configuration.connection.endpoint.description,
-            message: "the multiplexer was shut down")
+            message: Self.shutDownMessage)
         for waiter in waiters { waiter.resume(throwing: error) }
         interactive?.close(failingWith: error)
         subscriber?.close(failingWith: error)
@@ -197,6 +197,9 @@ public final class RedisMultiplexer: Sendable {
 
     private var isShutdown: Bool { self.state.withLock { $0.isShutdown } }
 
+    /// The error text of a command that never reached the server because the multiplexer was shut down first.
+    static let shutDownMessage = "the multiplexer was shut down"
+
     private func closeConnections() async {
         let (interactive, subscriber, waiters) = self.state.withLock { state in
             state.isShutdown = true
@@ -209,7 +212,7 @@ public final class RedisMultiplexer: Sendable {
         }
         let error = RedisClientError(
             .connectionClosed, endpoint: self.configuration.connection.endpoint.description,
-            message: "the multiplexer was shut down")
+            message: Self.shutDownMessage)
         for waiter in waiters { waiter.resume(throwing: error) }
         await interactive?.close()
         await subscriber?.close()
@@ -362,20 +365,27 @@ public final class RedisMultiplexer: Sendable {
         guard let provider = self.configuration.connection.credentials, var current = connection.credentials else { return }
         let schedule = self.configuration.credentialRefresh
         let jitter = Double.random(in: 0...1)
+        // Failed re-authentications in a row: the next try waits 2, 4, … 60 s (never a storm of AUTHs or warnings).
+        var failures = 0
         while !Task.isCancelled && connection.isActive {
             let now = Self.wallClock()
-            try? await Task.sleep(for: schedule.wait(current, now: now, jitter: jitter))
+            if let expiry = current.expiresAt, now >= expiry {
+                // Never kept past its expiry; the reconnect asks the provider, which never gives an expired one.
+                self.emit(
+                    .reauthenticated(role: role, outcome: "expired", message: "no new credential could be had before it expired"),
+                    ifCurrent: connection, role: role)
+                await connection.close()
+                return
+            }
+            var wait = schedule.wait(current, now: now, jitter: jitter)
+            if failures > 0 { wait = max(wait, Duration.seconds(min(60, 1 << min(failures, 6)))) }
+            if let expiry = current.expiresAt { wait = min(wait, .milliseconds(Int64(max(0, expiry - now) * 1000) + 10)) }
+            try? await Task.sleep(for: wait)
             if Task.isCancelled || !connection.isActive { return }
-            let fresh: RedisCredentials
-            do {
-                fresh = try await provider()
-            } catch {
-                // The provider keeps the current credentials while they last, and says why it could not refresh.
-                if let expiry = current.expiresAt, Self.wallClock() >= expiry {
-                    self.emit(.reauthenticated(role: role, outcome: "expired", message: error.description), ifCurrent: connection, role: role)
-                    await connection.close()
-                    return
-                }
+            if let expiry = current.expiresAt, Self.wallClock() >= expiry { continue }
+            // The provider answers at once while the credential in hand still works (a refresh runs beside it).
+            guard let fresh = try? await provider() else {
+                failures += 1
                 continue
             }
             guard fresh.differs(from: current) else {
@@ -392,8 +402,10 @@ public final class RedisMultiplexer: Sendable {
             do {
                 try await connection.reauthenticate(fresh)
                 current = fresh
+                failures = 0
                 self.emit(.reauthenticated(role: role, outcome: "ok", message: nil), ifCurrent: connection, role: role)
             } catch {
+                failures += 1
                 self.emit(.reauthenticated(role: role, outcome: "failed", message: error.description), ifCurrent: connection, role: role)
             }
         }
@@ -655,7 +667,7 @@ public final class RedisMultiplexer: Sendable {
         let endpoint = self.configuration.connection.endpoint.description
         if let connection = self.state.withLock({ $0.interactive }), connection.isActive { return connection }
         if self.isShutdown {
-            throw RedisClientError(.connectionClosed, endpoint: endpoint, command: command.name, message: "the multiplexer was shut down")
+            throw RedisClientError(.connectionClosed, endpoint: endpoint, command: command.name, message: Self.shutDownMessage)
         }
         switch self.configuration.backlogPolicy {
         case .failFast:
@@ -720,7 +732,7 @@ public final class RedisMultiplexer: Sendable {
                     continuation.resume(
                         throwing: RedisClientError(
                             .connectionClosed, endpoint: endpoint, command: command.name,
-                            message: "the multiplexer was shut down"))
+                            message: Self.shutDownMessage))
                 case .cancelled:
                     continuation.resume(throwing: CancellationError())
                 }

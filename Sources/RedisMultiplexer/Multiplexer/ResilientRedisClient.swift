@@ -373,8 +373,9 @@ public final class ResilientRedisClient: Sendable {
 
     /// Sends `command` through the current multiplexer.
     ///
-    /// A command that met the close of a multiplexer that was replaced meanwhile (a handoff or force-reconnect swapped
-    /// while it was on its way) is sent once more on the new one, within what is left of its timeout.
+    /// A command that never reached the server because its multiplexer was shut down by a swap (a handoff or
+    /// force-reconnect while it waited for a connection) is sent once on the new one, within what is left of its
+    /// timeout. A command already written is never sent again (it may have run: INCR, PUBLISH): its error stands.
     public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
         let started = ContinuousClock.now
         let multiplexer = self.current
@@ -382,7 +383,7 @@ public final class ResilientRedisClient: Sendable {
             return try await multiplexer.send(command, timeout: timeout)
         } catch {
             let replacement = self.current
-            if error.code == .connectionClosed, replacement !== multiplexer {
+            if error.code == .connectionClosed, error.message == RedisMultiplexer.shutDownMessage, replacement !== multiplexer {
                 let budget = (timeout ?? self.configuration.connection.commandTimeout) - started.duration(to: .now)
                 if budget > .zero {
                     do {
