@@ -106,7 +106,7 @@ struct MaintenanceNotificationParserTests {
         let failed = notification(push(bulk("FAILED_OVER"), .integer(2), bulk(long)))
         #expect((failed?.items.first?.utf8.count ?? 0) <= MaintenanceNotification.maxTextLength + 3)
         #expect(isMalformed(push(bulk("MOVING"), .integer(1), .integer(1), bulk(long + ":6379"))))
-        #expect(notification(push(bulk("MIGRATING"), .integer(1), .integer(Int64.max)))?.time == .seconds(86_400))
+        #expect(notification(push(bulk("MIGRATING"), .integer(1), .integer(Int64.max)))?.time == .seconds(900))
         var deep = RESPValue.array([])
         for _ in 0..<30 { deep = .array([deep]) }
         #expect(notification(push(bulk("MIGRATED"), .integer(3), deep)) != nil)

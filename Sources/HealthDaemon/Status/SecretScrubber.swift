@@ -72,14 +72,19 @@ public struct SecretScrubber: Sendable, Hashable {
         case .maintenanceNotification(let node, var notification, let stale):
             // Server text: a server could echo anything, the password included, as a shard id.
             notification.items = notification.items.map { self.scrub($0) }
+            notification.endpoint = notification.endpoint.map { RedisEndpoint(host: self.scrub($0.host), port: $0.port) }
             notification.migrations = notification.migrations.map {
                 .init(source: self.scrub($0.source), destination: self.scrub($0.destination), slots: self.scrub($0.slots))
             }
             return .maintenanceNotification(node: node, notification, stale: stale)
-        case .maintenanceHandoff(let from, let to, .failed(let message)):
-            return .maintenanceHandoff(from: from, to: to, outcome: .failed(self.scrub(message)))
-        case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed, .peerCertificates,
-            .maintenanceHandoff:
+        case .maintenanceHandoff(let from, let to, let outcome):
+            let shownTo = RedisEndpoint(host: self.scrub(to.host), port: to.port)
+            switch outcome {
+            case .failed(let message): return .maintenanceHandoff(from: from, to: shownTo, outcome: .failed(self.scrub(message)))
+            case .notDialed(let reason): return .maintenanceHandoff(from: from, to: shownTo, outcome: .notDialed(self.scrub(reason)))
+            case .completed: return .maintenanceHandoff(from: from, to: shownTo, outcome: .completed)
+            }
+        case .connecting, .connected, .reconnectScheduled, .probe, .responsive, .subscribed, .peerCertificates:
             return event
         }
     }

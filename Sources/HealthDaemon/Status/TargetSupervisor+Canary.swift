@@ -59,7 +59,7 @@ extension TargetSupervisor {
                 _ = try await self.client.send(RESPCommand("PUBLISH", channel, CanaryWatch.message(sequence: 0, wallClock: Date().timeIntervalSince1970)))
                 break
             } catch {
-                if error.code == .errorReply {
+                if Self.refusesCanary(error) {
                     self.disableCanary(error: error)
                     return
                 }
@@ -100,7 +100,12 @@ extension TargetSupervisor {
         let now = Self.canaryClock()
         // Asked outside the lock below (it takes the client's and the multiplexer's own).
         var subscriberConnected = false
-        if case .forceReconnectCompleted(true, _) = event { subscriberConnected = self.client.isSubscriberConnected }
+        switch event {
+        case .forceReconnectCompleted(true, _), .maintenanceHandoff(_, _, .completed):
+            subscriberConnected = self.client.isSubscriberConnected
+        default:
+            break
+        }
         let changed = self.canaryState.withLock { state -> Bool in
             guard state.watch != nil else { return false }
             switch event {
@@ -110,8 +115,8 @@ extension TargetSupervisor {
             case .connectionFailed(.subscriber, _, _, _):
                 state.watch?.subscriberDown()
                 return true
-            case .forceReconnectCompleted(true, _):
-                // A new multiplexer, with a new subscriber connection (its events before the swap were not
+            case .forceReconnectCompleted(true, _), .maintenanceHandoff(_, _, .completed):
+                // A new multiplexer (a force-reconnect's or a MOVING handoff's), with a new subscriber connection (its events before the swap were not
                 // published): start over from what it shows now.
                 if subscriberConnected {
                     state.watch?.subscriberUp(now: now)
@@ -159,9 +164,10 @@ extension TargetSupervisor {
                         self.canaryState.withLock { $0.receivers = Int(count) }
                     }
                 } catch {
-                    if error.code == .errorReply {
+                    if Self.refusesCanary(error) {
                         // Refused (an ACL without +publish or this channel, PUBLISH renamed away): it will be refused
-                        // every time. One warning, and the canary stops for this target.
+                        // every time. One warning, and the canary stops for this target. Other error replies
+                        // (LOADING, BUSY, MASTERDOWN during maintenance) pass.
                         self.disableCanary(error: error)
                         return
                     }
@@ -171,9 +177,31 @@ extension TargetSupervisor {
                         "Pub/sub canary not published", metadata: ["redis.event": "canary-not-published", "error.message": "\(error)"])
                 }
             case .missed(let sequence, let sentAt):
+                if self.inMaintenanceWindow {
+                    // Announced maintenance slows or pauses delivery: not a silent subscriber. Not counted; the next
+                    // canary goes out as usual.
+                    self.canaryState.withLock { $0.watch?.publishFailed(sequence) }
+                    self.logger.debug(
+                        "Pub/sub canary late during a maintenance window: not counted",
+                        metadata: ["redis.event": "canary-late", "redis.canary_sequence": "\(sequence)"])
+                    continue
+                }
                 self.canaryMissed(sequence: sequence, waited: now - sentAt, channel: channel)
             }
         }
+    }
+
+    /// Whether a PUBLISH error means the canary can never work here (an ACL, PUBLISH renamed away), not a passing state.
+    static func refusesCanary(_ error: RedisClientError) -> Bool {
+        guard error.code == .errorReply else { return false }
+        let text = error.message.uppercased()
+        return text.hasPrefix("NOPERM") || text.contains("UNKNOWN COMMAND") || text.contains("NO PERMISSIONS")
+    }
+
+    /// Whether a node of the target is in a maintenance window announced by push notifications now.
+    var inMaintenanceWindow: Bool {
+        let now = Date().timeIntervalSince1970
+        return self.status.withLock { $0.maintenanceWindows.values.contains { $0.expires > now } }
     }
 
     /// Reports a canary that did not arrive and reconnects the subscriber connection.

@@ -272,6 +272,8 @@ public final class TargetSupervisor: Sendable {
     func handle(_ event: MultiplexerEvent, now: Double) {
         let event = self.scrubber.scrub(event)
         self.metrics?.record(event, target: self.target.name)
+        // The canary first: a handoff's new multiplexer brings a new subscriber connection.
+        self.canarySubscriberEvent(event)
         if self.handleMaintenancePush(event, now: now) { return }
         if case .probe = event {
             // The run of suppressed force-reconnects ends once the target answers again.
@@ -286,7 +288,6 @@ public final class TargetSupervisor: Sendable {
             self.log(event, now: now)
         }
         self.updateStatus(now: now) { status in status.apply(event, now: now) }
-        self.canarySubscriberEvent(event)
         switch event {
         case .unresponsive(_, let error): self.hookEvent(.unresponsive, reason: "\(error)")
         case .forceReconnect(true, let reason): self.hookEvent(.forceReconnect, reason: "force-reconnect: \(reason)")
@@ -571,6 +572,21 @@ public final class TargetSupervisor: Sendable {
                 // Certificates entering the warning window are noticed at the nodes' probes too (the seed may be
                 // down while the cluster serves).
                 self.checkCertificates(now: now)
+            case .reauthenticated(let role, let outcome, let message):
+                // Counted with the target's own connections' (one series per target).
+                self.metrics?.record(nodeEvent, target: name)
+                self.events.append(target: name, text: "node \(endpoint): \(describe(nodeEvent))", at: now,
+                    importance: outcome == "ok" ? .routine : .significant, kind: "node-\(kind(of: nodeEvent))")
+                var metadata: Logger.Metadata = [
+                    "redis.event": "reauthenticated", "redis.node_endpoint": "\(endpoint)", "redis.role": "\(role.rawValue)",
+                    "redis.outcome": "\(outcome)",
+                ]
+                if let message { metadata["error.message"] = "\(message)" }
+                if outcome == "ok" || outcome == "reconnect" {
+                    self.logger.info("Cluster node connection authenticated again with new credentials", metadata: metadata)
+                } else {
+                    self.logger.warning("Cluster node connection could not authenticate again", metadata: metadata)
+                }
             case .unresponsive(let failures, let error):
                 self.events.append(target: name, text: "node \(endpoint) unresponsive after \(failures) probes: \(error)", at: now, importance: .significant, kind: "node-unresponsive")
                 self.logger.warning(

@@ -182,9 +182,15 @@ public final class RedisConnection: Sendable {
         do {
             version = try await connection.handshake()
             if version == .resp3, let type = maintenanceEndpointType {
-                let reply = try await connection.sendRaw(
-                    RESPCommand("CLIENT", "MAINT_NOTIFICATIONS", "ON", "moving-endpoint-type", type.rawValue),
-                    timeout: configuration.commandTimeout)
+                let reply: RESPValue
+                do {
+                    reply = try await connection.sendRaw(
+                        RESPCommand("CLIENT", "MAINT_NOTIFICATIONS", "ON", "moving-endpoint-type", type.rawValue),
+                        timeout: configuration.commandTimeout)
+                } catch where error.code == .commandTimeout {
+                    // Best effort: a server (or proxy) that never answers it keeps the connection, without notifications.
+                    reply = .simpleError(ByteBuffer(string: "no reply within \(configuration.commandTimeout.humanReadable)"))
+                }
                 if reply.isError {
                     maintenanceRefusal = String(configuration.scrubbingSecrets(reply.withoutAttributes.string ?? "error").prefix(200))
                 } else {

@@ -105,8 +105,9 @@ public enum MaintenancePush: Sendable, Hashable {
             guard let seconds = integer(timeValue), seconds >= 0 else {
                 return malformed("time \(excerpt(timeValue)) is not a non-negative number of seconds")
             }
-            // A day at most: a window is never scheduled further out than that.
-            notification.time = .seconds(min(seconds, 86_400))
+            // 15 minutes at most: a window (which relaxes timeouts and keeps errors out of the force-reconnect guard)
+            // or a handoff is never scheduled further out than that, whatever a server announces.
+            notification.time = .seconds(min(seconds, 900))
             let after = rest.dropFirst()
             if kind == .moving {
                 guard let target = after.first else { return malformed("no endpoint (host:port or null)") }

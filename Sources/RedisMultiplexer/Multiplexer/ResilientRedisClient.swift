@@ -34,6 +34,10 @@ public final class ResilientRedisClient: Sendable {
         var isShutdown = false
         /// A replacement being brought up by a force-reconnect, and the signal its first answered probe gives.
         var replacement: (multiplexer: RedisMultiplexer, ready: OneShot<ReplacementReady>)?
+        /// The newest MOVING: a handoff scheduled by an older one is dropped when its time comes (the latest wins).
+        var handoffToken = 0
+        /// When the last handoff started: handoffs are at least 5 s apart, whatever a server announces.
+        var lastHandoff: ContinuousClock.Instant?
     }
 
     /// What the replacement showed before it is swapped in: it connected, and (with probes on) answered one.
@@ -271,13 +275,26 @@ public final class ResilientRedisClient: Sendable {
     private func handOff(_ notification: MaintenanceNotification, generation: Int) async {
         let from = self.current.configuration.connection.endpoint
         let to = notification.endpoint ?? from
-        if let refusal = self.movingPolicy(to) {
+        // `null`: the same (configured) endpoint again, which is always dialed; an announced one is judged.
+        if notification.endpoint != nil, let refusal = self.movingPolicy(to) {
             self.publish(.maintenanceHandoff(from: from, to: to, outcome: .notDialed(refusal)))
             return
         }
+        let token = self.state.withLock { state in
+            state.handoffToken += 1
+            return state.handoffToken
+        }
         try? await Task.sleep(for: MaintenanceWindow<ContinuousClock.Instant>.handoffDelay(notification))
-        let stillCurrent = self.state.withLock { !$0.isShutdown && $0.current.generation == generation }
-        guard !Task.isCancelled, stillCurrent else { return }
+        let go = self.state.withLock { state -> Bool in
+            guard !state.isShutdown, state.current.generation == generation, state.handoffToken == token else { return false }
+            if let last = state.lastHandoff, last.duration(to: .now) < .seconds(5) { return false }
+            state.lastHandoff = .now
+            return true
+        }
+        guard !Task.isCancelled, go else {
+            self.logger.debug("MOVING handoff dropped: a newer one, a swap or another handoff less than 5 s ago", metadata: ["redis.endpoint": "\(to)"])
+            return
+        }
         switch await self.replaceMultiplexer(reason: nil, endpoint: to) {
         case .replaced:
             self.publish(.maintenanceHandoff(from: from, to: to, outcome: .completed))
