@@ -61,6 +61,21 @@ struct CredentialRulesTests {
 /// Rotating credentials against a real redis-server with ACL users.
 @Suite("Rotating credentials against a real redis-server")
 struct CredentialDaemonTests {
+    /// A real redis-server with the ACL user `app` (password `password`) and a scratch folder whose `file` (named
+    /// `fileName`) the test writes the credential to.
+    private func withCredentialLab(
+        password: String = "token-one", fileName: String = "token.json", options: RedisServer.Options = RedisServer.Options(),
+        _ body: (RedisServer, URL, String) async throws -> Void
+    ) async throws {
+        try await withRedisServer(options) { server in
+            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">\(password)", "~*", "&*", "+@all")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try await body(server, directory, directory.appendingPathComponent(fileName).path)
+        }
+    }
+
     private func ids(_ server: RedisServer, user: String) async throws -> Set<String> {
         Set(
             try await server.cli("CLIENT", "LIST").split(separator: "\n").filter { $0.contains(" user=\(user) ") }
@@ -78,12 +93,7 @@ struct CredentialDaemonTests {
 
     @Test("a credential command whose token is rotated: every connection re-authenticates without reconnecting; a killed connection comes back with the new one")
     func rotation() async throws {
-        try await withRedisServer { server in
-            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">token-one", "~*", "&*", "+@all")
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let file = directory.appendingPathComponent("token.json").path
+        try await self.withCredentialLab { server, directory, file in
             // 40 s lifetime, 35 s margin: the connections re-authenticate about 5 s after connecting.
             try self.json("token-one", expiresIn: 40).write(toFile: file, atomically: true, encoding: .utf8)
             let target = """
@@ -144,12 +154,7 @@ struct CredentialDaemonTests {
 
     @Test("a credential command that hangs, fails or prints garbage: a clear error, the current credential kept, the target healthy")
     func commandFailures() async throws {
-        try await withRedisServer { server in
-            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">token-one", "~*", "&*", "+@all")
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let file = directory.appendingPathComponent("token.json").path
+        try await self.withCredentialLab { server, directory, file in
             let mode = directory.appendingPathComponent("mode").path
             try self.json("token-one", expiresIn: 60).write(toFile: file, atomically: true, encoding: .utf8)
             try "ok".write(toFile: mode, atomically: true, encoding: .utf8)
@@ -198,12 +203,7 @@ struct CredentialDaemonTests {
 
     @Test("password_file rewritten: live connections re-authenticate with the new password, reconnects use it")
     func passwordFileRewritten() async throws {
-        try await withRedisServer { server in
-            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">first-pass", "~*", "&*", "+@all")
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let file = directory.appendingPathComponent("password").path
+        try await self.withCredentialLab(password: "first-pass", fileName: "password") { server, directory, file in
             try "first-pass\n".write(toFile: file, atomically: true, encoding: .utf8)
             let target = """
                   - name: cache-a
@@ -239,12 +239,7 @@ struct CredentialDaemonTests {
     }
     @Test("a RESP2 subscriber cannot AUTH while subscribed: it reconnects with the new credential; the interactive one re-authenticates")
     func resp2Subscriber() async throws {
-        try await withRedisServer(RedisServer.Options(extraConfig: [#"rename-command HELLO """#])) { server in
-            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">token-one", "~*", "&*", "+@all")
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let file = directory.appendingPathComponent("token.json").path
+        try await self.withCredentialLab(options: RedisServer.Options(extraConfig: [#"rename-command HELLO """#])) { server, directory, file in
             try self.json("token-one", expiresIn: 40).write(toFile: file, atomically: true, encoding: .utf8)
             let target = """
                   - name: entra
@@ -275,12 +270,7 @@ struct CredentialDaemonTests {
 
     @Test("a credential that expires with no new one to be had: the connection is closed and never reconnects with it")
     func expiredNeverReused() async throws {
-        try await withRedisServer { server in
-            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">token-one", "~*", "&*", "+@all")
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let file = directory.appendingPathComponent("token.json").path
+        try await self.withCredentialLab { server, directory, file in
             let mode = directory.appendingPathComponent("mode").path
             try self.json("token-one", expiresIn: 8).write(toFile: file, atomically: true, encoding: .utf8)
             try "ok".write(toFile: mode, atomically: true, encoding: .utf8)
@@ -317,12 +307,7 @@ struct CredentialDaemonTests {
     }
     @Test("doctor authenticates with the target's credential command, and says so")
     func doctorUsesTheCommand() async throws {
-        try await withRedisServer { server in
-            _ = try await server.cli("ACL", "SETUSER", "app", "on", ">token-one", "~*", "&*", "+@all")
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cred-\(UUID().uuidString.prefix(6))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let file = directory.appendingPathComponent("token.json").path
+        try await self.withCredentialLab { server, directory, file in
             try self.json("token-one", expiresIn: 600).write(toFile: file, atomically: true, encoding: .utf8)
             let target = try doctorTarget(port: server.port, ["    credential_command: [\"/bin/cat\", \"\(file)\"]"])
             let report = await Doctor(target: target, password: nil).run()

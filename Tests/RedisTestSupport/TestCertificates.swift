@@ -76,24 +76,36 @@ public struct TestCertificates: Sendable {
             otherCACertificate: path("other-ca.crt"))
     }
 
-    /// A new server certificate (SAN localhost and 127.0.0.1) signed by the shared CA that expires `days` days from
-    /// now: the certificate and key paths. Each call makes a new pair.
-    public func shortLivedServerCertificate(days: Int) async throws -> (certificate: String, key: String) {
+    /// The extensions of a server certificate for localhost and 127.0.0.1, and of an intermediate CA.
+    static let serverExtensions = "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+    static let intermediateExtensions = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
+
+    /// A new key and certificate `name` (.key, .crt in the folder) with `extensions`, valid `days`, signed by the
+    /// certificate and key `issuer` (the shared CA's by default).
+    private func sign(
+        _ name: String, subject: String, extensions: String, days: Int, issuer: (certificate: String, key: String)? = nil
+    ) async throws {
         let openssl = try which("openssl")
-        let name = "server-\(days)d-\(UUID().uuidString.prefix(6))"
         func path(_ file: String) -> String { "\(self.directory)/\(file)" }
+        let issuer = issuer ?? (self.caCertificate, path("ca.key"))
         try await run(
             openssl,
-            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name).key"), "-out", path("\(name).csr")])
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n".write(
-            toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(subject)", "-keyout", path("\(name).key"), "-out", path("\(name).csr")])
+        try extensions.write(toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
         try await run(
             openssl,
             [
-                "x509", "-req", "-in", path("\(name).csr"), "-CA", self.caCertificate, "-CAkey", path("ca.key"),
+                "x509", "-req", "-in", path("\(name).csr"), "-CA", issuer.certificate, "-CAkey", issuer.key,
                 "-CAcreateserial", "-days", "\(days)", "-out", path("\(name).crt"), "-extfile", path("\(name).ext"),
             ])
-        return (path("\(name).crt"), path("\(name).key"))
+    }
+
+    /// A new server certificate (SAN localhost and 127.0.0.1) signed by the shared CA that expires `days` days from
+    /// now: the certificate and key paths. Each call makes a new pair.
+    public func shortLivedServerCertificate(days: Int) async throws -> (certificate: String, key: String) {
+        let name = "server-\(days)d-\(UUID().uuidString.prefix(6))"
+        try await self.sign(name, subject: name, extensions: Self.serverExtensions, days: days)
+        return ("\(self.directory)/\(name).crt", "\(self.directory)/\(name).key")
     }
 
     /// A server certificate (SAN localhost and 127.0.0.1, valid `leafDays`) signed by a new intermediate CA valid
@@ -102,34 +114,15 @@ public struct TestCertificates: Sendable {
     public func serverCertificateWithIntermediate(
         leafDays: Int, intermediateDays: Int
     ) async throws -> (certificate: String, key: String) {
-        let openssl = try which("openssl")
         let name = "chain-\(leafDays)d-\(intermediateDays)d-\(UUID().uuidString.prefix(6))"
         func path(_ file: String) -> String { "\(self.directory)/\(file)" }
-        try await run(
-            openssl,
-            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name) intermediate", "-keyout", path("\(name)-int.key"), "-out", path("\(name)-int.csr")])
-        try "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n".write(
-            toFile: path("\(name)-int.ext"), atomically: true, encoding: .utf8)
-        try await run(
-            openssl,
-            [
-                "x509", "-req", "-in", path("\(name)-int.csr"), "-CA", self.caCertificate, "-CAkey", path("ca.key"),
-                "-CAcreateserial", "-days", "\(intermediateDays)", "-out", path("\(name)-int.crt"), "-extfile", path("\(name)-int.ext"),
-            ])
-        try await run(
-            openssl,
-            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name).key"), "-out", path("\(name).csr")])
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n".write(
-            toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
-        try await run(
-            openssl,
-            [
-                "x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(name)-int.crt"), "-CAkey", path("\(name)-int.key"),
-                "-CAcreateserial", "-days", "\(leafDays)", "-out", path("\(name)-leaf.crt"), "-extfile", path("\(name).ext"),
-            ])
+        try await self.sign("\(name)-int", subject: "\(name) intermediate", extensions: Self.intermediateExtensions, days: intermediateDays)
+        try await self.sign(
+            "\(name)-leaf", subject: name, extensions: Self.serverExtensions, days: leafDays,
+            issuer: (path("\(name)-int.crt"), path("\(name)-int.key")))
         let chain = try String(contentsOfFile: path("\(name)-leaf.crt"), encoding: .utf8)
             + String(contentsOfFile: path("\(name)-int.crt"), encoding: .utf8)
         try chain.write(toFile: path("\(name).crt"), atomically: true, encoding: .utf8)
-        return (path("\(name).crt"), path("\(name).key"))
+        return (path("\(name).crt"), path("\(name)-leaf.key"))
     }
 }
