@@ -91,6 +91,15 @@ struct TopologyWatchTests {
         #expect(degraded)
         #expect(status.state == .degraded)
         #expect(status.reason?.hasPrefix("node 7c1e0f3a announces 10.0.0.5:10226, outside allowed_ports") == true)
+        // Many targets: only those not healthy are named, at most 8.
+        let many = (1...1000).map { index -> TargetStatus in
+            var target = TargetStatus(name: "t\(index)", endpoint: "h:\(index)", now: 0)
+            target.state = index <= 10 ? .down : .healthy
+            return target
+        }
+        let summary = statusLine(many)
+        #expect(summary.hasPrefix("990/1000 targets healthy; t1 down, t2 down,") && summary.hasSuffix("t8 down and 2 more"), "\(summary)")
+        #expect(statusLine(Array(many.suffix(900))) == "900/900 targets healthy")
         #expect(statusLine([status]) == "0/1 targets healthy; cluster-b degraded: disallowed port 10226")
         // A probe recovery does not hide the anomaly.
         status.apply(.unresponsive(consecutiveFailures: 2, lastError: "timeout"), now: 3)

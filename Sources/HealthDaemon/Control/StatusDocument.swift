@@ -250,10 +250,13 @@ public func rfc3339(_ time: Double) -> String {
 
 /// The one-line summary for systemd's STATUS=: "2/2 targets healthy; cache-a 0.4 ms". Control characters are
 /// escaped: a newline from a server could otherwise add an assignment (READY=, WATCHDOG=) to the notification.
-public func statusLine(_ statuses: [TargetStatus]) -> String {
+/// With more than `detailLimit` targets only the ones not healthy are named, at most that many ("… and 12 more"):
+/// a line naming 1,000 targets would be a 20 KB datagram at every state change.
+public func statusLine(_ statuses: [TargetStatus], detailLimit: Int = 8) -> String {
     let healthy = statuses.filter { $0.state == .healthy }
     var line = "\(healthy.count)/\(statuses.count) targets healthy"
-    let details = statuses.map { status -> String in
+    let shown = statuses.count <= detailLimit ? statuses : statuses.filter { $0.state != .healthy }
+    let details = shown.prefix(detailLimit).map { status -> String in
         if status.state == .healthy, let latency = status.probeLast {
             return "\(status.name) \(String(format: "%.1f", seconds(latency) * 1000)) ms"
         }
@@ -261,5 +264,6 @@ public func statusLine(_ statuses: [TargetStatus]) -> String {
         return "\(status.name) \(status.state.rawValue)" + (status.shortReason.map { ": \($0)" } ?? "")
     }
     if !details.isEmpty { line += "; " + details.joined(separator: ", ") }
+    if shown.count > detailLimit { line += " and \(shown.count - detailLimit) more" }
     return line.escapingControlCharacters
 }
