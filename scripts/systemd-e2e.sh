@@ -158,6 +158,12 @@ wait_for StatusText "1/1 targets healthy" 10
 echo "StatusText after restart: $(show StatusText)"
 
 # ---- journal fields
+# logger(1)'s lines reach journald through /dev/log, apart from ours: wait for them (and for the healthy hook's run).
+for _ in $(seq 100); do
+    $S journalctl -t redis-healthd-hook --no-pager -q 2>/dev/null | grep -q "e2e is " \
+        && $S journalctl -u redis-healthd -o json --no-pager 2>/dev/null | grep -q '"REDIS_HOOK_OUTPUT":"hook saw healthy"' && break
+    sleep 0.1
+done
 $S journalctl -u redis-healthd -o json --no-pager > "$lab/journal.json"
 python3 - "$lab/journal.json" <<'PY' || fail "journal fields"
 import json, sys
