@@ -74,20 +74,17 @@ public struct ConfigurationLoader: Sendable {
             return nil
         }
         let what = file != nil ? "password_file" : "password_credential"
-        let secret: String
-        do {
-            secret = try String(contentsOfFile: source, encoding: .utf8)
-        } catch {
+        switch passwordFileContents(source) {
+        case .success(let password):
+            return RedisSecret(password)
+        case .failure(.unreadable(let reason)):
             throw ConfigurationError(
-                file: "", problems: [.init(path: "\(path).\(what)", message: "cannot read the password: \(unreadableFileReason(source))")])
-        }
-        let password = secret.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n"))
-        guard !password.isEmpty else {
+                file: "", problems: [.init(path: "\(path).\(what)", message: "cannot read the password: \(reason)")])
+        case .failure(.empty):
             throw ConfigurationError(
                 file: "",
                 problems: [.init(path: "\(path).\(what)", message: "\(source) is empty: put the password in it, or remove \(what) for a server without one")])
         }
-        return RedisSecret(password)
     }
 
     /// What `check-config` reports: every problem of the file (the YAML's, every unreadable password, the control

@@ -117,12 +117,12 @@ public final class CredentialSource: Sendable {
     }
 
     static func readPassword(_ path: String, key: String) -> Result<String, CredentialError> {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            return .failure(CredentialError(message: "cannot read \(key) \(path): \(unreadableFileReason(path))"))
+        passwordFileContents(path).mapError { problem in
+            switch problem {
+            case .unreadable(let reason): CredentialError(message: "cannot read \(key) \(path): \(reason)")
+            case .empty: CredentialError(message: "\(key) \(path) is empty")
+            }
         }
-        let password = text.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n"))
-        guard !password.isEmpty else { return .failure(CredentialError(message: "\(key) \(path) is empty")) }
-        return .success(password)
     }
 
     // MARK: a command
@@ -271,4 +271,18 @@ public final class CredentialSource: Sendable {
 
 struct CredentialError: Error, Sendable {
     var message: String
+}
+
+/// Why a password file gave no password.
+enum PasswordFileProblem: Error {
+    case unreadable(String)
+    case empty
+}
+
+/// The password a file holds: its text without line breaks at either end. The configuration check and the
+/// credential source read password files alike; each says a problem in its own words.
+func passwordFileContents(_ path: String) -> Result<String, PasswordFileProblem> {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return .failure(.unreadable(unreadableFileReason(path))) }
+    let password = text.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n"))
+    return password.isEmpty ? .failure(.empty) : .success(password)
 }
