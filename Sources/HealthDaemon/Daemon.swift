@@ -22,8 +22,15 @@ public final class Daemon: ControlBackend {
     private let state = Mutex(State())
     private let starts: AsyncStream<TargetSupervisor>
     private let startsContinuation: AsyncStream<TargetSupervisor>.Continuation
+    /// A target's state changed: the `STATUS=` line is due again. Changes that come while one is being sent are
+    /// folded into the next (the stream keeps one element), so 1,000 targets starting make a few lines, not 2,000.
+    private let statusChanges: AsyncStream<Void>
+    private let statusChangesContinuation: AsyncStream<Void>.Continuation
     private let lastSupervisionTick = Mutex<ContinuousClock.Instant>(.now)
     private let exporting = Mutex(false)
+    /// Spreads the targets' dials: 1,000 targets starting (or coming back to one server) dial one a millisecond,
+    /// not all at once. One target, or a few, dial without waiting.
+    private let dialLimiter = DialRateLimiter(interval: .milliseconds(1), horizon: .seconds(2))
     /// Whether stop() was called, and run()'s waiter for it.
     private let stopState = Mutex<(stopped: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
@@ -61,6 +68,7 @@ public final class Daemon: ControlBackend {
         self.notify = notify
         self.hooks = HookRunner(hooks: configuration.hooks, logger: logger)
         (self.starts, self.startsContinuation) = AsyncStream.makeStream(of: TargetSupervisor.self)
+        (self.statusChanges, self.statusChangesContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         var supervisors: [TargetSupervisor] = []
         var fingerprints: [String: String] = [:]
         for target in configuration.targets {
@@ -81,7 +89,7 @@ public final class Daemon: ControlBackend {
     private func makeSupervisor(_ target: DaemonConfiguration.Target, password: RedisSecret?) throws -> TargetSupervisor {
         try TargetSupervisor(
             target: target, password: password, credentialsDirectory: self.loader.credentialsDirectory, events: self.events,
-            metrics: self.metrics, logger: self.logger, onStateChange: { [weak self] status in self?.stateChanged(status) },
+            metrics: self.metrics, dialLimiter: self.dialLimiter, logger: self.logger, onStateChange: { [weak self] status in self?.stateChanged(status) },
             onHookEvent: { [weak self] firing in self?.hooks.fire(firing) })
     }
 
@@ -94,12 +102,26 @@ public final class Daemon: ControlBackend {
     }
 
     private func stateChanged(_ status: TargetStatus) {
-        let line = self.state.withLock { state in
+        self.state.withLock { state in
             // Two notices of one target may cross: keep the newest.
             if (state.latest[status.name]?.version ?? -1) < status.version { state.latest[status.name] = status }
-            return statusLine(state.supervisors.map { state.latest[$0.target.name] ?? $0.snapshot })
         }
-        self.notify("STATUS=\(line)")
+        self.statusChangesContinuation.yield()
+    }
+
+    /// The `STATUS=` line now, from the newest state each target reported.
+    private var currentStatusLine: String {
+        let (supervisors, latest) = self.state.withLock { ($0.supervisors, $0.latest) }
+        return statusLine(supervisors.map { latest[$0.target.name] ?? $0.snapshot })
+    }
+
+    /// Sends `STATUS=` after state changes, at most ten times a second: each line is computed over every target
+    /// once, however many changed meanwhile.
+    private func sendStatusLines() async {
+        for await _ in self.statusChanges {
+            self.notify("STATUS=\(self.currentStatusLine)")
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// Applies a new configuration: new targets start, removed ones stop, changed ones are rebuilt, unchanged
@@ -164,7 +186,7 @@ public final class Daemon: ControlBackend {
             Task { await supervisor.shutdown() }
         }
         for supervisor in toStart { self.startsContinuation.yield(supervisor) }
-        self.notify("STATUS=\(statusLine(self.statuses))")
+        self.statusChangesContinuation.yield()
         return outcome
     }
 
@@ -274,8 +296,10 @@ public final class Daemon: ControlBackend {
             group.addTask {
                 await self.waitForStop()
                 self.startsContinuation.finish()
+                self.statusChangesContinuation.finish()
             }
             group.addTask { await self.supervisionLoop() }
+            group.addTask { await self.sendStatusLines() }
             // Supervisors start here, at first and after reloads.
             for await supervisor in self.starts {
                 group.addTask { await supervisor.run() }
@@ -288,11 +312,11 @@ public final class Daemon: ControlBackend {
         await metricsListener?.stop()
     }
 
-    /// Ticks while the daemon works: it reads every target's status (taking the same locks the event handling
-    /// takes). The watchdog pings only while these ticks keep coming.
+    /// Ticks while the daemon works: it takes every target's status lock (the lock the event handling takes), without
+    /// copying the statuses. The watchdog pings only while these ticks keep coming.
     private func supervisionLoop() async {
         while !self.isStopped {
-            _ = self.statuses
+            for supervisor in self.supervisors { supervisor.checkResponsive() }
             self.lastSupervisionTick.withLock { $0 = .now }
             try? await Task.sleep(for: .milliseconds(250))
         }

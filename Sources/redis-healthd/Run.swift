@@ -97,6 +97,8 @@ struct Run: AsyncParsableCommand {
         defer { watchdog.cancel() }
         try await daemon.run()
         _ = sources
+        // STOPPING=1 and the last STATUS= go out before the process ends (each send is bounded).
+        await notifier.flush()
         logger.info("Stopped")
     }
 }

@@ -137,7 +137,7 @@ struct ClusterDaemonTests {
                 #expect(anomaly.metadata["redis.dialed"] == "no")
                 #expect(anomaly.metadata["redis.target"] == "cluster-b")
                 // systemd's STATUS= and the metrics say it too.
-                #expect(notifications.all.contains { $0.contains("cluster-b degraded: disallowed port 10226") })
+                #expect(await eventually(within: .seconds(2)) { notifications.all.contains { $0.contains("cluster-b degraded: disallowed port 10226") } })
                 #expect(daemon.metricsText().contains("redis_healthd_topology_anomalies{target=\"cluster-b\"} 1"))
                 // Not dialed: the node's connection is closed, none is opened to 10226.
                 current = try await topology()
@@ -279,7 +279,7 @@ struct ClusterDaemonTests {
                 })
                 print("primary kill -9: target degraded (node unreachable) after \(killedAt.duration(to: .now))")
                 #expect((try await status()["cluster_node_errors"] as? [String: String])?["127.0.0.1:\(victim.port)"] != nil)
-                #expect(notifications.all.contains { $0.contains("cluster-b degraded: node 127.0.0.1:\(victim.port) unreachable") })
+                #expect(await eventually(within: .seconds(2)) { notifications.all.contains { $0.contains("cluster-b degraded: node 127.0.0.1:\(victim.port) unreachable") } })
                 // Once the cluster marks it failed (node timeout 2 s), its slots are served by nobody.
                 #expect(try await eventually(within: .seconds(20)) {
                     (try await status()["reason"] as? String)?.contains("slots are served by no healthy primary") == true

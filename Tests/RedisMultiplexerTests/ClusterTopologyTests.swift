@@ -193,7 +193,7 @@ struct ClusterTopologyTests {
 }
 
 /// SplitMix64: a seeded generator, so that a failure can be replayed.
-private struct SeededGenerator: RandomNumberGenerator {
+struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         self.state &+= 0x9E37_79B9_7F4A_7C15

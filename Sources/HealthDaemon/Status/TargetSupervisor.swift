@@ -57,7 +57,7 @@ public final class TargetSupervisor: Sendable {
 
     public init(
         target: DaemonConfiguration.Target, password: RedisSecret?, credentialsDirectory: String? = nil, events: EventLog,
-        metrics: DaemonMetrics? = nil,
+        metrics: DaemonMetrics? = nil, dialLimiter: DialRateLimiter? = nil,
         logger: Logger, onStateChange: @escaping @Sendable (TargetStatus) -> Void,
         onHookEvent: @escaping @Sendable (HookFiring) -> Void = { _ in }
     ) throws(RedisClientError) {
@@ -82,7 +82,7 @@ public final class TargetSupervisor: Sendable {
         let dialDisallowed = target.dialDisallowed
         // An endpoint announced by MOVING is judged like a cluster node's: one outside the allow-lists is not dialed.
         self.client = try ResilientRedisClient(
-            configuration: configuration, logger: logger,
+            configuration: configuration, logger: logger, dialLimiter: dialLimiter,
             movingPolicy: { endpoint in dialDisallowed ? nil : rules.dialRefusal(endpoint) })
         var status = TargetStatus(name: target.name, endpoint: configuration.connection.endpoint.description, now: Date().timeIntervalSince1970)
         status.topologyMode = target.cluster == .off ? "off" : target.cluster == .on ? "cluster" : "detecting"
@@ -108,6 +108,12 @@ public final class TargetSupervisor: Sendable {
                 target: self.target.name, event: event, state: status.state.rawValue,
                 previousState: (previousState ?? status.state).rawValue, reason: reason ?? status.reason ?? "",
                 endpoint: status.endpoint, since: status.since))
+    }
+
+    /// Takes and releases the status lock (the one event handling takes): the daemon's liveness tick, which must not
+    /// get through while a target's event handling is wedged.
+    func checkResponsive() {
+        self.status.withLock { _ in }
     }
 
     /// The status now, with the force-reconnect guard's state and the cluster's connections.

@@ -40,6 +40,8 @@ public final class RedisMultiplexer: Sendable {
         /// Interactive connections installed so far, and the probe loop waiting for the next one.
         var interactiveInstalls = 0
         var probeWaiter: CheckedContinuation<Void, Never>?
+        /// Numbers the probe loop's waits: a timer left from an earlier wait never ends a later one.
+        var probeTurn = 0
         /// The last leaf certificate whose presented chain was read, and the chain's earliest expiry: the chain
         /// is read again only when the leaf changes.
         var inspectedLeaf: (summary: String, notValidAfter: Double, chainNotValidAfter: Double?)?
@@ -538,9 +540,11 @@ public final class RedisMultiplexer: Sendable {
         self.configuration.deadAfterSilence ?? self.configuration.connection.commandTimeout
     }
 
-    /// A PING every `interval` (spaced by start time) with its own deadline. Failures count per connection: a
-    /// new connection starts with none, so one that never answers is reported unresponsive again.
+    /// A PING every `interval` (spaced by start time, spread after a connection's first: ``ProbeSchedule``) with its
+    /// own deadline. Failures count per connection: a new connection starts with none, so one that never answers is
+    /// reported unresponsive again.
     private func probeLoop(interval: Duration) async {
+        let schedule = ProbeSchedule(interval: interval)
         var failures = 0
         var unresponsive = false
         var probed: ObjectIdentifier?
@@ -548,13 +552,17 @@ public final class RedisMultiplexer: Sendable {
         while !Task.isCancelled && !self.isShutdown {
             let started = ContinuousClock.now
             installsSeen = self.state.withLock { $0.interactiveInstalls }
+            var firstOnConnection = false
             if let connection = self.state.withLock({ $0.interactive }), connection.isActive {
                 if probed != ObjectIdentifier(connection) {
                     probed = ObjectIdentifier(connection)
                     failures = 0
                     unresponsive = false
+                    firstOnConnection = true
                 }
                 do {
+                    // A probe is a command: it keeps the connection from idling out as a keepalive PING would.
+                    self.state.withLock { $0.lastUsedAt = started }
                     _ = try await connection.send(RESPCommand("PING"), timeout: self.relaxed(self.configuration.probeTimeout))
                     self.emit(.probe(latency: started.duration(to: .now)), ifCurrent: connection, role: .interactive)
                     failures = 0
@@ -573,57 +581,70 @@ public final class RedisMultiplexer: Sendable {
                     }
                 }
             }
-            await self.waitForProbeTurn(until: started.advanced(by: interval), installsSeen: installsSeen)
+            let due = schedule.next(after: started, firstOnConnection: firstOnConnection, jitter: Double.random(in: 0...1))
+            await self.waitForProbeTurn(until: due, installsSeen: installsSeen)
         }
     }
 
     /// Sleeps until `deadline`, or until a new interactive connection is installed (then it is probed at once).
+    /// One continuation and one timer on an event loop: no task is created per probe.
     private func waitForProbeTurn(until deadline: ContinuousClock.Instant, installsSeen: Int) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
-            group.addTask {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                        let now = self.state.withLock { state -> Bool in
-                            if state.interactiveInstalls != installsSeen || state.isShutdown || Task.isCancelled { return true }
-                            state.probeWaiter = continuation
-                            return false
-                        }
-                        if now { continuation.resume() }
-                    }
-                } onCancel: {
-                    let waiter = self.state.withLock { state in
-                        defer { state.probeWaiter = nil }
-                        return state.probeWaiter
-                    }
-                    waiter?.resume()
+        let eventLoop = self.eventLoopGroup.next()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let turn = self.state.withLock { state -> Int? in
+                    if state.interactiveInstalls != installsSeen || state.isShutdown || Task.isCancelled { return nil }
+                    state.probeTurn += 1
+                    state.probeWaiter = continuation
+                    return state.probeTurn
                 }
+                guard let turn else { return continuation.resume() }
+                let delay = ContinuousClock.now.duration(to: deadline)
+                eventLoop.scheduleTask(in: max(delay, .zero).timeAmount) { self.wakeProbeWaiter(turn: turn) }
             }
-            await group.next()
-            group.cancelAll()
+        } onCancel: {
+            self.wakeProbeWaiter(turn: nil)
         }
     }
 
-    /// A PING on any connection idle for the keepalive interval.
+    /// Ends the probe loop's wait: that of `turn` (its timer), or any (nil: cancelled, a new connection).
+    private func wakeProbeWaiter(turn: Int?) {
+        let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard turn == nil || turn == state.probeTurn else { return nil }
+            defer { state.probeWaiter = nil }
+            return state.probeWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// A PING on a connection idle for the keepalive interval (a probe counts as use). It sleeps until the next
+    /// connection is due, at most a quarter of the interval (a connection that comes meanwhile is seen then).
     private func keepaliveLoop() async {
         let interval = self.configuration.keepaliveInterval
-        let tick = min(interval / 4, .seconds(1))
         while !Task.isCancelled && !self.isShutdown {
-            try? await Task.sleep(for: tick)
+            let now = ContinuousClock.now
+            var nextLook = now.advanced(by: interval / 4)
             let (interactive, subscriber, lastUsedAt) = self.state.withLock {
                 ($0.interactive, $0.subscriber, $0.lastUsedAt)
             }
-            if let interactive, interactive.isActive, lastUsedAt.duration(to: .now) >= interval {
-                self.state.withLock { $0.lastUsedAt = .now }
-                _ = try? await interactive.send(RESPCommand("PING"))
-            }
-            if let subscriber, subscriber.isActive {
-                let lastRead = await subscriber.lastReadAt()
-                if Duration.nanoseconds((NIODeadline.now() - lastRead).nanoseconds) >= interval {
-                    // A timeout here that leaves the connection silent too long closes it (the silence rule).
-                    _ = try? await subscriber.send(RESPCommand("PING"))
+            if let interactive, interactive.isActive {
+                if lastUsedAt.duration(to: now) >= interval {
+                    self.state.withLock { $0.lastUsedAt = now }
+                    _ = try? await interactive.send(RESPCommand("PING"))
+                } else {
+                    nextLook = min(nextLook, lastUsedAt.advanced(by: interval))
                 }
             }
+            if let subscriber, subscriber.isActive {
+                let idle = Duration.nanoseconds((NIODeadline.now() - (await subscriber.lastReadAt())).nanoseconds)
+                if idle >= interval {
+                    // A timeout here that leaves the connection silent too long closes it (the silence rule).
+                    _ = try? await subscriber.send(RESPCommand("PING"))
+                } else {
+                    nextLook = min(nextLook, now.advanced(by: interval - idle))
+                }
+            }
+            try? await Task.sleep(until: nextLook, clock: .continuous)
         }
     }
 

@@ -58,14 +58,18 @@ public final class ResilientRedisClient: Sendable {
     private let requestsContinuation: AsyncStream<Request>.Continuation
     /// Why an endpoint announced by MOVING must not be dialed (nil: it may be).
     private let movingPolicy: @Sendable (RedisEndpoint) -> String?
+    private let dialLimiter: DialRateLimiter?
 
-    /// - Parameter movingPolicy: judges the endpoint a MOVING notification announces before it is dialed (the
-    ///   daemon's allow-lists); a refused one is reported and not dialed.
+    /// - Parameters:
+    ///   - movingPolicy: judges the endpoint a MOVING notification announces before it is dialed (the daemon's
+    ///     allow-lists); a refused one is reported and not dialed.
+    ///   - dialLimiter: spreads the dials of many clients (a daemon's targets) over time; nil: dial at once.
     /// - Throws: ``RedisClientError`` with code `.configuration` listing every problem of `configuration`.
     public init(
         configuration: RedisMultiplexerConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "redis-healthd.multiplexer"),
+        dialLimiter: DialRateLimiter? = nil,
         movingPolicy: @escaping @Sendable (RedisEndpoint) -> String? = { _ in nil }
     ) throws(RedisClientError) {
         let problems = configuration.validate()
@@ -74,6 +78,7 @@ public final class ResilientRedisClient: Sendable {
         }
         self.configuration = configuration
         self.movingPolicy = movingPolicy
+        self.dialLimiter = dialLimiter
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.sslContext = try configuration.connection.tls.map { tls throws(RedisClientError) in
@@ -119,7 +124,7 @@ public final class ResilientRedisClient: Sendable {
         if let endpoint { configuration.connection.endpoint = endpoint }
         return RedisMultiplexer(
             configuration: configuration, generation: generation, eventLoopGroup: self.eventLoopGroup,
-            sslContext: self.sslContext, subscriptions: self.subscriptions, logger: self.logger,
+            sslContext: self.sslContext, subscriptions: self.subscriptions, logger: self.logger, dialLimiter: self.dialLimiter,
             emit: { [weak self] event in self?.multiplexerEvent(event, generation: generation) })
     }
 

@@ -1,0 +1,70 @@
+import Testing
+
+@testable import HealthDaemon
+
+/// The daemon's own Prometheus registry: what it prints, and that it stays fast with many series.
+@Suite("Metrics registry")
+struct MetricsRegistryTests {
+    let registry = MetricsRegistry(families: [
+        .init(name: "c_total", kind: .counter, help: "A counter."),
+        .init(name: "g", kind: .gauge, help: "A gauge."),
+        .init(name: "h_seconds", kind: .histogram(buckets: [0.001, 0.01, 1]), help: "A histogram."),
+    ])
+
+    @Test("counters, gauges and histograms in the text format: HELP, TYPE, series sorted, buckets cumulative")
+    func exposition() {
+        registry.increment("c_total", ["target": "b", "kind": "x"])
+        registry.increment("c_total", ["target": "a", "kind": "y"], by: 0)
+        registry.increment("c_total", ["target": "b", "kind": "x"], by: 2)
+        registry.set("g", ["target": "a"], to: 1)
+        registry.observe("h_seconds", ["target": "a"], 0.0004)
+        registry.observe("h_seconds", ["target": "a"], 0.5)
+        registry.observe("h_seconds", ["target": "a"], 3)
+        #expect(
+            registry.exposition() == """
+                # HELP c_total A counter.
+                # TYPE c_total counter
+                c_total{target="a",kind="y"} 0
+                c_total{target="b",kind="x"} 3
+                # HELP g A gauge.
+                # TYPE g gauge
+                g{target="a"} 1.0
+                # HELP h_seconds A histogram.
+                # TYPE h_seconds histogram
+                h_seconds_bucket{target="a",le="0.001"} 1
+                h_seconds_bucket{target="a",le="0.01"} 1
+                h_seconds_bucket{target="a",le="1.0"} 2
+                h_seconds_bucket{target="a",le="+Inf"} 3
+                h_seconds_sum{target="a"} 3.5004
+                h_seconds_count{target="a"} 3
+
+                """)
+    }
+
+    @Test("a removed series is gone; a family without series prints nothing")
+    func removal() {
+        registry.set("g", ["target": "a", "node": "n1"], to: 5)
+        registry.remove("g", ["target": "a", "node": "n1"])
+        #expect(registry.exposition() == "")
+    }
+
+    @Test("label values are escaped: a quote, a backslash or a line feed cannot break the line")
+    func escaping() {
+        registry.set("g", ["target": "a\"b\\c\nd"], to: 2)
+        #expect(registry.exposition().contains(#"g{target="a\"b\\c\nd"} 2.0"#))
+    }
+
+    @Test("1,000 targets' series (40 each) register and record without slowing down")
+    func manySeries() {
+        let metrics = DaemonMetrics(version: "test")
+        let started = ContinuousClock.now
+        for index in 0..<1000 { metrics.register(target: "t\(index)") }
+        for index in 0..<1000 { metrics.record(.probe(latency: .microseconds(300)), target: "t\(index)") }
+        let elapsed = started.duration(to: .now)
+        let text = metrics.exposition()
+        #expect(text.contains(#"redis_healthd_probe_duration_seconds_count{target="t999"} 1"#))
+        #expect(text.split(separator: "\n").count > 40_000)
+        // Linear: about 20 ms in a debug build; the old registry copied a family per new series (seconds).
+        #expect(elapsed < .seconds(5), "\(elapsed)")
+    }
+}
