@@ -101,12 +101,12 @@ def write_config(path, socket_path, ports, n, interval, changed=None):
 
 
 def client_ids(port):
-    """CLIENT LIST on one server: name -> id, of the daemon's connections."""
+    """CLIENT LIST on one server: (port, id) -> name."""
     out = subprocess.run(["redis-cli", "-p", str(port), "client", "list"], capture_output=True, text=True).stdout
     ids = {}
     for line in out.splitlines():
         fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        ids[fields.get("id")] = fields.get("name", "")
+        ids[(port, fields.get("id"))] = fields.get("name", "")
     return ids
 
 
@@ -167,6 +167,9 @@ def measure_daemon(binary, workdir, ports, n, seconds, interval):
                 after.update(client_ids(port))
             gone = [before[i].split("#")[0] for i in before if i not in after and before[i]]
             result["reload_replaced"] = sorted(set(gone))
+            log.flush()
+            outcome = [line for line in open(log.name) if "restarted [" in line]
+            result["reload_outcome"] = outcome[-1].split("restarted [", 1)[1].split("]", 1)[0] if outcome else "?"
         t = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -239,7 +242,7 @@ def main():
                     f"CPU {r['cpu_percent']:.2f} % of a core; status --json {r['status_ms'][0]:.1f} ms "
                     f"(max {r['status_ms'][1]:.1f} ms, {r['status_ms'][2] // 1024} KB)")
             if "reload_ms" in r:
-                line += f"; reload changing 1 target: READY=1 after {r['reload_ms']:.0f} ms, replaced {r['reload_replaced']}"
+                line += f"; reload changing 1 target: READY=1 after {r['reload_ms']:.0f} ms, restarted [{r['reload_outcome']}], connections replaced: {r['reload_replaced']}"
             line += f"; stopped {r['stop_ms']:.0f} ms after SIGTERM"
             print(line, flush=True)
     finally:

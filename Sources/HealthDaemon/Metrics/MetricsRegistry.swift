@@ -119,6 +119,10 @@ final class MetricsRegistry: Sendable {
 
     /// `target="a",kind="socket"`, label values escaped as the exposition format requires (`\`, `"`, line feed).
     static func render(_ labels: KeyValuePairs<String, String>) -> String {
+        // Nearly always nothing to escape: plain interpolation then.
+        if labels.allSatisfy({ !$0.value.utf8.contains { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") } }) {
+            return labels.map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",")
+        }
         var text = ""
         for (index, (name, value)) in labels.enumerated() {
             if index > 0 { text += "," }
