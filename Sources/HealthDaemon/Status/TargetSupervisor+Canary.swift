@@ -47,7 +47,12 @@ extension TargetSupervisor {
         let interval = self.target.canaryInterval
         guard interval > .zero else { return }
         // Only while something else is subscribed: then there is a subscriber connection that can die silently.
+        // (The wait is kept out of the canary's loop: a target that never subscribes holds only this small frame.)
         guard await self.client.subscriptions.waitUntilNotEmpty(), !Task.isCancelled else { return }
+        await self.runCanaryLoop(interval: interval)
+    }
+
+    private func runCanaryLoop(interval: Duration) async {
         let channel = self.canaryChannel
         let deadline = self.canaryDeadline
         self.status.withLock { $0.canary = TargetStatus.CanaryStatus(channel: channel, interval: interval, deadline: deadline) }

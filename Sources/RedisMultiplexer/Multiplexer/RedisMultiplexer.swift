@@ -139,7 +139,12 @@ public final class RedisMultiplexer: Sendable {
     private func runConnections() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.maintain(role: .interactive) }
-            group.addTask { await self.maintain(role: .subscriber) }
+            group.addTask {
+                // The subscriber connection exists only while somebody subscribes; until then this task holds only
+                // its small frame, not the connection loop's.
+                guard await self.subscriptions.waitUntilNotEmpty() else { return }
+                await self.maintain(role: .subscriber)
+            }
             if let interval = self.configuration.probeInterval {
                 group.addTask { await self.probeLoop(interval: interval) }
             }
