@@ -65,7 +65,7 @@ redis-healthd ($version) stable; urgency=medium
 CHANGELOG
 cat > "$root/usr/share/doc/redis-healthd/copyright" <<'COPYRIGHT'
 redis-healthd, a Redis connection-health daemon.
-The binary statically links the Swift standard library, Foundation and libdispatch (Apache License 2.0
+The binary statically links the Swift standard library, FoundationEssentials and libdispatch (Apache License 2.0
 with Runtime Library Exception, https://swift.org/LICENSE.txt), SwiftNIO, swift-nio-ssl with BoringSSL, swift-log,
 swift-metrics, swift-prometheus and swift-argument-parser (Apache License 2.0).
 COPYRIGHT

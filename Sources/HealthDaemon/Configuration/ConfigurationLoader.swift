@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import RedisMultiplexer
 
 /// Reads `redis-healthd.yaml`, reporting every problem at once: unknown keys, wrong types, invalid values,
@@ -386,7 +390,7 @@ private struct Reader {
         }
         var hook = HookConfiguration(
             events: parsed, targets: hookTargets, run: run,
-            label: "\(path) (\(run.first.map { ($0 as NSString).lastPathComponent } ?? "?"))")
+            label: "\(path) (\(run.first.map(FilePath.lastComponent) ?? "?"))")
         if let value = self.duration(map["timeout"], "\(path).timeout") { hook.timeout = value }
         if let value = self.duration(map["min_interval"], "\(path).min_interval") { hook.minInterval = value }
         return parsed.isEmpty || run.isEmpty ? nil : hook
@@ -597,7 +601,7 @@ private struct Reader {
             self.problem(path, "expected a port or a range such as \"13000-13999\"")
             return nil
         }
-        let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let parts = text.split(separator: "-").map { Int($0.trimmingWhitespace()) }
         guard parts.count == 2, let low = parts[0], let high = parts[1], 1 <= low, low <= high, high <= 65535 else {
             self.problem(path, "\"\(text)\" is not a port range such as \"13000-13999\"")
             return nil
@@ -643,7 +647,7 @@ extension ConfigurationLoader {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ControlClientError("cannot read \(path): \((error as NSError).localizedDescription)")
+            throw ControlClientError("cannot read \(unreadableFileReason(path))")
         }
         let root: YAMLNode?
         do {
