@@ -1,13 +1,17 @@
 // Throughput of one multiplexer shared by N concurrent callers doing GET/SET, for Benchmarks/throughput.sh.
 // Not a test: it prints figures.
 //   multiplexer-throughput PORT [CALLERS=50] [REQUESTS=200000]
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import RESP
 import RedisMultiplexer
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2, let port = Int(arguments[1]) else {
-    FileHandle.standardError.write("usage: multiplexer-throughput PORT [CALLERS] [REQUESTS]\n".data(using: .utf8)!)
+    _ = "usage: multiplexer-throughput PORT [CALLERS] [REQUESTS]\n".withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
 let callers = arguments.count > 2 ? Int(arguments[2]) ?? 50 : 50
@@ -40,7 +44,16 @@ for operation in ["SET", "GET"] {
     }
     let elapsed = started.duration(to: .now)
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    print("\(operation): \(String(format: "%.2f", Double(perCaller * callers) / seconds)) requests per second")
+    print("\(operation): \(formatted("%.2f", Double(perCaller * callers) / seconds)) requests per second")
 }
 await client.shutdown()
 await runner.value
+
+/// `value` printed with a printf format for one double (`%.2f`, `%8.1f`).
+func formatted(_ format: String, _ value: Double) -> String {
+    var buffer = [CChar](repeating: 0, count: 400)
+    _ = withVaList([value]) { arguments in
+        buffer.withUnsafeMutableBufferPointer { vsnprintf($0.baseAddress, $0.count, format, arguments) }
+    }
+    return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+}

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import RESP
 
@@ -41,7 +45,7 @@ func parse(_ bytes: [UInt8], chunk: Int) -> (seconds: Double, calls: Int) {
 
 let reply = makeReply(elements: 300_000)
 let megabytes = Double(reply.count) / 1_000_000
-print("RESP parser: one reply of \(String(format: "%.1f", megabytes)) MB (an array of 300,000 bulk strings)")
+print("RESP parser: one reply of \(formatted("%.1f", megabytes)) MB (an array of 300,000 bulk strings)")
 for (label, chunk) in [("1 KB chunks", 1_024), ("64 KB chunks", 65_536), ("whole", reply.count)] {
     var best = Double.infinity
     var calls = 0
@@ -50,5 +54,14 @@ for (label, chunk) in [("1 KB chunks", 1_024), ("64 KB chunks", 65_536), ("whole
         best = min(best, run.seconds)
         calls = run.calls
     }
-    print("  \(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", megabytes / best)) MB/s  (\(calls) reads, best of 3: \(String(format: "%.3f", best)) s)")
+    print("  \(label + String(repeating: " ", count: 13 - label.count)) \(formatted("%8.1f", megabytes / best)) MB/s  (\(calls) reads, best of 3: \(formatted("%.3f", best)) s)")
+}
+
+/// `value` printed with a printf format for one double (`%.2f`, `%8.1f`).
+func formatted(_ format: String, _ value: Double) -> String {
+    var buffer = [CChar](repeating: 0, count: 400)
+    _ = withVaList([value]) { arguments in
+        buffer.withUnsafeMutableBufferPointer { vsnprintf($0.baseAddress, $0.count, format, arguments) }
+    }
+    return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }

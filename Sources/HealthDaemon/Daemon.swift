@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -251,7 +255,7 @@ public final class Daemon: ControlBackend {
         guard let encoded = try? encoder.encode(bundle) else { return .bundle("{}") }
         // Every string of the bundle, whatever its source, is scrubbed of every target's secrets.
         let scrubber = SecretScrubber(chosen.flatMap(\.secrets))
-        let scrubbed = scrubber.scrubJSON(encoded, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        let scrubbed = scrubber.scrubJSON(encoded, options: encoder.outputFormatting)
         return .bundle(String(decoding: scrubbed, as: UTF8.self))
     }
 

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import HealthDaemon
 
 /// `redis-healthd check-config`: validates a configuration file, printing every problem with its key path.

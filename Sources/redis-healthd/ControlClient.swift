@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import HealthDaemon
 
 #if canImport(Glibc)
@@ -128,13 +132,13 @@ struct Reconnect: ParsableCommand {
     func run() throws {
         let response = try self.socket.request("POST", "/reconnect/\(percentEncoded(self.target))", timeout: 60)
         guard response.status == 200 else { throw failure(errorMessage(response)) }
-        let object = try JSONSerialization.jsonObject(with: response.body) as? [String: Any]
-        print("\(self.target): \((object?["outcome"] as? String ?? "done").escapingControlCharacters)")
+        let object = try JSONDecoder().decode(JSONValue.self, from: response.body)
+        print("\(self.target): \((object["outcome"]?.string ?? "done").escapingControlCharacters)")
     }
 }
 
 func percentEncoded(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?&="))) ?? text
+    text.percentEncodedPathSegment
 }
 
 /// Prints `message` to stderr and exits with `code` (not ArgumentParser's usage error, which would print the usage
@@ -152,8 +156,8 @@ func note(_ message: String) {
 }
 
 func errorMessage(_ response: ControlClient.Response) -> String {
-    let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]
-    return (object?["error"] as? String)?.escapingControlCharacters ?? "the daemon answered HTTP \(response.status)"
+    let object = JSONValue.decode(response.body)
+    return object?["error"]?.string?.escapingControlCharacters ?? "the daemon answered HTTP \(response.status)"
 }
 
 /// `redis-healthd events [--follow] [--since N] [--target NAME] [--json]`
@@ -203,7 +207,7 @@ struct Events: ParsableCommand {
                     note("\(error.description); waiting for it (Ctrl-C to stop)")
                     unreachableSaid = true
                 }
-                Thread.sleep(forTimeInterval: 1)
+                sleep(1)
                 continue
             }
             guard response.status == 200 else { throw failure(errorMessage(response)) }
@@ -226,7 +230,7 @@ struct Events: ParsableCommand {
             first = false
             fflush(nil)
             guard self.follow else { return }
-            Thread.sleep(forTimeInterval: 1)
+            sleep(1)
         }
     }
 

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import HealthDaemon
 import RedisMultiplexer
 
@@ -104,7 +108,7 @@ struct DoctorCommand: AsyncParsableCommand {
         } catch {
             throw ConfigurationError(
                 file: self.config,
-                problems: [.init(path: "", message: "cannot read the file: \(error.localizedDescription); name a file with --config or a server with --host")])
+                problems: [.init(path: "", message: "cannot read the file: \(unreadableFileReason(self.config)); name a file with --config or a server with --host")])
         }
         let configuration = try loader.parse(text, file: self.config)
         guard let name = self.target else { return configuration.targets }

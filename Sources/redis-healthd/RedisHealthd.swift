@@ -1,6 +1,14 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import HealthDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct RedisHealthd: AsyncParsableCommand {
@@ -26,7 +34,7 @@ extension RedisHealthd {
                 let suggestion = closestMatch(to: first, in: names).map { "; did you mean \($0)?" } ?? ""
                 writeToStandardError(
                     "redis-healthd: unknown command '\(first.escapingControlCharacters)'\(suggestion) (commands: \(names.dropLast().joined(separator: ", ")); see redis-healthd --help)\n")
-                Foundation.exit(64)
+                terminate(64)
             }
         }
         do {
@@ -46,4 +54,9 @@ enum RedisHealthdVersion {
     static let number = "0.1.0"
     /// `0.1.0 (commit 1c43b3d2a0f1, built 2026-12-01T01:30:00Z)`
     static let current = "\(number) (commit \(BuildInfo.commit), built \(BuildInfo.date))"
+}
+
+/// Ends the process with `code` (C's exit: inside a command, `exit` names ArgumentParser's).
+private func terminate(_ code: Int32) -> Never {
+    exit(code)
 }

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import HealthDaemon
 
 #if canImport(Glibc)
@@ -71,7 +75,7 @@ struct Export: ParsableCommand {
         }
         guard response.status == 200 else { throw failure(errorMessage(response)) }
         guard let output = self.output else {
-            FileHandle.standardOutput.write(response.body)
+            writeToStandardOutput(response.body)
             return
         }
         // A new file, created 0600 (the bundle describes the servers and the host, for the operator and support only);

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import HealthDaemon
 
 /// `redis-healthd unit-dropin`: prints a systemd drop-in that lets the daemon reach only the addresses its
@@ -27,7 +31,7 @@ struct UnitDropInCommand: ParsableCommand {
         do {
             text = try String(contentsOfFile: self.config, encoding: .utf8)
         } catch {
-            print("\(self.config): cannot read the file: \(error.localizedDescription)", to: &standardError)
+            print("\(self.config): cannot read the file: \(unreadableFileReason(self.config))", to: &standardError)
             throw ExitCode(1)
         }
         let dropIn: UnitDropIn

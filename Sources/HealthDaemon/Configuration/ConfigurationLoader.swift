@@ -1,6 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import RedisMultiplexer
-import Yams
 
 /// Reads `redis-healthd.yaml`, reporting every problem at once: unknown keys, wrong types, invalid values,
 /// each with its key path.
@@ -196,14 +199,14 @@ private struct Reader {
     }
 
     /// The mapping at `path`, with unknown keys reported.
-    mutating func mapping(_ node: Node?, _ path: String, allowed: Set<String>) -> [String: Node]? {
+    mutating func mapping(_ node: YAMLNode?, _ path: String, allowed: Set<String>) -> [String: YAMLNode]? {
         guard let node else { return nil }
-        if node.null != nil { return nil }
+        if node.isNull { return nil }
         guard let mapping = node.mapping else {
             self.problem(path, "expected a mapping of keys, got \(describe(node))")
             return nil
         }
-        var result: [String: Node] = [:]
+        var result: [String: YAMLNode] = [:]
         for (key, value) in mapping {
             guard let name = key.string else { continue }
             if !allowed.contains(name) {
@@ -216,8 +219,8 @@ private struct Reader {
         return result
     }
 
-    mutating func string(_ node: Node?, _ path: String) -> String? {
-        guard let node, node.null == nil else { return nil }
+    mutating func string(_ node: YAMLNode?, _ path: String) -> String? {
+        guard let node, !node.isNull else { return nil }
         guard let scalar = node.scalar else {
             self.problem(path, "expected a string, got \(describe(node))")
             return nil
@@ -225,8 +228,8 @@ private struct Reader {
         return scalar.string
     }
 
-    mutating func int(_ node: Node?, _ path: String, range: ClosedRange<Int>) -> Int? {
-        guard let node, node.null == nil else { return nil }
+    mutating func int(_ node: YAMLNode?, _ path: String, range: ClosedRange<Int>) -> Int? {
+        guard let node, !node.isNull else { return nil }
         guard let value = node.int else {
             self.problem(path, "expected a whole number, got \(describe(node))")
             return nil
@@ -238,8 +241,8 @@ private struct Reader {
         return value
     }
 
-    mutating func bool(_ node: Node?, _ path: String) -> Bool? {
-        guard let node, node.null == nil else { return nil }
+    mutating func bool(_ node: YAMLNode?, _ path: String) -> Bool? {
+        guard let node, !node.isNull else { return nil }
         guard let value = node.bool else {
             self.problem(path, "expected true or false, got \(describe(node))")
             return nil
@@ -248,7 +251,7 @@ private struct Reader {
     }
 
     /// A duration of at least `minimum` (``ConfigurationLoader/minimums``); `zeroIsOff` also accepts `0s`.
-    mutating func duration(_ node: Node?, _ path: String, zeroIsOff: Bool = false) -> Duration? {
+    mutating func duration(_ node: YAMLNode?, _ path: String, zeroIsOff: Bool = false) -> Duration? {
         guard let text = self.string(node, path) else { return nil }
         guard let duration = DurationParsing.parse(text) else {
             self.problem(path, "\"\(text)\" is not a duration; write a number and a unit: 250ms, 5s, 10m, 14d")
@@ -265,7 +268,7 @@ private struct Reader {
         return duration
     }
 
-    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node?, _ path: String, as: T.Type) -> T?
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: YAMLNode?, _ path: String, as: T.Type) -> T?
     where T.RawValue == String {
         guard let text = self.string(node, path) else { return nil }
         guard let value = T(rawValue: text) else {
@@ -277,9 +280,9 @@ private struct Reader {
 
     mutating func daemon(_ text: String) -> DaemonConfiguration {
         var configuration = DaemonConfiguration()
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLReader.read(text)
         } catch {
             self.problem("", "not valid YAML: \(error)")
             return configuration
@@ -329,7 +332,7 @@ private struct Reader {
                 }
             }
         }
-        guard let targetsNode = top["targets"], targetsNode.null == nil else {
+        guard let targetsNode = top["targets"], !targetsNode.isNull else {
             self.problem("targets", "missing: list at least one Redis target")
             return configuration
         }
@@ -347,7 +350,7 @@ private struct Reader {
                 configuration.targets.append(target)
             }
         }
-        if let hooksNode = top["hooks"], hooksNode.null == nil {
+        if let hooksNode = top["hooks"], !hooksNode.isNull {
             if let hooks = hooksNode.sequence {
                 for (index, node) in hooks.enumerated() {
                     if let hook = self.hook(node, "hooks[\(index)]", targets: names) { configuration.hooks.append(hook) }
@@ -361,7 +364,7 @@ private struct Reader {
 
     /// One `hooks:` entry: `on` (events), `targets` (names; empty: all), `run` (argv, an absolute path first),
     /// `timeout` [10s], `min_interval` [60s].
-    mutating func hook(_ node: Node, _ path: String, targets: Set<String>) -> HookConfiguration? {
+    mutating func hook(_ node: YAMLNode, _ path: String, targets: Set<String>) -> HookConfiguration? {
         guard let map = self.mapping(node, path, allowed: ["on", "targets", "run", "timeout", "min_interval"]) else { return nil }
         let events = self.strings(map["on"], "\(path).on")
         var parsed = Set<HookEvent>()
@@ -387,15 +390,15 @@ private struct Reader {
         }
         var hook = HookConfiguration(
             events: parsed, targets: hookTargets, run: run,
-            label: "\(path) (\(run.first.map { ($0 as NSString).lastPathComponent } ?? "?"))")
+            label: "\(path) (\(run.first.map(FilePath.lastComponent) ?? "?"))")
         if let value = self.duration(map["timeout"], "\(path).timeout") { hook.timeout = value }
         if let value = self.duration(map["min_interval"], "\(path).min_interval") { hook.minInterval = value }
         return parsed.isEmpty || run.isEmpty ? nil : hook
     }
 
     /// A list of strings (a single string is taken as a list of one).
-    mutating func strings(_ node: Node?, _ path: String) -> [String] {
-        guard let node, node.null == nil else { return [] }
+    mutating func strings(_ node: YAMLNode?, _ path: String) -> [String] {
+        guard let node, !node.isNull else { return [] }
         if node.scalar != nil { return self.string(node, path).map { [$0] } ?? [] }
         guard let items = node.sequence else {
             self.problem(path, "expected a list, got \(describe(node))")
@@ -405,7 +408,7 @@ private struct Reader {
     }
 
     /// `max_connections`, `request_timeout`, `idle_timeout` of the control socket or the metrics listener.
-    mutating func limits(_ map: [String: Node], _ path: String, defaults: ConnectionLimits) -> ConnectionLimits {
+    mutating func limits(_ map: [String: YAMLNode], _ path: String, defaults: ConnectionLimits) -> ConnectionLimits {
         var limits = defaults
         if let value = self.int(map["max_connections"], "\(path).max_connections", range: 1...4096) { limits.maxConnections = value }
         if let value = self.duration(map["request_timeout"], "\(path).request_timeout") { limits.requestTimeout = value }
@@ -422,7 +425,7 @@ private struct Reader {
         "client_name", "topology",
     ]
 
-    mutating func target(_ node: Node, _ path: String) -> DaemonConfiguration.Target? {
+    mutating func target(_ node: YAMLNode, _ path: String) -> DaemonConfiguration.Target? {
         guard let map = self.mapping(node, path, allowed: Self.targetKeys) else { return nil }
         let problemsBefore = self.problems.count
         let name = self.string(map["name"], "\(path).name")
@@ -502,7 +505,7 @@ private struct Reader {
         if let tlsExpiryWarning { target.tlsExpiryWarning = tlsExpiryWarning }
         target.passwordFile = self.string(map["password_file"], "\(path).password_file")
         target.passwordCredential = self.string(map["password_credential"], "\(path).password_credential")
-        if let command = map["credential_command"], command.null == nil {
+        if let command = map["credential_command"], !command.isNull {
             let argv = self.strings(command, "\(path).credential_command")
             if argv.isEmpty {
                 self.problem("\(path).credential_command", "expected a command as a list such as [\"/usr/local/bin/redis-token\", \"--json\"]")
@@ -539,7 +542,7 @@ private struct Reader {
             if let value = self.int(topology["history"], "\(path).topology.history", range: 1...10_000) { target.topologyHistory = value }
             if let value = self.int(topology["max_nodes"], "\(path).topology.max_nodes", range: 1...100_000) { target.topologyMaxNodes = value }
         }
-        if let ports = map["allowed_ports"], ports.null == nil {
+        if let ports = map["allowed_ports"], !ports.isNull {
             if let list = ports.sequence {
                 target.allowedPorts = list.enumerated().flatMap { self.portRanges($1, "\(path).allowed_ports[\($0)]") }
             } else {
@@ -548,7 +551,7 @@ private struct Reader {
                     "expected a list of ports, ranges and presets such as [azure-managed, 6379, \"13000-13999\"]")
             }
         }
-        if let networks = map["allowed_networks"], networks.null == nil {
+        if let networks = map["allowed_networks"], !networks.isNull {
             if let list = networks.sequence {
                 target.allowedNetworks = list.enumerated().compactMap { index, node in
                     let itemPath = "\(path).allowed_networks[\(index)]"
@@ -575,7 +578,7 @@ private struct Reader {
     ]
 
     /// One entry of `allowed_ports`: a port, a range, or a preset's ranges.
-    mutating func portRanges(_ node: Node, _ path: String) -> [ClosedRange<Int>] {
+    mutating func portRanges(_ node: YAMLNode, _ path: String) -> [ClosedRange<Int>] {
         if let name = node.string, name.first?.isLetter == true {
             if let preset = Self.portPresets[name] { return preset }
             let known = Self.portPresets.keys.sorted()
@@ -586,7 +589,7 @@ private struct Reader {
         return self.portRange(node, path).map { [$0] } ?? []
     }
 
-    mutating func portRange(_ node: Node, _ path: String) -> ClosedRange<Int>? {
+    mutating func portRange(_ node: YAMLNode, _ path: String) -> ClosedRange<Int>? {
         if let port = node.int {
             guard (1...65535).contains(port) else {
                 self.problem(path, "\(port) is not a port (1…65535)")
@@ -598,7 +601,7 @@ private struct Reader {
             self.problem(path, "expected a port or a range such as \"13000-13999\"")
             return nil
         }
-        let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let parts = text.split(separator: "-").map { Int($0.trimmingWhitespace()) }
         guard parts.count == 2, let low = parts[0], let high = parts[1], 1 <= low, low <= high, high <= 65535 else {
             self.problem(path, "\"\(text)\" is not a port range such as \"13000-13999\"")
             return nil
@@ -609,12 +612,11 @@ private struct Reader {
 
 private func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-private func describe(_ node: Node) -> String {
+private func describe(_ node: YAMLNode) -> String {
     switch node {
     case .scalar(let scalar): "\"\(scalar.string)\""
     case .mapping: "a mapping"
     case .sequence: "a list"
-    case .alias: "an alias"
     }
 }
 
@@ -645,11 +647,11 @@ extension ConfigurationLoader {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ControlClientError("cannot read \(path): \((error as NSError).localizedDescription)")
+            throw ControlClientError("cannot read \(unreadableFileReason(path))")
         }
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLReader.read(text)
         } catch {
             throw ControlClientError("\(path) is not valid YAML: \(error)")
         }

@@ -1,11 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Why a file cannot be read, in words that say what to do: missing, a folder, not readable by this user.
-func unreadableFileReason(_ path: String) -> String {
+package func unreadableFileReason(_ path: String) -> String {
     var info = stat()
     guard stat(path, &info) == 0 else {
         switch errno {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -84,7 +88,7 @@ public struct ControlClient: Sendable {
             if count <= 0 { break }
             data.append(contentsOf: buffer[0..<count])
         }
-        guard let separator = data.range(of: Data("\r\n\r\n".utf8)) else {
+        guard let separator = data.firstOccurrence(of: "\r\n\r\n".utf8) else {
             throw ControlClientError("the daemon sent an incomplete reply")
         }
         let head = String(decoding: data[..<separator.lowerBound], as: UTF8.self)

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -83,7 +87,7 @@ public final class ControlServer: Sendable {
     ) async throws -> ControlServer {
         // File system calls block: a thread of NIO's pool, not one of the cooperative pool.
         let staging = try await NIOThreadPool.singleton.runIfActive { try prepareStaging(for: path) }
-        let temporaryPath = "\(staging)/\((path as NSString).lastPathComponent)"
+        let temporaryPath = "\(staging)/\(FilePath.lastComponent(path))"
         let registry = ConnectionRegistry(limit: limits.maxConnections)
         let channel: any Channel
         do {
@@ -109,7 +113,7 @@ public final class ControlServer: Sendable {
 
     /// Creates the socket's folder if needed, checks it, and makes a private staging folder inside it.
     private static func prepareStaging(for path: String) throws -> String {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = FilePath.deletingLastComponent(path)
         if let problem = SocketDirectory.problem(socketPath: path) {
             throw ControlServerError(message: "refusing the control socket \(path): \(problem)")
         }
@@ -121,7 +125,7 @@ public final class ControlServer: Sendable {
                 throw ControlServerError(message: "refusing the control socket \(path): \(problem)")
             }
         }
-        var template = Array("\(directory)/.\((path as NSString).lastPathComponent).XXXXXX".utf8CString)
+        var template = Array("\(directory)/.\(FilePath.lastComponent(path)).XXXXXX".utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw ControlServerError(
                 message: "cannot set up the control socket \(path): cannot create a folder in \(directory): \(String(cString: strerror(errno)))")
@@ -253,7 +257,7 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
         case (.GET, "status", 1):
             self.respond(context: context, status: .ok, json: encode(encoder, self.backend.statusDocument()))
         case (.GET, "status", 2):
-            let name = segments[1].removingPercentEncoding ?? segments[1]
+            let name = segments[1].percentDecoded ?? segments[1]
             let document = self.backend.statusDocument()
             if let target = document.targets.first(where: { $0.name == name }) {
                 self.respond(context: context, status: .ok, json: encode(encoder, target))
@@ -276,12 +280,12 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
                     }
                     since = value
                 } else if kv.first == "target", kv.count == 2 {
-                    target = String(kv[1]).removingPercentEncoding ?? String(kv[1])
+                    target = kv[1].percentDecoded ?? String(kv[1])
                 }
             }
             self.respond(context: context, status: .ok, json: encode(encoder, self.backend.events(since: since, target: target)))
         case (.GET, "topology", 2):
-            let name = segments[1].removingPercentEncoding ?? segments[1]
+            let name = segments[1].percentDecoded ?? segments[1]
             if let document = self.backend.topology(target: name) {
                 self.respond(context: context, status: .ok, json: encode(encoder, document))
             } else {
@@ -289,10 +293,10 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
             }
         case (.GET, "export", 1), (.GET, "export", 2):
             // The bundle holds the servers' configuration: the same peers as for reconnect.
-            let name = segments.count == 2 ? (segments[1].removingPercentEncoding ?? segments[1]) : nil
+            let name = segments.count == 2 ? (segments[1].percentDecoded ?? segments[1]) : nil
             self.ifPeerMayMutate(context: context, action: "export") { handler, context in handler.export(name, context: context) }
         case (.POST, "reconnect", 2):
-            let name = segments[1].removingPercentEncoding ?? segments[1]
+            let name = segments[1].percentDecoded ?? segments[1]
             self.ifPeerMayMutate(context: context, action: "reconnect") { handler, context in handler.reconnect(name, context: context) }
         case (_, "status", 1), (_, "status", 2), (_, "events", 1), (_, "reconnect", 2), (_, "metrics", 1), (_, "topology", 2),
             (_, "export", 1), (_, "export", 2):

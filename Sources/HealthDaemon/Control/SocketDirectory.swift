@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -16,14 +20,14 @@ public enum SocketDirectory {
     /// `owners` (the daemon's user; check-config also accepts systemd dynamic users, which own
     /// RuntimeDirectory= folders while the service runs). Sticky (/tmp-style) folders are refused too.
     public static func problem(socketPath: String, owners: Set<UInt32> = [geteuid()], acceptDynamicUsers: Bool = false) -> String? {
-        let directory = (socketPath as NSString).deletingLastPathComponent
+        let directory = FilePath.deletingLastComponent(socketPath)
         var candidate = directory.isEmpty ? "/" : directory
         var info = stat()
         while stat(candidate, &info) != 0 {
             guard errno == ENOENT, candidate != "/" else {
                 return "cannot inspect the folder \(candidate): \(String(cString: strerror(errno)))"
             }
-            candidate = (candidate as NSString).deletingLastPathComponent
+            candidate = FilePath.deletingLastComponent(candidate)
             if candidate.isEmpty { candidate = "/" }
         }
         let existing = candidate == directory ? "the folder \(directory)" : "\(candidate), where the folder \(directory) would be created,"
@@ -31,7 +35,7 @@ public enum SocketDirectory {
         let mode = info.st_mode & 0o7777
         if mode & 0o022 != 0 {
             let who = mode & 0o002 != 0 ? "every user" : "its group"
-            return "\(existing) can be written by \(who) (mode \(String(format: "%04o", mode))): another user could replace or remove "
+            return "\(existing) can be written by \(who) (mode \(mode.zeroPadded(4, radix: 8))): another user could replace or remove "
                 + "the socket. Put the socket in a folder only root and the daemon's user can write, such as /run/redis-healthd "
                 + "(RuntimeDirectory= in the unit)"
         }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The JSON of `GET /status` and `redis-healthd status --json`: timestamps in RFC 3339, durations in seconds.
 public struct StatusDocument: Codable, Sendable, Hashable {
@@ -217,35 +221,16 @@ public struct RFC3339Time: Sendable, Hashable, Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var date = formatter.date(from: text)
-        if date == nil {
-            formatter.formatOptions = [.withInternetDateTime]
-            date = formatter.date(from: text)
-        }
-        guard let date else {
+        guard let time = parseRFC3339(text) else {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(text) is not an RFC 3339 time")
         }
-        self.wrappedValue = date.timeIntervalSince1970
+        self.wrappedValue = time
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rfc3339(self.wrappedValue))
     }
-}
-
-/// `2026-11-22T23:35:57.170Z`: UTC, milliseconds rounded (written here: the formatter's own fraction can come
-/// out a millisecond low).
-public func rfc3339(_ time: Double) -> String {
-    let milliseconds = Int64((time * 1000).rounded())
-    let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-    let fraction = milliseconds - seconds * 1000
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime]
-    let whole = formatter.string(from: Date(timeIntervalSince1970: Double(seconds)))
-    return String(whole.dropLast()) + "." + String(format: "%03d", Int(fraction)) + "Z"
 }
 
 /// The one-line summary for systemd's STATUS=: "2/2 targets healthy; cache-a 0.4 ms". Control characters are
@@ -258,7 +243,7 @@ public func statusLine(_ statuses: [TargetStatus], detailLimit: Int = 8) -> Stri
     let shown = statuses.count <= detailLimit ? statuses : statuses.filter { $0.state != .healthy }
     let details = shown.prefix(detailLimit).map { status -> String in
         if status.state == .healthy, let latency = status.probeLast {
-            return "\(status.name) \(String(format: "%.1f", seconds(latency) * 1000)) ms"
+            return "\(status.name) \((seconds(latency) * 1000).fixed(1)) ms"
         }
         if status.state == .healthy { return status.name }
         return "\(status.name) \(status.state.rawValue)" + (status.shortReason.map { ": \($0)" } ?? "")

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The readable table of `redis-healthd status`.
 public func renderTable(_ targets: [StatusDocument.Target]) -> String {
@@ -6,7 +10,7 @@ public func renderTable(_ targets: [StatusDocument.Target]) -> String {
     for target in targets {
         let probe: String
         if let p50 = target.probeP50Seconds, let p99 = target.probeP99Seconds {
-            probe = String(format: "%.1f/%.1f ms", p50 * 1000, p99 * 1000)
+            probe = "\((p50 * 1000).fixed(1))/\((p99 * 1000).fixed(1)) ms"
         } else {
             probe = "-"
         }
@@ -25,7 +29,7 @@ public func renderTable(_ targets: [StatusDocument.Target]) -> String {
 public func humanDuration(_ seconds: Double) -> String {
     let total = Int(seconds)
     if total < 60 { return "\(total)s" }
-    if total < 3600 { return String(format: "%dm%02ds", total / 60, total % 60) }
-    if total < 86400 { return "\(total / 3600)h\(String(format: "%02d", (total % 3600) / 60))m" }
-    return "\(total / 86400)d\(String(format: "%02d", (total % 86400) / 3600))h"
+    if total < 3600 { return "\(total / 60)m\((total % 60).zeroPadded(2))s" }
+    if total < 86400 { return "\(total / 3600)h\(((total % 3600) / 60).zeroPadded(2))m" }
+    return "\(total / 86400)d\(((total % 86400) / 3600).zeroPadded(2))h"
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import RedisMultiplexer
 
 /// The JSON of `GET /topology/{target}` and `redis-healthd topology --json`: the current topology (each node
@@ -220,7 +224,7 @@ func table(_ rows: [[String]]) -> [String] {
     let widths = (0..<first.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
     return rows.map { row in
         row.enumerated().map { index, cell in
-            index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
+            index == row.count - 1 ? cell : cell.padded(to: widths[index] + 2)
         }.joined()
     }
 }

@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOPosix
 import RedisMultiplexer
 import Synchronization
@@ -217,21 +225,21 @@ public final class CredentialSource: Sendable {
     static func parse(_ output: String, now: Double) -> Result<RedisCredentials, CredentialError> {
         let expected = "expected one JSON object {\"username\": …, \"password\": …, \"expires_at\": \"RFC 3339\"} on stdout"
         guard let start = output.firstIndex(of: "{"), let end = output.lastIndex(of: "}"), start < end,
-            let object = try? JSONSerialization.jsonObject(with: Data(output[start...end].utf8)) as? [String: Any]
+            case .object(let object) = JSONValue.decode(Data(output[start...end].utf8))
         else { return .failure(CredentialError(message: "printed no JSON object; \(expected)")) }
-        guard let password = object["password"] as? String, !password.isEmpty else {
+        guard let password = object["password"]?.string, !password.isEmpty else {
             return .failure(CredentialError(message: "its JSON has no non-empty \"password\"; \(expected)"))
         }
         var username: String?
         if let value = object["username"] {
-            guard let text = value as? String, !text.isEmpty else {
+            guard let text = value.string, !text.isEmpty else {
                 return .failure(CredentialError(message: "its \"username\" is not a non-empty string"))
             }
             username = text
         }
         var expiresAt: Double?
-        if let value = object["expires_at"], !(value is NSNull) {
-            guard let text = value as? String, let time = parseTime(text) else {
+        if let value = object["expires_at"], value != .null {
+            guard let text = value.string, let time = parseRFC3339(text) else {
                 return .failure(CredentialError(message: "its \"expires_at\" is not an RFC 3339 time such as 2026-12-01T10:00:00Z"))
             }
             guard time > now else {
@@ -240,14 +248,6 @@ public final class CredentialSource: Sendable {
             expiresAt = time
         }
         return .success(RedisCredentials(username: username, password: RedisSecret(password), expiresAt: expiresAt, obtainedAt: now))
-    }
-
-    private static func parseTime(_ text: String) -> Double? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)?.timeIntervalSince1970
     }
 
     /// Makes `fresh` current; tells `onNew` when it authenticates differently. A file read again that holds the same
@@ -283,6 +283,6 @@ enum PasswordFileProblem: Error {
 /// credential source read password files alike; each says a problem in its own words.
 func passwordFileContents(_ path: String) -> Result<String, PasswordFileProblem> {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return .failure(.unreadable(unreadableFileReason(path))) }
-    let password = text.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n"))
+    let password = text.trimming("\r\n")
     return password.isEmpty ? .failure(.empty) : .success(password)
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -246,7 +250,7 @@ public struct Doctor: Sendable {
     func expiryCheck(_ name: String, _ date: Date, now: Date = Date()) -> DoctorCheck {
         let seconds = date.timeIntervalSince(now)
         let days = Int((seconds / 86_400).rounded(.down))
-        let when = ISO8601DateFormatter().string(from: date)
+        let when = rfc3339Seconds(date.timeIntervalSince1970)
         if seconds <= 0 {
             return .failure(
                 "tls", name, "expired \(-days) day\(-days == 1 ? "" : "s") ago (\(when))",
@@ -323,12 +327,28 @@ public struct Doctor: Sendable {
     /// `handshakeFailed(…CERTIFICATE_VERIFY_FAILED at /…/handshake.cc:320…)`.
     static func tlsText(_ text: String) -> String {
         if text.contains("CERTIFICATE_VERIFY_FAILED") { return "certificate verify failed" }
-        if let range = text.range(of: #"error:[0-9a-f]+:[^:]*:[^:]*:([A-Z_]+)"#, options: .regularExpression) {
-            let reason = text[range].split(separator: ":").last.map(String.init) ?? ""
-            return reason.lowercased().replacingOccurrences(of: "_", with: " ")
+        if let reason = boringSSLReason(text) {
+            return String(reason.lowercased().map { $0 == "_" ? " " : $0 })
         }
         return text
     }
 
-    static func milliseconds(_ duration: Duration) -> String { String(format: "%.2f", seconds(duration) * 1000) }
+    /// The reason of the first BoringSSL error code in `text` (`error:1000007d:SSL routines:OPENSSL_internal:
+    /// CERTIFICATE_VERIFY_FAILED` → `CERTIFICATE_VERIFY_FAILED`): `error:`, hex digits, two fields without `:`, then
+    /// upper-case letters and `_`.
+    static func boringSSLReason(_ text: String) -> Substring? {
+        var rest = text[...]
+        while let start = rest.firstOccurrence(of: "error:") {
+            rest = rest[start.upperBound...]
+            let code = rest.prefix { $0.isASCII && $0.isHexDigit && !$0.isUppercase }
+            guard !code.isEmpty, rest[code.endIndex...].first == ":" else { continue }
+            let fields = rest[rest.index(after: code.endIndex)...].split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let reason = fields[2].prefix { ($0.isASCII && $0.isUppercase) || $0 == "_" }
+            if !reason.isEmpty { return reason }
+        }
+        return nil
+    }
+
+    static func milliseconds(_ duration: Duration) -> String { (seconds(duration) * 1000).fixed(2) }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What `redis-healthd doctor` found for one target: every check, in the order they ran.
 public struct DoctorReport: Sendable, Codable {
@@ -73,7 +77,7 @@ public struct DoctorReport: Sendable, Codable {
         let summary = counts.map { "\($0.1) \($0.0 == .ok ? "ok" : $0.0 == .warning ? "warning" : "failure")\($0.1 == 1 || $0.0 == .ok ? "" : "s")" }
         lines.append(
             "\(self.status == .ok ? "OK" : self.status == .warning ? "WARNING" : "FAILURE"): "
-                + summary.joined(separator: ", ") + String(format: " in %.1f s", self.durationSeconds))
+                + summary.joined(separator: ", ") + " in \(self.durationSeconds.fixed(1)) s")
         return lines.joined(separator: "\n")
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import RESP
 import RedisMultiplexer
@@ -185,7 +189,7 @@ struct DoctorSession: Sendable {
         let after = Date()
         let local = before.timeIntervalSince1970 + after.timeIntervalSince(before) / 2
         let skew = serverSeconds + micros / 1e6 - local
-        let detail = String(format: "%+.3f s against the server's TIME", skew)
+        let detail = "\(skew.fixed(3, sign: true)) s against the server's TIME"
         let advice = "synchronise this host's clock (chrony, systemd-timesyncd): times in logs, events and certificate checks are compared across hosts"
         if abs(skew) > 30 { return [.failure("host", "clock", detail, advice: advice)] }
         if abs(skew) > 1 { return [.warning("host", "clock", detail, advice: advice)] }

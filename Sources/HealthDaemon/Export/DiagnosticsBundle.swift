@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What `redis-healthd export` writes for a support case (JSON). Secrets are redacted before it leaves the
 /// daemon.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Checks of the host's TCP settings that decide how fast a silently dead connection is noticed.
 public enum HostCheck {
@@ -11,9 +15,9 @@ public enum HostCheck {
     /// A sysctl's value from /proc/sys (`net.ipv4.tcp_retries2` → /proc/sys/net/ipv4/tcp_retries2); nil when
     /// unreadable (ProcSubset=pid, or not Linux).
     public static func sysctl(_ name: String, root: String = "/proc/sys") -> String? {
-        let path = root + "/" + name.replacingOccurrences(of: ".", with: "/")
+        let path = root + "/" + String(name.map { $0 == "." ? "/" : $0 })
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.trimmingWhitespaceAndNewlines()
     }
 
     /// Targets whose TCP_USER_TIMEOUT is off (unset or zero).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One event for a hook, and the environment the command gets from it. Nothing in it is a secret: reasons come
 /// from the status, which is scrubbed of the password.
@@ -33,7 +37,7 @@ public struct HookFiring: Sendable, Hashable {
             "REDIS_HEALTHD_PREVIOUS_STATE": self.previousState,
             "REDIS_HEALTHD_REASON": self.reason,
             "REDIS_HEALTHD_ENDPOINT": self.endpoint,
-            "REDIS_HEALTHD_SINCE": ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: self.since)),
+            "REDIS_HEALTHD_SINCE": rfc3339Seconds(self.since),
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         ]
     }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -36,10 +40,9 @@ public enum HookProcess {
     /// Runs `argv` with exactly `environment`; suspends (no thread of the pool held) until it ended or was killed.
     public static func run(_ argv: [String], environment: [String: String], timeout: Duration) async throws(SpawnError) -> Outcome {
         let result: Result<Outcome, SpawnError> = await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: Self.runBlocking(argv, environment: environment, timeout: timeout)) }
-            thread.name = "hook"
-            thread.stackSize = 256 * 1024
-            thread.start()
+            runOnDetachedThread(name: "hook", stackSize: 256 * 1024) {
+                continuation.resume(returning: Self.runBlocking(argv, environment: environment, timeout: timeout))
+            }
         }
         return try result.get()
     }

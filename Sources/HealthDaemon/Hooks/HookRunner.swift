@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -104,11 +108,11 @@ public final class HookRunner: Sendable {
         }
         switch result {
         case .success(let outcome):
-            let output = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let output = outcome.output.trimmingWhitespaceAndNewlines()
             let metadata: Logger.Metadata = [
                 "redis.event": "hook-run", "redis.hook_result": "\(outcome.summary(timeout: hook.timeout))",
                 "redis.hook_output": "\(output.escapingControlCharacters)",
-                "redis.hook_duration_seconds": "\(String(format: "%.3f", seconds(outcome.duration)))",
+                "redis.hook_duration_seconds": "\(seconds(outcome.duration).fixed(3))",
             ]
             if outcome.status == 0 {
                 logger.info("Hook ran", metadata: metadata)

@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 
 /// Plain stderr lines with `<N>` syslog priority prefixes, which journald understands when stderr is its stream:
@@ -35,9 +43,18 @@ public struct PriorityStderrLogHandler: LogHandler {
 /// reader that went away: `redis-healthd run | head -1`) must never crash or stop the daemon. (Foundation's
 /// FileHandle traps on EPIPE; SIGPIPE is ignored by `run`.)
 public func writeToStandardError(_ text: String) {
-    var bytes = Array(text.utf8)[...]
+    writeAll(Array(text.utf8), to: 2)
+}
+
+/// Writes `bytes` to stdout unbuffered (not through `print`'s buffer).
+public func writeToStandardOutput(_ bytes: some Sequence<UInt8>) {
+    writeAll(Array(bytes), to: 1)
+}
+
+private func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
+    var bytes = bytes[...]
     while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         if written < 0 && errno == EINTR { continue }
         guard written > 0 else { return }
         bytes = bytes.dropFirst(written)

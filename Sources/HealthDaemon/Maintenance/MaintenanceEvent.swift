@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A maintenance notification from Azure Cache for Redis / Azure Managed Redis on the `AzureRedisEvents`
 /// channel: pipe-separated key/value pairs,
@@ -72,9 +76,9 @@ public struct MaintenanceEvent: Sendable, Hashable, Codable {
         }
         var fields: [String: String] = [:]
         for index in stride(from: 0, to: parts.count, by: 2) {
-            let key = parts[index].trimmingCharacters(in: .whitespaces)
+            let key = parts[index].trimmingWhitespace()
             guard !key.isEmpty else { throw ParseError(description: "empty key at field \(index / 2 + 1)") }
-            fields[key] = parts[index + 1].trimmingCharacters(in: .whitespaces)
+            fields[key] = parts[index + 1].trimmingWhitespace()
         }
         guard let type = fields["NotificationType"], !type.isEmpty else {
             throw ParseError(description: "no NotificationType field")

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import RedisMultiplexer
 import Synchronization
 
@@ -106,19 +110,19 @@ public struct SecretScrubber: Sendable, Hashable {
 
     /// JSON with every string in it (keys and values) scrubbed: the last line of defence of the export, whatever a
     /// server put where. Structure is kept whatever the secret (a secret such as `1` or `"` cannot break it).
-    public func scrubJSON(_ data: Data, options: JSONSerialization.WritingOptions) -> Data {
-        guard !self.isEmpty, let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return data }
-        func walk(_ value: Any) -> Any {
+    public func scrubJSON(_ data: Data, options: JSONEncoder.OutputFormatting) -> Data {
+        guard !self.isEmpty, let tree = JSONValue.decode(data) else { return data }
+        func walk(_ value: JSONValue) -> JSONValue {
             switch value {
-            case let text as String: return self.scrub(text)
-            case let array as [Any]: return array.map(walk)
-            case let object as [String: Any]:
-                var result: [String: Any] = [:]
+            case .string(let text): return .string(self.scrub(text))
+            case .array(let array): return .array(array.map(walk))
+            case .object(let object):
+                var result: [String: JSONValue] = [:]
                 for (key, item) in object { result[self.scrub(key)] = walk(item) }
-                return result
-            default: return value
+                return .object(result)
+            case .null, .bool, .int, .double: return value
             }
         }
-        return (try? JSONSerialization.data(withJSONObject: walk(tree), options: options.union(.fragmentsAllowed))) ?? data
+        return walk(tree).serialized(options)
     }
 }

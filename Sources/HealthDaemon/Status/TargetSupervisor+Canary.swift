@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import RESP
 import RedisMultiplexer
@@ -238,7 +246,7 @@ extension TargetSupervisor {
             "Pub/sub canary missed: the subscriber connection delivers nothing; reconnecting it",
             metadata: [
                 "redis.event": "canary-missed", "redis.channel": "\(channel)", "redis.canary_sequence": "\(sequence)",
-                "redis.canary_waited_seconds": "\(String(format: "%.3f", waited))", "error.message": "\(text)",
+                "redis.canary_waited_seconds": "\(waited.fixed(3))", "error.message": "\(text)",
             ])
         if !self.client.reconnectSubscriber(reason: "pub/sub canary missed (\(deadline.humanReadable)): subscriber connection silently dead") {
             // Already gone: its reconnect is under way, and its `subscribed` event restarts the canary.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -498,7 +502,7 @@ public final class TargetSupervisor: Sendable {
             self.metrics?.recordTopologyRefresh(target: name, ok: false)
             let first = self.topology.withLock { state in defer { state.refreshFailing = true }; return !state.refreshFailing }
             if first { self.events.append(target: name, text: "topology refresh failed (\(trigger)): \(message)", at: now, kind: "topology-refresh-failed") }
-            if message.localizedCaseInsensitiveContains("cluster support disabled") {
+            if message.lowercased().contains("cluster support disabled") {
                 // `cluster: on` against a server that is no cluster: say so in the status, not "0 primaries" forever.
                 let problem =
                     "cluster: on, but \(self.target.multiplexer.connection.endpoint) has cluster support disabled; set cluster: off (or auto) for this target"

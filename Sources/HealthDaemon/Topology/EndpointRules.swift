@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import RedisMultiplexer
 
 /// Where a cluster may send clients: `allowed_ports` (ports and ranges) and `allowed_networks` (CIDRs). An
