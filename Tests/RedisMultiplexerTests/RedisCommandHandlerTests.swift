@@ -30,6 +30,12 @@ struct RedisCommandHandlerTests {
         let handler: RedisCommandHandler
         let shared: ConnectionSharedState
         let pushes: NIOLockedValueBox<[RESPValue]>
+        /// The way in that RedisConnection uses: the shared batch and one drain per event-loop turn.
+        var submitter: CommandSubmitter {
+            CommandSubmitter(
+                shared: self.shared, handler: NIOLoopBound(self.handler, eventLoop: self.channel.eventLoop),
+                eventLoop: self.channel.eventLoop)
+        }
 
         init(silence: SilenceRule = SilenceRule(limit: .seconds(3)), subscriber: Bool = false) throws {
             let channel = EmbeddedChannel()
@@ -53,9 +59,9 @@ struct RedisCommandHandlerTests {
             let entries = zip(commands, replies).map { command, reply in
                 let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
                 promise.futureResult.whenComplete { reply.result = $0 }
-                return (command: command, promise: promise)
+                return QueuedCommand(command: command, sink: .promise(promise), timeout: timeout)
             }
-            self.channel.write(RedisRequest(commands: entries, timeout: timeout), promise: nil)
+            self.submitter.submit(contentsOf: entries)
             self.channel.embeddedEventLoop.run()
             return replies
         }
