@@ -22,15 +22,19 @@ public struct RESPCommand: Sendable, CustomStringConvertible {
         // instead of one per word (commands are made once per call on the hot path).
         var storage = ByteBuffer()
         storage.reserveCapacity(name.utf8.count + arguments.reduce(0) { $0 + $1.utf8.count })
+        storage.writeString(name)
+        for argument in arguments { storage.writeString(argument) }
+        // Sliced only once everything is written: a slice shares the storage, and writing after it would copy it.
         var words: [ByteBuffer] = []
         words.reserveCapacity(arguments.count + 1)
-        func add(_ word: String) {
-            let start = storage.writerIndex
-            let length = storage.writeString(word)
+        var start = 0
+        func slice(_ word: String) {
+            let length = word.utf8.count
             words.append(storage.getSlice(at: start, length: length)!)
+            start += length
         }
-        add(name)
-        for argument in arguments { add(argument) }
+        slice(name)
+        for argument in arguments { slice(argument) }
         self.init(arguments: words)
     }
 

@@ -44,7 +44,6 @@ struct RedisCommandHandlerTests {
             let handler = RedisCommandHandler(
                 endpoint: "fake:6379", logger: Logger(label: "test"), subscriber: subscriber, silenceRule: silence,
                 shared: shared, eventLoop: channel.eventLoop, onPush: { value in pushes.withLockedValue { $0.append(value) } })
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPValueDecoder()))
             try channel.pipeline.syncOperations.addHandler(handler)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 6379)).wait()
             self.channel = channel

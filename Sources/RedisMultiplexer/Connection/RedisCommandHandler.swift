@@ -110,8 +110,10 @@ final class ConnectionSharedState: Sendable {
 ///   close may wait for the peer's close_notify).
 /// - Commands arrive through ``CommandSubmitter`` (not `Channel.write`): callers append to a shared batch, and one
 ///   event-loop turn per batch encodes them all into one buffer and flushes once (auto-pipelining).
+/// - Replies are parsed here, from the bytes read, rather than by a decoder in front: a decoder hands each value
+///   on through the pipeline boxed and type-checked, which cost more than parsing a short reply.
 final class RedisCommandHandler: ChannelInboundHandler {
-    typealias InboundIn = RESPValue
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private struct Pending {
@@ -138,6 +140,9 @@ final class RedisCommandHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private var context: ChannelHandlerContext?
+    private var parser: RESPParser
+    /// Bytes of a reply not complete yet, kept for the next read (the parser resumes where it stopped).
+    private var unparsed: ByteBuffer?
     /// The batch taken by the last drain, kept empty between drains so that its storage is reused.
     private var drained: [QueuedCommand] = []
     /// Set once the channel is failing or closed; later writes fail with it at once.
@@ -165,6 +170,7 @@ final class RedisCommandHandler: ChannelInboundHandler {
 
     init(
         endpoint: String, logger: Logger, subscriber: Bool, silenceRule: SilenceRule = SilenceRule(),
+        parserLimits: RESPParser.Limits = RESPParser.Limits(),
         shared: ConnectionSharedState = ConnectionSharedState(), eventLoop: any EventLoop,
         onPush: (@Sendable (RESPValue) -> Void)?
     ) {
@@ -174,6 +180,7 @@ final class RedisCommandHandler: ChannelInboundHandler {
         self.silenceRule = silenceRule
         self.shared = shared
         self.onPush = onPush
+        self.parser = RESPParser(limits: parserLimits)
         self.terminated = eventLoop.makePromise(of: RedisClientError.self)
     }
 
@@ -320,8 +327,32 @@ final class RedisCommandHandler: ChannelInboundHandler {
     // MARK: inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let value = self.unwrapInboundIn(data)
+        // Once failed, the connection is closing: what still arrives is not read.
+        guard self.terminalError == nil else { return }
+        var bytes = self.unwrapInboundIn(data)
+        if var unparsed = self.unparsed.take() {
+            // The parser left off inside a reply: the new bytes continue it.
+            unparsed.writeBuffer(&bytes)
+            bytes = unparsed
+        }
         let now = context.eventLoop.now
+        do {
+            while self.terminalError == nil, let value = try self.parser.parse(&bytes) {
+                self.received(value, now: now, context: context)
+            }
+        } catch {
+            self.errorCaught(context: context, error: error)
+            return
+        }
+        if bytes.readableBytes > 0, self.terminalError == nil {
+            // Bytes already parsed are dropped; the unfinished reply's stay where the parser expects them (at
+            // the reader index).
+            bytes.discardReadBytes()
+            self.unparsed = bytes
+        }
+    }
+
+    private func received(_ value: RESPValue, now: NIODeadline, context: ChannelHandlerContext) {
         self.lastReadAt = now
         switch value.withoutAttributes {
         case .push(let elements):

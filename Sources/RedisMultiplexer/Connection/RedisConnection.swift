@@ -158,11 +158,10 @@ public final class RedisConnection: Sendable {
                         let ssl = try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName)
                         try channel.pipeline.syncOperations.addHandler(ssl)
                     }
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(RESPValueDecoder(limits: limits)))
                     let shared = ConnectionSharedState()
                     let handler = RedisCommandHandler(
                         endpoint: description, logger: logger, subscriber: subscriber, silenceRule: silenceRule,
+                        parserLimits: limits,
                         shared: shared, eventLoop: channel.eventLoop, onPush: onPush)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     let reference = HandlerReference(
