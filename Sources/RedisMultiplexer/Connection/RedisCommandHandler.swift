@@ -37,31 +37,37 @@ struct QueuedCommand: Sendable {
     var command: RESPCommand
     var sink: ReplySink
     var timeout: TimeAmount
+    /// When it was handed over, plus `timeout`: the time in the batch counts toward its timeout.
+    var deadline: NIODeadline
 
     func fail(_ error: RedisClientError) {
         self.sink.fail(error.forCommand(self.command.name))
     }
 }
 
-/// How callers on any thread hand commands to a connection's handler: into the shared batch, with one
-/// `execute` on the event loop for the whole batch (see ``OutboundBatch``).
+/// How callers on any thread hand commands to a connection's handler: into the shared batch, asking the event
+/// loop for a drain only when ``OutboundBatch`` says so (not once per command).
 struct CommandSubmitter: Sendable {
     let shared: ConnectionSharedState
     let handler: NIOLoopBound<RedisCommandHandler>
     let eventLoop: any EventLoop
 
-    func submit(_ command: QueuedCommand) {
-        let action = self.shared.outbound.withLock { $0.append(command) }
-        self.act(on: action, refusing: CollectionOfOne(command))
+    func submit(_ command: RESPCommand, sink: ReplySink, timeout: TimeAmount) {
+        let deadline = self.eventLoop.now + timeout
+        let queued = QueuedCommand(command: command, sink: sink, timeout: timeout, deadline: deadline)
+        let action = self.shared.outbound.withLock { $0.append(queued, deadline: deadline) }
+        self.act(on: action, refusing: CollectionOfOne(queued))
     }
 
     /// Submits `commands` together: they are written back to back, with nothing another caller sends between them.
-    func submit(contentsOf commands: [QueuedCommand]) {
-        let action = self.shared.outbound.withLock { $0.append(contentsOf: commands) }
-        self.act(on: action, refusing: commands)
+    func submit(together commands: [(command: RESPCommand, sink: ReplySink)], timeout: TimeAmount) {
+        let deadline = self.eventLoop.now + timeout
+        let queued = commands.map { QueuedCommand(command: $0.command, sink: $0.sink, timeout: timeout, deadline: deadline) }
+        let action = self.shared.outbound.withLock { $0.append(contentsOf: queued, deadline: deadline) }
+        self.act(on: action, refusing: queued)
     }
 
-    private func act(on action: OutboundBatch<QueuedCommand>.AppendAction, refusing commands: some Collection<QueuedCommand>) {
+    private func act(on action: OutboundBatch<QueuedCommand, NIODeadline>.AppendAction, refusing commands: some Collection<QueuedCommand>) {
         switch action {
         case .none:
             break
@@ -89,7 +95,7 @@ final class ConnectionSharedState: Sendable {
     /// Set at the first terminal error: from then on the connection is never handed out again.
     let failed = Atomic<Bool>(false)
     /// Commands handed over by callers and not yet taken by the event loop; closed at the terminal error.
-    let outbound = Mutex(OutboundBatch<QueuedCommand>())
+    let outbound = Mutex(OutboundBatch<QueuedCommand, NIODeadline>())
 
     /// Whether the connection has met a terminal error.
     var hasFailed: Bool { self.failed.load(ordering: .acquiring) }
@@ -143,6 +149,8 @@ final class RedisCommandHandler: ChannelInboundHandler {
     private var parser: RESPParser
     /// Bytes of a reply not complete yet, kept for the next read (the parser resumes where it stopped).
     private var unparsed: ByteBuffer?
+    /// Replies parsed from the current read, handed to their callers once the read is parsed (see channelRead).
+    private var completed: [(sink: ReplySink, value: RESPValue)] = []
     /// The batch taken by the last drain, kept empty between drains so that its storage is reused.
     private var drained: [QueuedCommand] = []
     /// Set once the channel is failing or closed; later writes fail with it at once.
@@ -203,14 +211,19 @@ final class RedisCommandHandler: ChannelInboundHandler {
 
     // MARK: outbound
 
-    /// The drain of the shared batch (one per batch, on the event loop): encodes every command into one buffer,
-    /// queues them for their replies and flushes once.
+    /// The drain of the shared batch (on the event loop: when asked, after every read, and when the timer fires):
+    /// encodes every command into one buffer, queues them for their replies and flushes once. Then tells the
+    /// batch when the loop will be back by itself.
     func writeQueued() {
         self.shared.outbound.withLock { $0.take(swappingWith: &self.drained) }
         defer {
             self.drained.removeAll(keepingCapacity: true)
             // One burst of thousands of callers should not pin that much memory for the connection's lifetime.
             if self.drained.capacity > 4_096 { self.drained = [] }
+            // Replies still owed bring the loop back at the next read, or at the latest when the timer fires (it is
+            // set whenever a command still awaits its reply). With none owed, the next command must ask.
+            let returnsBy = self.commandsInFlight > 0 ? self.timerDeadline : nil
+            self.shared.outbound.withLock { $0.loopReturns(by: returnsBy) }
         }
         guard !self.drained.isEmpty else { return }
         guard let context, self.terminalError == nil else {
@@ -220,15 +233,13 @@ final class RedisCommandHandler: ChannelInboundHandler {
             for command in self.drained { command.fail(error) }
             return
         }
-        let now = context.eventLoop.now
-        if self.pending.isEmpty { self.owingSince = now }
+        if self.pending.isEmpty { self.owingSince = context.eventLoop.now }
         var buffer = context.channel.allocator.buffer(capacity: 64 * self.drained.count)
         var earliest: NIODeadline?
         for queued in self.drained {
             queued.command.encode(into: &buffer)
-            let deadline = now + queued.timeout
-            self.pending.append(Pending(command: queued.command, sink: queued.sink, deadline: deadline, timeout: queued.timeout))
-            earliest = min(earliest ?? deadline, deadline)
+            self.pending.append(Pending(command: queued.command, sink: queued.sink, deadline: queued.deadline, timeout: queued.timeout))
+            earliest = min(earliest ?? queued.deadline, queued.deadline)
         }
         if let earliest, self.timerDeadline.map({ earliest < $0 }) ?? true {
             self.scheduleTimer(at: earliest, context: context)
@@ -276,6 +287,8 @@ final class RedisCommandHandler: ChannelInboundHandler {
         if let next, let context = self.context {
             self.scheduleTimer(at: next, context: context)
         }
+        // The batch may rely on this turn (see OutboundBatch): what waits in it is written now.
+        self.writeQueued()
     }
 
     /// After a command timed out: closes the connection when it has owed a reply for the silence limit, or
@@ -336,6 +349,10 @@ final class RedisCommandHandler: ChannelInboundHandler {
             bytes = unparsed
         }
         let now = context.eventLoop.now
+        // Callers are resumed together once the read is parsed, not one by one in between: a burst of resumptions
+        // keeps the threads running the callers busy, where resuming one at a time let each fall asleep and be
+        // woken again (a futex wake-up per reply).
+        defer { self.deliverCompleted() }
         do {
             while self.terminalError == nil, let value = try self.parser.parse(&bytes) {
                 self.received(value, now: now, context: context)
@@ -381,10 +398,25 @@ final class RedisCommandHandler: ChannelInboundHandler {
         }
         self.owingSince = self.pending.isEmpty ? nil : now
         if let sink = first.sink {
-            sink.succeed(value)
+            self.completed.append((sink, value))
         } else {
             self.unansweredTimedOut -= 1
         }
+    }
+
+    /// Hands the replies of the read to their callers, in order. Replies read before a failure are delivered too:
+    /// they had already left the queue that the failure empties.
+    private func deliverCompleted() {
+        guard !self.completed.isEmpty else { return }
+        for (sink, value) in self.completed { sink.succeed(value) }
+        self.completed.removeAll(keepingCapacity: true)
+        if self.completed.capacity > 4_096 { self.completed = [] }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Commands handed over while replies were owed waited for this (see OutboundBatch): one write for all.
+        self.writeQueued()
+        context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

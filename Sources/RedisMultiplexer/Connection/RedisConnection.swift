@@ -335,7 +335,7 @@ public final class RedisConnection: Sendable {
         let timeAmount = timeout.timeAmount
         do {
             return try await withCheckedThrowingContinuation { continuation in
-                submitter.submit(QueuedCommand(command: command, sink: .continuation(continuation), timeout: timeAmount))
+                submitter.submit(command, sink: .continuation(continuation), timeout: timeAmount)
             }
         } catch {
             throw RedisClientError.classify(error, endpoint: self.endpointDescription).forCommand(command.name)
@@ -351,8 +351,7 @@ public final class RedisConnection: Sendable {
         let timeAmount = timeout.timeAmount
         let promises = commands.map { _ in self.channel.eventLoop.makePromise(of: RESPValue.self) }
         // Submitted together: nothing another caller sends can come between these commands.
-        self.submitter.submit(
-            contentsOf: zip(commands, promises).map { QueuedCommand(command: $0, sink: .promise($1), timeout: timeAmount) })
+        self.submitter.submit(together: zip(commands, promises).map { ($0, .promise($1)) }, timeout: timeAmount)
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
         for (command, promise) in zip(commands, promises) {
@@ -367,7 +366,7 @@ public final class RedisConnection: Sendable {
 
     /// Sends `command` without waiting for its reply, which is read and dropped (an UNSUBSCRIBE nobody awaits).
     func sendDetached(_ command: RESPCommand) {
-        self.submitter.submit(QueuedCommand(command: command, sink: .discard, timeout: self.configuration.commandTimeout.timeAmount))
+        self.submitter.submit(command, sink: .discard, timeout: self.configuration.commandTimeout.timeAmount)
     }
 
     /// Closes the connection; commands in flight fail with `.connectionClosed`. Returns once it is closed.
