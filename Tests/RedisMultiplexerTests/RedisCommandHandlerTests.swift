@@ -30,6 +30,12 @@ struct RedisCommandHandlerTests {
         let handler: RedisCommandHandler
         let shared: ConnectionSharedState
         let pushes: NIOLockedValueBox<[RESPValue]>
+        /// The way in that RedisConnection uses: the shared batch and one drain per event-loop turn.
+        var submitter: CommandSubmitter {
+            CommandSubmitter(
+                shared: self.shared, handler: NIOLoopBound(self.handler, eventLoop: self.channel.eventLoop),
+                eventLoop: self.channel.eventLoop)
+        }
 
         init(silence: SilenceRule = SilenceRule(limit: .seconds(3)), subscriber: Bool = false) throws {
             let channel = EmbeddedChannel()
@@ -38,7 +44,6 @@ struct RedisCommandHandlerTests {
             let handler = RedisCommandHandler(
                 endpoint: "fake:6379", logger: Logger(label: "test"), subscriber: subscriber, silenceRule: silence,
                 shared: shared, eventLoop: channel.eventLoop, onPush: { value in pushes.withLockedValue { $0.append(value) } })
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPValueDecoder()))
             try channel.pipeline.syncOperations.addHandler(handler)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 6379)).wait()
             self.channel = channel
@@ -53,9 +58,9 @@ struct RedisCommandHandlerTests {
             let entries = zip(commands, replies).map { command, reply in
                 let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
                 promise.futureResult.whenComplete { reply.result = $0 }
-                return (command: command, promise: promise)
+                return (command: command, sink: ReplySink.promise(promise))
             }
-            self.channel.write(RedisRequest(commands: entries, timeout: timeout), promise: nil)
+            self.submitter.submit(together: entries, timeout: timeout)
             self.channel.embeddedEventLoop.run()
             return replies
         }
@@ -90,11 +95,59 @@ struct RedisCommandHandlerTests {
     func inOrder() throws {
         let harness = try Harness()
         let ping = harness.send(RESPCommand("PING"))
+        #expect(try harness.written().text == "*1\r\n$4\r\nPING\r\n")
+        // A reply is owed: the GET joins the batch and goes out with the next read.
         let get = harness.send(RESPCommand("GET", "k"))
-        #expect(try harness.written().text == "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
-        try harness.serverSends("+PONG\r\n$1\r\nv\r\n")
+        #expect(try harness.written().writes == 0)
+        try harness.serverSends("+PONG\r\n")
         #expect(ping.value == .simpleString("PONG"))
+        #expect(try harness.written().text == "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+        try harness.serverSends("$1\r\nv\r\n")
         #expect(get.value == .bulkString(ByteBuffer(string: "v")))
+    }
+
+    /// Auto-pipelining: commands handed over while replies are owed wait for the next read and go out in one write.
+    @Test("commands handed over while replies are owed go out together, in one write, at the next read")
+    func coalescedUntilNextRead() throws {
+        let harness = try Harness()
+        let first = harness.send(RESPCommand("PING"))
+        _ = try harness.written()
+        let later = (0..<20).map { harness.send(RESPCommand("ECHO", "\($0)")) }
+        #expect(try harness.written().writes == 0, "nothing written while the PING's reply is owed")
+        try harness.serverSends("+PONG\r\n")
+        #expect(first.value == .simpleString("PONG"))
+        let written = try harness.written()
+        #expect(written.writes == 1)
+        #expect(written.text == (0..<20).map { "*2\r\n$4\r\nECHO\r\n$\(String($0).utf8.count)\r\n\($0)\r\n" }.joined())
+        try harness.serverSends((0..<20).map { "$\(String($0).utf8.count)\r\n\($0)\r\n" }.joined())
+        #expect(later.map(\.value) == (0..<20).map { .bulkString(ByteBuffer(string: "\($0)")) })
+        // Nothing owed any more: the next command is written at once.
+        _ = harness.send(RESPCommand("PING"))
+        #expect(try harness.written().writes == 1)
+    }
+
+    /// Auto-pipelining never costs a command its timeout: it is written before its deadline even when no reply comes.
+    @Test("a command due before the loop would be back is written at once; the others at the timer at the latest")
+    func deferralBoundedByDeadlines() throws {
+        let harness = try Harness(silence: SilenceRule(limit: nil))
+        let slow = harness.send(RESPCommand("BLPOP", "q", "0"), timeout: .seconds(5))
+        _ = try harness.written()
+        // Due after the loop's timer (5 s): it waits for the next read or the timer.
+        let patient = harness.send(RESPCommand("ECHO", "patient"), timeout: .seconds(10))
+        #expect(try harness.written().writes == 0)
+        // Due before the timer: written now.
+        let urgent = harness.send(RESPCommand("ECHO", "urgent"), timeout: .seconds(1))
+        let written = try harness.written().text
+        #expect(written.contains("patient") && written.contains("urgent"), "the drain it asked for took both")
+        harness.advance(.milliseconds(1_100))
+        #expect(urgent.error?.code == .commandTimeout)
+        // No reply ever comes: a command due after the timer is written when the timer fires, never later.
+        let late = harness.send(RESPCommand("ECHO", "late"), timeout: .seconds(30))
+        #expect(try harness.written().writes == 0)
+        harness.advance(.seconds(4))
+        #expect(slow.error?.code == .commandTimeout)
+        #expect(try harness.written().text.contains("late"))
+        #expect(patient.result == nil && late.result == nil)
     }
 
     /// Hardening (r): ASKING and its command must go out with nothing between them.

@@ -5,24 +5,78 @@ import NIOTLS
 import RESP
 import Synchronization
 
-/// What the I/O layer asks the handler to do: write commands (one or more, written back to back with nothing
-/// between them) and complete each one's promise with its reply.
-struct RedisRequest {
-    var commands: [(command: RESPCommand, promise: EventLoopPromise<RESPValue>)]
-    var timeout: TimeAmount
+/// Where a command's reply goes.
+enum ReplySink: Sendable {
+    /// A caller suspended in `withCheckedThrowingContinuation`: resumed straight from the event loop, with no
+    /// future, callback or further hop in between.
+    case continuation(CheckedContinuation<RESPValue, any Error>)
+    /// A caller holding futures (the commands of a pipeline: one task cannot await several continuations).
+    case promise(EventLoopPromise<RESPValue>)
+    /// Nobody waits (an UNSUBSCRIBE on the way out): the reply is read and dropped.
+    case discard
 
-    init(command: RESPCommand, promise: EventLoopPromise<RESPValue>, timeout: TimeAmount) {
-        self.commands = [(command, promise)]
-        self.timeout = timeout
-    }
-
-    init(commands: [(command: RESPCommand, promise: EventLoopPromise<RESPValue>)], timeout: TimeAmount) {
-        self.commands = commands
-        self.timeout = timeout
+    func succeed(_ value: RESPValue) {
+        switch self {
+        case .continuation(let continuation): continuation.resume(returning: value)
+        case .promise(let promise): promise.succeed(value)
+        case .discard: break
+        }
     }
 
     func fail(_ error: RedisClientError) {
-        for entry in self.commands { entry.promise.fail(error.forCommand(entry.command.name)) }
+        switch self {
+        case .continuation(let continuation): continuation.resume(throwing: error)
+        case .promise(let promise): promise.fail(error)
+        case .discard: break
+        }
+    }
+}
+
+/// A command handed to the handler, with where its reply goes and how long it may take.
+struct QueuedCommand: Sendable {
+    var command: RESPCommand
+    var sink: ReplySink
+    var timeout: TimeAmount
+    /// When it was handed over, plus `timeout`: the time in the batch counts toward its timeout.
+    var deadline: NIODeadline
+
+    func fail(_ error: RedisClientError) {
+        self.sink.fail(error.forCommand(self.command.name))
+    }
+}
+
+/// How callers on any thread hand commands to a connection's handler: into the shared batch, asking the event
+/// loop for a drain only when ``OutboundBatch`` says so (not once per command).
+struct CommandSubmitter: Sendable {
+    let shared: ConnectionSharedState
+    let handler: NIOLoopBound<RedisCommandHandler>
+    let eventLoop: any EventLoop
+
+    func submit(_ command: RESPCommand, sink: ReplySink, timeout: TimeAmount) {
+        let deadline = self.eventLoop.now + timeout
+        let queued = QueuedCommand(command: command, sink: sink, timeout: timeout, deadline: deadline)
+        let action = self.shared.outbound.withLock { $0.append(queued, deadline: deadline) }
+        self.act(on: action, refusing: CollectionOfOne(queued))
+    }
+
+    /// Submits `commands` together: they are written back to back, with nothing another caller sends between them.
+    func submit(together commands: [(command: RESPCommand, sink: ReplySink)], timeout: TimeAmount) {
+        let deadline = self.eventLoop.now + timeout
+        let queued = commands.map { QueuedCommand(command: $0.command, sink: $0.sink, timeout: timeout, deadline: deadline) }
+        let action = self.shared.outbound.withLock { $0.append(contentsOf: queued, deadline: deadline) }
+        self.act(on: action, refusing: queued)
+    }
+
+    private func act(on action: OutboundBatch<QueuedCommand, NIODeadline>.AppendAction, refusing commands: some Collection<QueuedCommand>) {
+        switch action {
+        case .none:
+            break
+        case .scheduleDrain:
+            let handler = self.handler
+            self.eventLoop.execute { handler.value.writeQueued() }
+        case .refused(let error):
+            for command in commands { command.fail(error) }
+        }
     }
 }
 
@@ -40,6 +94,8 @@ struct SilenceRule: Sendable {
 final class ConnectionSharedState: Sendable {
     /// Set at the first terminal error: from then on the connection is never handed out again.
     let failed = Atomic<Bool>(false)
+    /// Commands handed over by callers and not yet taken by the event loop; closed at the terminal error.
+    let outbound = Mutex(OutboundBatch<QueuedCommand, NIODeadline>())
 
     /// Whether the connection has met a terminal error.
     var hasFailed: Bool { self.failed.load(ordering: .acquiring) }
@@ -58,15 +114,18 @@ final class ConnectionSharedState: Sendable {
 /// - Any error (socket, TLS, protocol) or EOF fails every command in flight with a typed error and closes.
 ///   ``terminated`` completes at that moment, without waiting for the channel to finish closing (a TLS
 ///   close may wait for the peer's close_notify).
-/// - Writes made in one event-loop tick go out in one flush.
-final class RedisCommandHandler: ChannelDuplexHandler {
-    typealias InboundIn = RESPValue
-    typealias OutboundIn = RedisRequest
+/// - Commands arrive through ``CommandSubmitter`` (not `Channel.write`): callers append to a shared batch, and one
+///   event-loop turn per batch encodes them all into one buffer and flushes once (auto-pipelining).
+/// - Replies are parsed here, from the bytes read, rather than by a decoder in front: a decoder hands each value
+///   on through the pipeline boxed and type-checked, which cost more than parsing a short reply.
+final class RedisCommandHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private struct Pending {
         var command: RESPCommand
-        var promise: EventLoopPromise<RESPValue>?
+        /// Nil once the command timed out: its late reply is read and dropped.
+        var sink: ReplySink?
         var deadline: NIODeadline
         var timeout: TimeAmount
         /// The command's name, for errors and for matching (un)subscribe confirmations; computed when needed.
@@ -87,7 +146,13 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private var context: ChannelHandlerContext?
-    private var flushScheduled = false
+    private var parser: RESPParser
+    /// Bytes of a reply not complete yet, kept for the next read (the parser resumes where it stopped).
+    private var unparsed: ByteBuffer?
+    /// Replies parsed from the current read, handed to their callers once the read is parsed (see channelRead).
+    private var completed: [(sink: ReplySink, value: RESPValue)] = []
+    /// The batch taken by the last drain, kept empty between drains so that its storage is reused.
+    private var drained: [QueuedCommand] = []
     /// Set once the channel is failing or closed; later writes fail with it at once.
     private var terminalError: RedisClientError?
     /// Completed with the terminal error at the moment the connection fails or closes.
@@ -113,6 +178,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     init(
         endpoint: String, logger: Logger, subscriber: Bool, silenceRule: SilenceRule = SilenceRule(),
+        parserLimits: RESPParser.Limits = RESPParser.Limits(),
         shared: ConnectionSharedState = ConnectionSharedState(), eventLoop: any EventLoop,
         onPush: (@Sendable (RESPValue) -> Void)?
     ) {
@@ -122,6 +188,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         self.silenceRule = silenceRule
         self.shared = shared
         self.onPush = onPush
+        self.parser = RESPParser(limits: parserLimits)
         self.terminated = eventLoop.makePromise(of: RedisClientError.self)
     }
 
@@ -144,27 +211,52 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     // MARK: outbound
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let request = self.unwrapOutboundIn(data)
-        if let terminalError {
-            request.fail(terminalError)
-            promise?.fail(terminalError)
+    /// The drain of the shared batch (on the event loop: when asked, after every read, and when the timer fires):
+    /// encodes every command into one buffer, queues them for their replies and flushes once. Then tells the
+    /// batch when the loop will be back by itself.
+    func writeQueued() {
+        self.shared.outbound.withLock { $0.take(swappingWith: &self.drained) }
+        defer {
+            self.drained.removeAll(keepingCapacity: true)
+            // One burst of thousands of callers should not pin that much memory for the connection's lifetime.
+            if self.drained.capacity > 4_096 { self.drained = [] }
+            // Replies still owed bring the loop back at the next read, or at the latest when the timer fires (it is
+            // set whenever a command still awaits its reply). With none owed, the next command must ask.
+            let returnsBy = self.commandsInFlight > 0 ? self.timerDeadline : nil
+            self.shared.outbound.withLock { $0.loopReturns(by: returnsBy) }
+        }
+        guard !self.drained.isEmpty else { return }
+        guard let context, self.terminalError == nil else {
+            // The batch is closed at the terminal error, before the context goes: only a drain racing the
+            // handler's removal gets here.
+            let error = self.terminalError ?? RedisClientError(.connectionClosed, endpoint: self.endpoint, message: "connection closed")
+            for command in self.drained { command.fail(error) }
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: 64 * request.commands.count)
-        let now = context.eventLoop.now
-        let deadline = now + request.timeout
-        if self.pending.isEmpty { self.owingSince = now }
-        for entry in request.commands {
-            entry.command.encode(into: &buffer)
-            self.pending.append(
-                Pending(command: entry.command, promise: entry.promise, deadline: deadline, timeout: request.timeout))
+        if self.pending.isEmpty { self.owingSince = context.eventLoop.now }
+        var buffer = context.channel.allocator.buffer(capacity: 64 * self.drained.count)
+        var earliest: NIODeadline?
+        for queued in self.drained {
+            queued.command.encode(into: &buffer)
+            self.pending.append(Pending(command: queued.command, sink: queued.sink, deadline: queued.deadline, timeout: queued.timeout))
+            earliest = min(earliest ?? queued.deadline, queued.deadline)
         }
-        if self.timerDeadline.map({ deadline < $0 }) ?? true {
-            self.scheduleTimer(at: deadline, context: context)
+        if let earliest, self.timerDeadline.map({ earliest < $0 }) ?? true {
+            self.scheduleTimer(at: earliest, context: context)
         }
-        context.write(self.wrapOutboundOut(buffer), promise: promise)
-        self.scheduleFlush(context: context)
+        // One promise per batch, not per command: a write the channel refuses fails the connection, and with it
+        // every command queued (a socket error closes it anyway; this covers a refusal that does not).
+        let written = context.eventLoop.makePromise(of: Void.self)
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        written.futureResult.whenFailure { error in loopBound.value.writeFailed(error) }
+        context.writeAndFlush(self.wrapOutboundOut(buffer), promise: written)
+    }
+
+    private func writeFailed(_ error: any Error) {
+        guard let context, self.terminalError == nil else { return }
+        self.fail(
+            RedisClientError.classify(error, endpoint: self.endpoint, tlsEstablished: self.tlsEstablished, established: self.established),
+            context: context)
     }
 
     private func scheduleTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
@@ -183,7 +275,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         let now = self.context?.eventLoop.now ?? .now()
         var next: NIODeadline?
         var timedOut = false
-        for index in self.pending.indices where self.pending[index].promise != nil {
+        for index in self.pending.indices where self.pending[index].sink != nil {
             if self.pending[index].deadline <= now {
                 self.commandTimedOut(at: index, now: now)
                 timedOut = true
@@ -195,6 +287,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         if let next, let context = self.context {
             self.scheduleTimer(at: next, context: context)
         }
+        // The batch may rely on this turn (see OutboundBatch): what waits in it is written now.
+        self.writeQueued()
     }
 
     /// After a command timed out: closes the connection when it has owed a reply for the silence limit, or
@@ -224,27 +318,11 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         return false
     }
 
-    func flush(context: ChannelHandlerContext) {
-        context.flush()
-    }
-
-    /// Coalesces the writes of one event-loop tick into a single flush (one syscall for many callers).
-    private func scheduleFlush(context: ChannelHandlerContext) {
-        guard !self.flushScheduled else { return }
-        self.flushScheduled = true
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let handler = loopBound.value
-            handler.flushScheduled = false
-            handler.context?.flush()
-        }
-    }
-
     private func commandTimedOut(at index: CircularBuffer<Pending>.Index, now: NIODeadline) {
-        guard let promise = self.pending[index].promise else { return }
+        guard let sink = self.pending[index].sink else { return }
         let name = self.pending[index].name
         let timeout = self.pending[index].timeout
-        self.pending[index].promise = nil
+        self.pending[index].sink = nil
         self.unansweredTimedOut += 1
         let owing = self.owingSince.map { now - $0 } ?? .zero
         self.logger.debug(
@@ -253,7 +331,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
                 "redis.endpoint": "\(self.endpoint)", "redis.command": "\(name)",
                 "redis.owing_ms": "\(owing.nanoseconds / 1_000_000)",
             ])
-        promise.fail(
+        sink.fail(
             RedisClientError(
                 .commandTimeout, endpoint: self.endpoint, command: name,
                 message: "no reply within \(Duration.nanoseconds(timeout.nanoseconds).humanReadable)"))
@@ -262,8 +340,36 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     // MARK: inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let value = self.unwrapInboundIn(data)
+        // Once failed, the connection is closing: what still arrives is not read.
+        guard self.terminalError == nil else { return }
+        var bytes = self.unwrapInboundIn(data)
+        if var unparsed = self.unparsed.take() {
+            // The parser left off inside a reply: the new bytes continue it.
+            unparsed.writeBuffer(&bytes)
+            bytes = unparsed
+        }
         let now = context.eventLoop.now
+        // Callers are resumed together once the read is parsed, not one by one in between: a burst of resumptions
+        // keeps the threads running the callers busy, where resuming one at a time let each fall asleep and be
+        // woken again (a futex wake-up per reply).
+        defer { self.deliverCompleted() }
+        do {
+            while self.terminalError == nil, let value = try self.parser.parse(&bytes) {
+                self.received(value, now: now, context: context)
+            }
+        } catch {
+            self.errorCaught(context: context, error: error)
+            return
+        }
+        if bytes.readableBytes > 0, self.terminalError == nil {
+            // Bytes already parsed are dropped; the unfinished reply's stay where the parser expects them (at
+            // the reader index).
+            bytes.discardReadBytes()
+            self.unparsed = bytes
+        }
+    }
+
+    private func received(_ value: RESPValue, now: NIODeadline, context: ChannelHandlerContext) {
         self.lastReadAt = now
         switch value.withoutAttributes {
         case .push(let elements):
@@ -291,11 +397,26 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             return
         }
         self.owingSince = self.pending.isEmpty ? nil : now
-        if let promise = first.promise {
-            promise.succeed(value)
+        if let sink = first.sink {
+            self.completed.append((sink, value))
         } else {
             self.unansweredTimedOut -= 1
         }
+    }
+
+    /// Hands the replies of the read to their callers, in order. Replies read before a failure are delivered too:
+    /// they had already left the queue that the failure empties.
+    private func deliverCompleted() {
+        guard !self.completed.isEmpty else { return }
+        for (sink, value) in self.completed { sink.succeed(value) }
+        self.completed.removeAll(keepingCapacity: true)
+        if self.completed.capacity > 4_096 { self.completed = [] }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Commands handed over while replies were owed waited for this (see OutboundBatch): one write for all.
+        self.writeQueued()
+        context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -353,6 +474,9 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         guard !self.terminatedSignalled else { return }
         self.terminatedSignalled = true
         self.shared.failed.store(true, ordering: .releasing)
+        // Commands handed over but not yet written fail with the same error; later ones are refused with it.
+        let waiting = self.shared.outbound.withLock { $0.close(error) }
+        for command in waiting { command.fail(error) }
         self.terminated.succeed(error)
     }
 
@@ -363,7 +487,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         self.owingSince = nil
         self.unansweredTimedOut = 0
         while let entry = self.pending.popFirst() {
-            entry.promise?.fail(error.forCommand(entry.name))
+            entry.sink?.fail(error.forCommand(entry.name))
         }
     }
 }

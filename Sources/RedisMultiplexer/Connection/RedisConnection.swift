@@ -29,6 +29,9 @@ public final class RedisConnection: Sendable {
     let channel: any Channel
     private let handler: NIOLoopBound<RedisCommandHandler>
     private let shared: ConnectionSharedState
+    private let submitter: CommandSubmitter
+    /// `endpoint.description`, made once: errors name it, and building it per command showed in profiles.
+    private let endpointDescription: String
     /// Completes with the terminal error the moment the connection fails or closes.
     private let terminated: EventLoopFuture<RedisClientError>
     /// Whether the server took `CLIENT MAINT_NOTIFICATIONS ON` (asked for only on RESP3 connections).
@@ -47,10 +50,12 @@ public final class RedisConnection: Sendable {
         self.channel = channel
         self.handler = handler.handler
         self.shared = handler.shared
+        self.submitter = CommandSubmitter(shared: handler.shared, handler: handler.handler, eventLoop: channel.eventLoop)
         self.terminated = handler.terminated
         self.protocolVersion = protocolVersion
         self.configuration = configuration
         self.endpoint = configuration.endpoint
+        self.endpointDescription = configuration.endpoint.description
     }
 
     /// What the connection keeps of its handler, captured on the event loop when the pipeline is set up.
@@ -153,11 +158,10 @@ public final class RedisConnection: Sendable {
                         let ssl = try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName)
                         try channel.pipeline.syncOperations.addHandler(ssl)
                     }
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(RESPValueDecoder(limits: limits)))
                     let shared = ConnectionSharedState()
                     let handler = RedisCommandHandler(
                         endpoint: description, logger: logger, subscriber: subscriber, silenceRule: silenceRule,
+                        parserLimits: limits,
                         shared: shared, eventLoop: channel.eventLoop, onPush: onPush)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     let reference = HandlerReference(
@@ -323,30 +327,38 @@ public final class RedisConnection: Sendable {
     }
 
     /// Sends `command` and returns its reply, error replies included (not thrown).
+    ///
+    /// The command joins the batch that the event loop writes at its next turn, with the commands of every other
+    /// caller that came meanwhile; the reply resumes this task straight from the event loop.
     public func sendRaw(_ command: RESPCommand, timeout: Duration) async throws(RedisClientError) -> RESPValue {
-        let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
-        self.write(RedisRequest(command: command, promise: promise, timeout: timeout.timeAmount))
+        let submitter = self.submitter
+        let timeAmount = timeout.timeAmount
         do {
-            return try await promise.futureResult.get()
+            return try await withCheckedThrowingContinuation { continuation in
+                submitter.submit(command, sink: .continuation(continuation), timeout: timeAmount)
+            }
         } catch {
-            throw RedisClientError.classify(error, endpoint: self.endpoint.description).forCommand(command.name)
+            throw RedisClientError.classify(error, endpoint: self.endpointDescription).forCommand(command.name)
         }
     }
 
     /// Sends all `commands` in one write and returns their replies in order; error replies are returned, not
     /// thrown, so one failing command does not hide the others' results.
     public func pipeline(_ commands: [RESPCommand], timeout: Duration? = nil) async throws(RedisClientError) -> [RESPValue] {
-        let timeAmount = (timeout ?? self.configuration.commandTimeout).timeAmount
+        let timeout = timeout ?? self.configuration.commandTimeout
+        // The cluster client sends most commands as a pipeline of one: no futures for those.
+        if commands.count == 1 { return [try await self.sendRaw(commands[0], timeout: timeout)] }
+        let timeAmount = timeout.timeAmount
         let promises = commands.map { _ in self.channel.eventLoop.makePromise(of: RESPValue.self) }
-        // One request, one write: nothing another caller sends can come between these commands.
-        self.write(RedisRequest(commands: Array(zip(commands, promises)), timeout: timeAmount))
+        // Submitted together: nothing another caller sends can come between these commands.
+        self.submitter.submit(together: zip(commands, promises).map { ($0, .promise($1)) }, timeout: timeAmount)
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
         for (command, promise) in zip(commands, promises) {
             do {
                 replies.append(try await promise.futureResult.get())
             } catch {
-                throw RedisClientError.classify(error, endpoint: self.endpoint.description).forCommand(command.name)
+                throw RedisClientError.classify(error, endpoint: self.endpointDescription).forCommand(command.name)
             }
         }
         return replies
@@ -354,25 +366,7 @@ public final class RedisConnection: Sendable {
 
     /// Sends `command` without waiting for its reply, which is read and dropped (an UNSUBSCRIBE nobody awaits).
     func sendDetached(_ command: RESPCommand) {
-        let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
-        promise.futureResult.whenComplete { _ in }
-        self.write(RedisRequest(command: command, promise: promise, timeout: self.configuration.commandTimeout.timeAmount))
-    }
-
-    /// Writes a request; when the channel can no longer take it (closed, handlers gone), its promise fails at
-    /// once rather than waiting forever.
-    private func write(_ request: RedisRequest) {
-        let writePromise = self.channel.eventLoop.makePromise(of: Void.self)
-        let endpoint = self.endpoint.description
-        let handler = self.handler
-        writePromise.futureResult.whenFailure { error in
-            // Why the connection closed (a TLS failure, a reset…) says more than "closed".
-            request.fail(
-                handler.value.closeReason
-                    ?? RedisClientError(
-                        .connectionClosed, endpoint: endpoint, message: "connection closed", underlying: error))
-        }
-        self.channel.write(request, promise: writePromise)
+        self.submitter.submit(command, sink: .discard, timeout: self.configuration.commandTimeout.timeAmount)
     }
 
     /// Closes the connection; commands in flight fail with `.connectionClosed`. Returns once it is closed.

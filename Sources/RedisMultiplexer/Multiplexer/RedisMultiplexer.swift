@@ -686,8 +686,17 @@ public final class RedisMultiplexer: Sendable {
         for command: RESPCommand, timeout: Duration?,
         _ body: (RedisConnection, Duration) async throws(RedisClientError) -> T
     ) async throws(RedisClientError) -> T {
-        let timeout = self.relaxed(timeout ?? self.configuration.connection.commandTimeout)
+        let base = timeout ?? self.configuration.connection.commandTimeout
         let started = ContinuousClock.now
+        // The common case, once per command: a live connection, the timeout (relaxed in a maintenance window) and
+        // the keepalive's bookkeeping under one lock, with one reading of the clock.
+        let ready = self.state.withLock { state -> (RedisConnection, Duration)? in
+            guard let connection = state.interactive, connection.isActive else { return nil }
+            state.lastUsedAt = started
+            return (connection, state.maintenance.timeout(base, now: started))
+        }
+        if let (connection, timeout) = ready { return try await body(connection, timeout) }
+        let timeout = self.relaxed(base)
         let connection = try await self.connectionForCommand(command, timeout: timeout)
         let remaining = timeout - started.duration(to: .now)
         self.state.withLock { $0.lastUsedAt = .now }
@@ -695,8 +704,8 @@ public final class RedisMultiplexer: Sendable {
     }
 
     private func connectionForCommand(_ command: RESPCommand, timeout: Duration) async throws(RedisClientError) -> RedisConnection {
-        let endpoint = self.configuration.connection.endpoint.description
         if let connection = self.state.withLock({ $0.interactive }), connection.isActive { return connection }
+        let endpoint = self.configuration.connection.endpoint.description
         if self.isShutdown {
             throw RedisClientError(.connectionClosed, endpoint: endpoint, command: command.name, message: Self.shutDownMessage)
         }
