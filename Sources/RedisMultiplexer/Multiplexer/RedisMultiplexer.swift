@@ -555,6 +555,7 @@ public final class RedisMultiplexer: Sendable {
     /// reported unresponsive again.
     private func probeLoop(interval: Duration) async {
         let schedule = ProbeSchedule(interval: interval)
+        let slot = Int.random(in: 0..<schedule.slots)
         var failures = 0
         var unresponsive = false
         var probed: ObjectIdentifier?
@@ -591,7 +592,7 @@ public final class RedisMultiplexer: Sendable {
                     }
                 }
             }
-            let due = schedule.next(after: started, firstOnConnection: firstOnConnection, jitter: Double.random(in: 0...1))
+            let due = schedule.next(after: started, epoch: ProbeClock.epoch.clock, slot: slot, firstOnConnection: firstOnConnection)
             await self.waitForProbeTurn(until: due, installsSeen: installsSeen)
         }
     }
@@ -609,11 +610,24 @@ public final class RedisMultiplexer: Sendable {
                     return state.probeTurn
                 }
                 guard let turn else { return continuation.resume() }
-                let delay = ContinuousClock.now.duration(to: deadline)
-                eventLoop.scheduleTask(in: max(delay, .zero).timeAmount) { self.wakeProbeWaiter(turn: turn) }
+                // The same instant gives the same NIO deadline in every multiplexer: timers of one probe slot fire in
+                // one turn of the loop.
+                eventLoop.scheduleTask(deadline: ProbeClock.deadline(deadline)) { self.wakeProbeWaiter(turn: turn) }
             }
         } onCancel: {
             self.wakeProbeWaiter(turn: nil)
+        }
+    }
+
+    /// The probe grid's origin, once per process, in both clocks: an instant of the grid converts to exactly one
+    /// `NIODeadline`, whichever multiplexer computes it.
+    enum ProbeClock {
+        static let epoch = (clock: ContinuousClock.now, nio: NIODeadline.now())
+
+        static func deadline(_ instant: ContinuousClock.Instant) -> NIODeadline {
+            let offset = epoch.clock.duration(to: instant)
+            let nanoseconds = offset.components.seconds * 1_000_000_000 + offset.components.attoseconds / 1_000_000_000
+            return epoch.nio + .nanoseconds(nanoseconds)
         }
     }
 
