@@ -205,8 +205,7 @@ public final class DaemonMetrics: Sendable {
     func record(_ event: MultiplexerEvent, target: String) {
         switch event {
         case .probe(let latency):
-            let seconds = Double(latency.components.seconds) + Double(latency.components.attoseconds) / 1e18
-            self.registry.observe("redis_healthd_probe_duration_seconds", ["target": target], seconds)
+            self.registry.observe("redis_healthd_probe_duration_seconds", ["target": target], seconds(latency))
         case .connectionFailed(_, _, let kind, _):
             self.registry.increment("redis_healthd_connection_failures_total", ["target": target, "kind": kind.description])
         case .connected(.interactive, _, _, true):

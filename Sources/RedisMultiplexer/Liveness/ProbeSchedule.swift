@@ -1,3 +1,5 @@
+import NIOCore
+
 /// When the next probe of a connection is due.
 ///
 /// Each connection probes in one of `slots` slots of the interval, drawn at random: its probes fall on the grid
@@ -37,7 +39,7 @@ public struct ProbeSchedule: Sendable, Hashable {
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        duration.timeAmount.nanoseconds
     }
 
     private static func divideRoundingUp(_ value: Int64, _ divisor: Int64) -> Int64 {

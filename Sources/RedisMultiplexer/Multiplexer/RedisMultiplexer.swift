@@ -625,9 +625,7 @@ public final class RedisMultiplexer: Sendable {
         static let epoch = (clock: ContinuousClock.now, nio: NIODeadline.now())
 
         static func deadline(_ instant: ContinuousClock.Instant) -> NIODeadline {
-            let offset = epoch.clock.duration(to: instant)
-            let nanoseconds = offset.components.seconds * 1_000_000_000 + offset.components.attoseconds / 1_000_000_000
-            return epoch.nio + .nanoseconds(nanoseconds)
+            epoch.nio + epoch.clock.duration(to: instant).timeAmount
         }
     }
 
