@@ -61,7 +61,7 @@ public struct TestCertificates: Sendable {
                 openssl,
                 [
                     "x509", "-req", "-in", path("\(name).csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
-                    "-CAcreateserial", "-days", "365", "-out", path("\(name).crt"), "-extfile", extensions,
+                    "-set_serial", randomSerial(), "-days", "365", "-out", path("\(name).crt"), "-extfile", extensions,
                 ])
         }
         try await ca("ca")
@@ -96,7 +96,7 @@ public struct TestCertificates: Sendable {
             openssl,
             [
                 "x509", "-req", "-in", path("\(name).csr"), "-CA", issuer.certificate, "-CAkey", issuer.key,
-                "-CAcreateserial", "-days", "\(days)", "-out", path("\(name).crt"), "-extfile", path("\(name).ext"),
+                "-set_serial", randomSerial(), "-days", "\(days)", "-out", path("\(name).crt"), "-extfile", path("\(name).ext"),
             ])
     }
 
@@ -125,4 +125,11 @@ public struct TestCertificates: Sendable {
         try chain.write(toFile: path("\(name).crt"), atomically: true, encoding: .utf8)
         return (path("\(name).crt"), path("\(name)-leaf.key"))
     }
+}
+
+/// A random certificate serial for `openssl x509 -set_serial`. Not `-CAcreateserial`: tests signing with the
+/// shared CA at the same time would read its serial file while another openssl rewrites it ("Unable to load
+/// number from ca.srl").
+private func randomSerial() -> String {
+    "0x" + String(UInt64.random(in: 1...UInt64(Int64.max)), radix: 16)
 }
