@@ -80,16 +80,6 @@ struct CommandSubmitter: Sendable {
     }
 }
 
-/// How the handler decides that a connection whose replies stopped is dead.
-struct SilenceRule: Sendable {
-    /// A command timing out after the connection has owed a reply for this long, with none arriving, closes
-    /// it. `nil`: never.
-    var limit: TimeAmount?
-    /// At most this many commands that timed out may still await their late replies; one more closes the
-    /// connection (the server is not answering, whatever else it sends).
-    var maxUnansweredTimedOut: Int = 1_000
-}
-
 /// State other threads may read without hopping to the event loop.
 final class ConnectionSharedState: Sendable {
     /// Set at the first terminal error: from then on the connection is never handed out again.
@@ -101,16 +91,11 @@ final class ConnectionSharedState: Sendable {
     var hasFailed: Bool { self.failed.load(ordering: .acquiring) }
 }
 
-/// Pipelines commands on one channel and matches replies to them in order.
+/// Pipelines commands on one channel and matches replies to them in order: the driver of
+/// ``CommandQueueStateMachine``, which holds the rules (order, timeouts, silence, pushes, the end). The handler only
+/// runs what the state machine answers, on the event loop: it writes, parses, sets its one timer, resumes callers
+/// and closes the channel.
 ///
-/// - A command that times out fails with ``RedisClientError/Code-swift.struct/commandTimeout`` but keeps its
-///   place in the queue: its late reply, if it ever comes, is read and dropped, so later replies still reach
-///   the right callers.
-/// - Silence is judged here, on the event loop: when a command times out and the connection has owed a reply
-///   for the silence limit without sending one, it is dead. Pushes and bytes of an unfinished reply are not
-///   replies: a server that sends pub/sub messages, or drips a reply byte by byte, while never answering
-///   is silent.
-/// - RESP3 push messages are handed to `onPush`, never matched to a command.
 /// - Any error (socket, TLS, protocol) or EOF fails every command in flight with a typed error and closes.
 ///   ``terminated`` completes at that moment, without waiting for the channel to finish closing (a TLS
 ///   close may wait for the peer's close_notify).
@@ -118,33 +103,24 @@ final class ConnectionSharedState: Sendable {
 ///   event-loop turn per batch encodes them all into one buffer and flushes once (auto-pipelining).
 /// - Replies are parsed here, from the bytes read, rather than by a decoder in front: a decoder hands each value
 ///   on through the pipeline boxed and type-checked, which cost more than parsing a short reply.
+/// - Every time here is the event loop's (`EventLoop.now`), so tests on an embedded loop move it at will.
 final class RedisCommandHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private struct Pending {
-        var command: RESPCommand
-        /// Nil once the command timed out: its late reply is read and dropped.
-        var sink: ReplySink?
-        var deadline: NIODeadline
-        var timeout: TimeAmount
-        /// The command's name, for errors and for matching (un)subscribe confirmations; computed when needed.
-        var name: String { self.command.name }
-    }
-
     let endpoint: String
     private let logger: Logger
     private let onPush: (@Sendable (RESPValue) -> Void)?
-    private let silenceRule: SilenceRule
     private let shared: ConnectionSharedState
-    private var pending = CircularBuffer<Pending>(initialCapacity: 16)
-    /// Commands in `pending` that timed out and still await their late reply.
-    private var unansweredTimedOut = 0
+    private var queue: CommandQueueStateMachine<ReplySink>
     /// Commands awaiting their replies, those that timed out not counted.
-    var commandsInFlight: Int { max(0, self.pending.count - self.unansweredTimedOut) }
-    /// One timer for all commands, set at the earliest deadline in flight (not one timer per command).
+    var commandsInFlight: Int { self.queue.commandsInFlight }
+    /// When the last complete value (reply or push) arrived, or the connection became active.
+    var lastReadAt: NIODeadline { self.queue.lastReadAt }
+    /// The error the connection ended with, once it has ended.
+    var closeReason: RedisClientError? { self.queue.closeReason }
+    /// One timer for all commands, set where the state machine says (the earliest deadline in flight).
     private var timer: Scheduled<Void>?
-    private var timerDeadline: NIODeadline?
     private var context: ChannelHandlerContext?
     private var parser: RESPParser
     /// Bytes of a reply not complete yet, kept for the next read (the parser resumes where it stopped).
@@ -153,28 +129,15 @@ final class RedisCommandHandler: ChannelInboundHandler {
     private var completed: [(sink: ReplySink, value: RESPValue)] = []
     /// The batch taken by the last drain, kept empty between drains so that its storage is reused.
     private var drained: [QueuedCommand] = []
-    /// Set once the channel is failing or closed; later writes fail with it at once.
-    private var terminalError: RedisClientError?
     /// Completed with the terminal error at the moment the connection fails or closes.
     let terminated: EventLoopPromise<RedisClientError>
     private var terminatedSignalled = false
-    /// When the last complete value (reply or push) arrived, or the connection became active. Every time here is
-    /// the event loop's (`EventLoop.now`), so tests on an embedded loop move it at will.
-    private(set) var lastReadAt: NIODeadline = .now()
-    /// Since when the connection owes a reply without having sent one: set when a command is written while none
-    /// is pending, moved on by every reply, cleared when nothing is pending.
-    private var owingSince: NIODeadline?
     /// Whether the TLS handshake has completed: a peer going away without close_notify after it has closed the
     /// connection, nothing is misconfigured.
     private var tlsEstablished = false
     /// Whether the Redis handshake (HELLO/AUTH) has completed: TLS errors after it are connection failures. (A
     /// TLS 1.3 server refusing a client certificate does so after the client's TLS handshake, before this.)
     private var established = false
-
-    /// A subscriber connection: RESP2 `message`/`pmessage`/`smessage` arrays are pushes, not replies.
-    private let subscriber: Bool
-    /// The error the connection ended with, once it has ended.
-    var closeReason: RedisClientError? { self.terminalError }
 
     init(
         endpoint: String, logger: Logger, subscriber: Bool, silenceRule: SilenceRule = SilenceRule(),
@@ -184,29 +147,22 @@ final class RedisCommandHandler: ChannelInboundHandler {
     ) {
         self.endpoint = endpoint
         self.logger = logger
-        self.subscriber = subscriber
-        self.silenceRule = silenceRule
         self.shared = shared
         self.onPush = onPush
         self.parser = RESPParser(limits: parserLimits)
+        self.queue = CommandQueueStateMachine(endpoint: endpoint, silenceRule: silenceRule, subscriber: subscriber, now: eventLoop.now)
         self.terminated = eventLoop.makePromise(of: RedisClientError.self)
     }
 
-    private static let messageKinds: Set<String> = ["message", "pmessage", "smessage"]
-    private static let confirmationKinds: Set<String> = [
-        "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
-    ]
-
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.lastReadAt = context.eventLoop.now
+        self.queue.activated(now: context.eventLoop.now)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        self.terminate(
-            self.terminalError
-                ?? RedisClientError(.connectionClosed, endpoint: self.endpoint, message: "connection closed"))
+        let action = self.queue.fail(RedisClientError(.connectionClosed, endpoint: self.endpoint, message: "connection closed"))
+        self.ended(action)
     }
 
     // MARK: outbound
@@ -220,128 +176,78 @@ final class RedisCommandHandler: ChannelInboundHandler {
             self.drained.removeAll(keepingCapacity: true)
             // One burst of thousands of callers should not pin that much memory for the connection's lifetime.
             if self.drained.capacity > 4_096 { self.drained = [] }
-            // Replies still owed bring the loop back at the next read, or at the latest when the timer fires (it is
-            // set whenever a command still awaits its reply). With none owed, the next command must ask.
-            let returnsBy = self.commandsInFlight > 0 ? self.timerDeadline : nil
+            let returnsBy = self.queue.loopReturnsBy
             self.shared.outbound.withLock { $0.loopReturns(by: returnsBy) }
         }
         guard !self.drained.isEmpty else { return }
-        guard let context, self.terminalError == nil else {
-            // The batch is closed at the terminal error, before the context goes: only a drain racing the
-            // handler's removal gets here.
-            let error = self.terminalError ?? RedisClientError(.connectionClosed, endpoint: self.endpoint, message: "connection closed")
+        let now = self.context?.eventLoop.now ?? .now()
+        let written = self.drained.lazy.map {
+            CommandQueueStateMachine<ReplySink>.Pending(command: $0.command, sink: $0.sink, deadline: $0.deadline, timeout: $0.timeout)
+        }
+        guard let context else {
+            // The batch is closed at the end, before the context goes: only a drain racing the handler's removal
+            // gets here.
+            let error = self.queue.closeReason ?? RedisClientError(.connectionClosed, endpoint: self.endpoint, message: "connection closed")
             for command in self.drained { command.fail(error) }
             return
         }
-        if self.pending.isEmpty { self.owingSince = context.eventLoop.now }
+        switch self.queue.write(written, now: now) {
+        case .refuse(let error):
+            for command in self.drained { command.fail(error) }
+            return
+        case .write(let setTimerAt):
+            if let setTimerAt { self.setTimer(at: setTimerAt, context: context) }
+        }
         var buffer = context.channel.allocator.buffer(capacity: 64 * self.drained.count)
-        var earliest: NIODeadline?
-        for queued in self.drained {
-            queued.command.encode(into: &buffer)
-            self.pending.append(Pending(command: queued.command, sink: queued.sink, deadline: queued.deadline, timeout: queued.timeout))
-            earliest = min(earliest ?? queued.deadline, queued.deadline)
-        }
-        if let earliest, self.timerDeadline.map({ earliest < $0 }) ?? true {
-            self.scheduleTimer(at: earliest, context: context)
-        }
+        for queued in self.drained { queued.command.encode(into: &buffer) }
         // One promise per batch, not per command: a write the channel refuses fails the connection, and with it
         // every command queued (a socket error closes it anyway; this covers a refusal that does not).
-        let written = context.eventLoop.makePromise(of: Void.self)
+        let promise = context.eventLoop.makePromise(of: Void.self)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        written.futureResult.whenFailure { error in loopBound.value.writeFailed(error) }
-        context.writeAndFlush(self.wrapOutboundOut(buffer), promise: written)
+        promise.futureResult.whenFailure { error in loopBound.value.writeFailed(error) }
+        context.writeAndFlush(self.wrapOutboundOut(buffer), promise: promise)
     }
 
     private func writeFailed(_ error: any Error) {
-        guard let context, self.terminalError == nil else { return }
-        self.fail(
-            RedisClientError.classify(error, endpoint: self.endpoint, tlsEstablished: self.tlsEstablished, established: self.established),
-            context: context)
+        guard let context, self.queue.closeReason == nil else { return }
+        self.fail(self.classify(error), context: context)
     }
 
-    private func scheduleTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+    private func setTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
         self.timer?.cancel()
-        self.timerDeadline = deadline
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         self.timer = context.eventLoop.scheduleTask(deadline: deadline) {
             loopBound.value.timerFired()
         }
     }
 
-    /// Fails every command past its deadline, judges silence, then sets the timer for the next earliest deadline.
     private func timerFired() {
         self.timer = nil
-        self.timerDeadline = nil
-        let now = self.context?.eventLoop.now ?? .now()
-        var next: NIODeadline?
-        var timedOut = false
-        for index in self.pending.indices where self.pending[index].sink != nil {
-            if self.pending[index].deadline <= now {
-                self.commandTimedOut(at: index, now: now)
-                timedOut = true
-            } else {
-                next = min(next ?? self.pending[index].deadline, self.pending[index].deadline)
-            }
+        let action = self.queue.timerFired(now: self.context?.eventLoop.now ?? .now())
+        for expired in action.expired {
+            self.logger.debug(
+                "Command timed out",
+                metadata: [
+                    "redis.endpoint": "\(self.endpoint)", "redis.command": "\(expired.error.command ?? "")",
+                    "redis.owing_ms": "\(expired.owing.nanoseconds / 1_000_000)",
+                ])
+            expired.sink.fail(expired.error)
         }
-        if timedOut, self.judgeSilence(now: now) { return }
-        if let next, let context = self.context {
-            self.scheduleTimer(at: next, context: context)
+        if let close = action.close, let context {
+            self.logger.debug("Closing silent connection", metadata: ["redis.endpoint": "\(self.endpoint)", "error": "\(close)"])
+            self.fail(close, context: context)
+            return
         }
+        if let setTimerAt = action.setTimerAt, let context { self.setTimer(at: setTimerAt, context: context) }
         // The batch may rely on this turn (see OutboundBatch): what waits in it is written now.
         self.writeQueued()
-    }
-
-    /// After a command timed out: closes the connection when it has owed a reply for the silence limit, or
-    /// when too many timed-out commands still await replies. Returns whether it closed.
-    private func judgeSilence(now: NIODeadline) -> Bool {
-        guard let context = self.context else { return false }
-        if let limit = self.silenceRule.limit, let owingSince = self.owingSince, now - owingSince >= limit {
-            let silence = Duration.nanoseconds((now - owingSince).nanoseconds)
-            self.logger.debug(
-                "Closing silent connection",
-                metadata: ["redis.endpoint": "\(self.endpoint)", "redis.silence": "\(silence.humanReadable)"])
-            self.fail(
-                RedisClientError(
-                    .unresponsive, endpoint: self.endpoint,
-                    message: "no reply for \(silence.humanReadable) while commands went unanswered; connection declared dead"),
-                context: context)
-            return true
-        }
-        if self.unansweredTimedOut > self.silenceRule.maxUnansweredTimedOut {
-            self.fail(
-                RedisClientError(
-                    .unresponsive, endpoint: self.endpoint,
-                    message: "\(self.unansweredTimedOut) timed-out commands still unanswered; connection declared dead"),
-                context: context)
-            return true
-        }
-        return false
-    }
-
-    private func commandTimedOut(at index: CircularBuffer<Pending>.Index, now: NIODeadline) {
-        guard let sink = self.pending[index].sink else { return }
-        let name = self.pending[index].name
-        let timeout = self.pending[index].timeout
-        self.pending[index].sink = nil
-        self.unansweredTimedOut += 1
-        let owing = self.owingSince.map { now - $0 } ?? .zero
-        self.logger.debug(
-            "Command timed out",
-            metadata: [
-                "redis.endpoint": "\(self.endpoint)", "redis.command": "\(name)",
-                "redis.owing_ms": "\(owing.nanoseconds / 1_000_000)",
-            ])
-        sink.fail(
-            RedisClientError(
-                .commandTimeout, endpoint: self.endpoint, command: name,
-                message: "no reply within \(Duration.nanoseconds(timeout.nanoseconds).humanReadable)"))
     }
 
     // MARK: inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // Once failed, the connection is closing: what still arrives is not read.
-        guard self.terminalError == nil else { return }
+        guard self.queue.closeReason == nil else { return }
         var bytes = self.unwrapInboundIn(data)
         if var unparsed = self.unparsed.take() {
             // The parser left off inside a reply: the new bytes continue it.
@@ -354,53 +260,23 @@ final class RedisCommandHandler: ChannelInboundHandler {
         // woken again (a futex wake-up per reply).
         defer { self.deliverCompleted() }
         do {
-            while self.terminalError == nil, let value = try self.parser.parse(&bytes) {
-                self.received(value, now: now, context: context)
+            while self.queue.closeReason == nil, let value = try self.parser.parse(&bytes) {
+                switch self.queue.read(value, now: now) {
+                case .succeed(let sink, let value): self.completed.append((sink, value))
+                case .push(let value): self.onPush?(value)
+                case .none: break
+                case .close(let error): self.fail(error, context: context)
+                }
             }
         } catch {
             self.errorCaught(context: context, error: error)
             return
         }
-        if bytes.readableBytes > 0, self.terminalError == nil {
+        if bytes.readableBytes > 0, self.queue.closeReason == nil {
             // Bytes already parsed are dropped; the unfinished reply's stay where the parser expects them (at
             // the reader index).
             bytes.discardReadBytes()
             self.unparsed = bytes
-        }
-    }
-
-    private func received(_ value: RESPValue, now: NIODeadline, context: ChannelHandlerContext) {
-        self.lastReadAt = now
-        switch value.withoutAttributes {
-        case .push(let elements):
-            // RESP3 sends (un)subscribe confirmations as pushes: they answer the (UN)SUBSCRIBE at the head.
-            let kind = elements.first?.string?.lowercased() ?? ""
-            if Self.confirmationKinds.contains(kind), let head = self.pending.first, head.name.lowercased() == kind {
-                break
-            }
-            self.onPush?(value)
-            return
-        case .array(let elements) where self.subscriber:
-            if let kind = elements.first?.string?.lowercased(), Self.messageKinds.contains(kind) {
-                self.onPush?(value)
-                return
-            }
-        default:
-            break
-        }
-        guard let first = self.pending.popFirst() else {
-            self.fail(
-                RedisClientError(
-                    .protocolError, endpoint: self.endpoint,
-                    message: "the server sent a \(value.typeName) nobody asked for"),
-                context: context)
-            return
-        }
-        self.owingSince = self.pending.isEmpty ? nil : now
-        if let sink = first.sink {
-            self.completed.append((sink, value))
-        } else {
-            self.unansweredTimedOut -= 1
         }
     }
 
@@ -427,10 +303,11 @@ final class RedisCommandHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.fail(
-            RedisClientError.classify(
-                error, endpoint: self.endpoint, tlsEstablished: self.tlsEstablished, established: self.established),
-            context: context)
+        self.fail(self.classify(error), context: context)
+    }
+
+    private func classify(_ error: any Error) -> RedisClientError {
+        RedisClientError.classify(error, endpoint: self.endpoint, tlsEstablished: self.tlsEstablished, established: self.established)
     }
 
     /// The Redis handshake succeeded: the connection is in use.
@@ -439,56 +316,43 @@ final class RedisCommandHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let error =
-            self.terminalError
-            ?? RedisClientError(.connectionClosed, endpoint: self.endpoint, message: "the server closed the connection")
-        self.terminalError = error
-        self.failPending(error)
-        self.terminate(error)
+        self.ended(self.queue.fail(RedisClientError(.connectionClosed, endpoint: self.endpoint, message: "the server closed the connection")))
         context.fireChannelInactive()
     }
 
     /// Closes the channel because the client decided so; in-flight commands fail with `error`.
     func closeWithError(_ error: RedisClientError) {
         guard let context else {
-            self.terminate(error)
+            self.ended(self.queue.fail(error))
             return
         }
         self.fail(error, context: context)
     }
 
     private func fail(_ error: RedisClientError, context: ChannelHandlerContext) {
-        if self.terminalError == nil {
-            self.terminalError = error
+        let action = self.queue.fail(error)
+        if action.ended {
             self.logger.debug(
                 "Connection failed",
                 metadata: ["redis.endpoint": "\(self.endpoint)", "error.kind": "\(error.code)", "error": "\(error)"])
         }
-        self.failPending(self.terminalError!)
-        self.terminate(self.terminalError!)
+        self.ended(action)
         context.close(promise: nil)
     }
 
-    /// Marks the connection failed for everybody (never handed out again) and wakes whoever waits for its end.
-    private func terminate(_ error: RedisClientError) {
+    /// Runs the end: the timer cancelled, the callers in flight failed, the connection marked failed for everybody
+    /// (never handed out again), what waited in the batch failed, whoever waits for the end woken.
+    private func ended(_ action: CommandQueueStateMachine<ReplySink>.FailAction) {
+        self.timer?.cancel()
+        self.timer = nil
+        for (sink, error) in action.failed { sink.fail(error) }
         guard !self.terminatedSignalled else { return }
         self.terminatedSignalled = true
         self.shared.failed.store(true, ordering: .releasing)
         // Commands handed over but not yet written fail with the same error; later ones are refused with it.
-        let waiting = self.shared.outbound.withLock { $0.close(error) }
-        for command in waiting { command.fail(error) }
-        self.terminated.succeed(error)
-    }
-
-    private func failPending(_ error: RedisClientError) {
-        self.timer?.cancel()
-        self.timer = nil
-        self.timerDeadline = nil
-        self.owingSince = nil
-        self.unansweredTimedOut = 0
-        while let entry = self.pending.popFirst() {
-            entry.sink?.fail(error.forCommand(entry.name))
-        }
+        let waiting = self.shared.outbound.withLock { $0.close(action.error) }
+        for command in waiting { command.fail(action.error) }
+        self.terminated.succeed(action.error)
     }
 }
 
