@@ -8,7 +8,7 @@ struct TestInstant: InstantProtocol {
     func advanced(by duration: Duration) -> TestInstant { TestInstant(offset: offset + duration) }
     func duration(to other: TestInstant) -> Duration { other.offset - offset }
     static func < (lhs: TestInstant, rhs: TestInstant) -> Bool { lhs.offset < rhs.offset }
-    static func at(_ seconds: Double) -> TestInstant { TestInstant(offset: .milliseconds(Int64(seconds * 1000))) }
+    static func at(_ seconds: Double) -> TestInstant { TestInstant(offset: .milliseconds(Int64((seconds * 1000).rounded()))) }
 }
 
 typealias Guard = ForceReconnectGuard<TestInstant>

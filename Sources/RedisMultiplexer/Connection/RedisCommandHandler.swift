@@ -12,6 +12,8 @@ enum ReplySink: Sendable {
     case continuation(CheckedContinuation<RESPValue, any Error>)
     /// A caller holding futures (the commands of a pipeline: one task cannot await several continuations).
     case promise(EventLoopPromise<RESPValue>)
+    /// Code on the connection's event loop (the liveness monitor's probes): called there, with no task to resume.
+    case callback(@Sendable (Result<RESPValue, RedisClientError>) -> Void)
     /// Nobody waits (an UNSUBSCRIBE on the way out): the reply is read and dropped.
     case discard
 
@@ -19,6 +21,7 @@ enum ReplySink: Sendable {
         switch self {
         case .continuation(let continuation): continuation.resume(returning: value)
         case .promise(let promise): promise.succeed(value)
+        case .callback(let callback): callback(.success(value))
         case .discard: break
         }
     }
@@ -27,6 +30,7 @@ enum ReplySink: Sendable {
         switch self {
         case .continuation(let continuation): continuation.resume(throwing: error)
         case .promise(let promise): promise.fail(error)
+        case .callback(let callback): callback(.failure(error))
         case .discard: break
         }
     }

@@ -318,12 +318,20 @@ public final class RedisConnection: Sendable {
     ///   timeout); `.connectionClosed`, `.socket`, `.tls`, `.protocolError` when the connection failed.
     public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
         let reply = try await self.sendRaw(command, timeout: timeout ?? self.configuration.commandTimeout)
-        if reply.isError {
-            throw RedisClientError(
-                .errorReply, endpoint: self.endpoint.description, command: command.name,
-                message: self.configuration.scrubbingSecrets(reply.withoutAttributes.string ?? "error"))
+        if let error = Self.errorReply(reply, to: command, endpoint: self.endpointDescription, configuration: self.configuration) {
+            throw error
         }
         return reply
+    }
+
+    /// The error `reply` stands for when the server answered `command` with an error (secrets scrubbed).
+    private static func errorReply(
+        _ reply: RESPValue, to command: RESPCommand, endpoint: String, configuration: RedisConnectionConfiguration
+    ) -> RedisClientError? {
+        guard reply.isError else { return nil }
+        return RedisClientError(
+            .errorReply, endpoint: endpoint, command: command.name,
+            message: configuration.scrubbingSecrets(reply.withoutAttributes.string ?? "error"))
     }
 
     /// Sends `command` and returns its reply, error replies included (not thrown).
@@ -362,6 +370,28 @@ public final class RedisConnection: Sendable {
             }
         }
         return replies
+    }
+
+    /// Sends `command` and calls `completion` with its reply (an error reply as a failure, as ``send(_:timeout:)``
+    /// throws it) on the connection's event loop, where it is read: no task waits for it.
+    func send(
+        _ command: RESPCommand, timeout: Duration,
+        completion: @escaping @Sendable (Result<RESPValue, RedisClientError>) -> Void
+    ) {
+        let endpoint = self.endpointDescription
+        let configuration = self.configuration
+        self.submitter.submit(
+            command,
+            sink: .callback { result in
+                if case .success(let reply) = result,
+                    let error = Self.errorReply(reply, to: command, endpoint: endpoint, configuration: configuration)
+                {
+                    completion(.failure(error))
+                } else {
+                    completion(result)
+                }
+            },
+            timeout: timeout.timeAmount)
     }
 
     /// Sends `command` without waiting for its reply, which is read and dropped (an UNSUBSCRIBE nobody awaits).
@@ -403,6 +433,12 @@ public final class RedisConnection: Sendable {
     public func commandsInFlight() async -> Int {
         let handler = self.handler
         return (try? await self.channel.eventLoop.submit { handler.value.commandsInFlight }.get()) ?? 0
+    }
+
+    /// When the last reply or push arrived on this connection, asked on its event loop (nil elsewhere).
+    var lastReadAtOnEventLoop: NIODeadline? {
+        guard self.channel.eventLoop.inEventLoop else { return nil }
+        return self.handler.value.lastReadAt
     }
 
     /// When the last reply or push arrived on this connection.

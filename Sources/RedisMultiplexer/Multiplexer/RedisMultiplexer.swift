@@ -24,6 +24,8 @@ public final class RedisMultiplexer: Sendable {
     private let emitter: @Sendable (MultiplexerEvent) -> Void
     private let dialLimiter: DialRateLimiter?
     private let state: Mutex<State>
+    /// Probes and keepalives, on the event loop of this endpoint's connections.
+    private let liveness: LivenessMonitor
     /// Held while an event about a connection is checked against the current connection and handed on, so that
     /// observers see one connection's events in order (a late probe never follows its connection's failure).
     private let emitOrder = Mutex(())
@@ -37,11 +39,6 @@ public final class RedisMultiplexer: Sendable {
         var lastUsedAt: ContinuousClock.Instant = .now
         var everFailed: Set<MultiplexerEvent.ConnectionRole> = []
         var shutdownWaiter: CheckedContinuation<Void, Never>?
-        /// Interactive connections installed so far, and the probe loop waiting for the next one.
-        var interactiveInstalls = 0
-        var probeWaiter: CheckedContinuation<Void, Never>?
-        /// Numbers the probe loop's waits: a timer left from an earlier wait never ends a later one.
-        var probeTurn = 0
         /// The last leaf certificate whose presented chain was read, and the chain's earliest expiry: the chain
         /// is read again only when the leaf changes.
         var inspectedLeaf: (summary: String, notValidAfter: Double, chainNotValidAfter: Double?)?
@@ -71,6 +68,13 @@ public final class RedisMultiplexer: Sendable {
         self.subscriptions = subscriptions
         self.logger = logger
         self.emitter = emit
+        let schedule = configuration.probeInterval.map { ProbeSchedule(interval: $0) }
+        self.liveness = LivenessMonitor(
+            configuration: LivenessMonitor.Machine.Configuration(
+                probes: schedule, slot: Int.random(in: 0..<(schedule?.slots ?? 1)), epoch: ProbeClock.epoch.clock,
+                probeFailures: configuration.probeFailures, keepaliveInterval: configuration.keepaliveInterval),
+            eventLoop: eventLoopGroup.next())
+        self.liveness.setOwner(self)
     }
 
     private func emit(_ event: MultiplexerEvent) {
@@ -145,10 +149,6 @@ public final class RedisMultiplexer: Sendable {
                 guard await self.subscriptions.waitUntilNotEmpty() else { return }
                 await self.maintain(role: .subscriber)
             }
-            if let interval = self.configuration.probeInterval {
-                group.addTask { await self.probeLoop(interval: interval) }
-            }
-            group.addTask { await self.keepaliveLoop() }
             group.addTask {
                 // Ends the others when shutdown() is called.
                 await self.waitForShutdown()
@@ -175,6 +175,7 @@ public final class RedisMultiplexer: Sendable {
             return (state.shutdownWaiter, state.interactive, state.subscriber, Array(state.waiters.values))
         }
         waiter?.resume()
+        self.liveness.stop()
         let error = RedisClientError(
             .connectionClosed, endpoint: self.configuration.connection.endpoint.description,
             message: Self.shutDownMessage)
@@ -282,6 +283,11 @@ public final class RedisMultiplexer: Sendable {
                         restored: restored),
                     ifCurrent: connection, role: role)
                 if role == .subscriber { self.emit(.subscribed(channels: self.subscriptions.count)) }
+                // Probed at once (it is not healthy until a probe answered on it), kept alive when idle.
+                switch role {
+                case .interactive: self.liveness.interactiveConnected(connection)
+                case .subscriber: self.liveness.subscriberConnected(connection)
+                }
                 if role == .interactive, let refusal = connection.maintenanceNotificationsRefusal {
                     self.emit(.maintenanceNotificationsRefused(endpoint: endpoint, message: refusal), ifCurrent: connection, role: role)
                 }
@@ -451,8 +457,9 @@ public final class RedisMultiplexer: Sendable {
             // Other pushes on the interactive connection are not replies and are dropped, as before.
             onPush = { [weak self] value in self?.pushReceived(value) }
         }
+        // On the liveness monitor's loop: probe replies are read where the monitor runs, with no hop between.
         return try await RedisConnection.connect(
-            configuration: configuration, eventLoopGroup: self.eventLoopGroup, sslContext: self.sslContext,
+            configuration: configuration, eventLoopGroup: self.liveness.eventLoop, sslContext: self.sslContext,
             logger: self.logger, subscriber: role == .subscriber, deadAfterSilence: self.silenceLimit, onPush: onPush,
             maintenanceEndpointType: maintenanceType)
     }
@@ -467,12 +474,6 @@ public final class RedisMultiplexer: Sendable {
             case .interactive:
                 state.interactive = connection
                 state.lastUsedAt = .now
-                state.interactiveInstalls += 1
-                // A new connection is probed at once: it is not healthy until a probe answered on it.
-                if let probeWaiter = state.probeWaiter {
-                    state.probeWaiter = nil
-                    probeWaiter.resume()
-                }
                 let waiters = Array(state.waiters.values)
                 state.waiters = [:]
                 return (waiters, restored)
@@ -487,6 +488,10 @@ public final class RedisMultiplexer: Sendable {
     }
 
     private func uninstall(_ connection: RedisConnection, role: MultiplexerEvent.ConnectionRole) {
+        switch role {
+        case .interactive: self.liveness.interactiveDisconnected(connection)
+        case .subscriber: self.liveness.subscriberDisconnected(connection)
+        }
         self.state.withLock { state in
             state.everFailed.insert(role)
             switch role {
@@ -548,126 +553,6 @@ public final class RedisMultiplexer: Sendable {
 
     private var silenceLimit: Duration {
         self.configuration.deadAfterSilence ?? self.configuration.connection.commandTimeout
-    }
-
-    /// A PING every `interval` (spaced by start time, spread after a connection's first: ``ProbeSchedule``) with its
-    /// own deadline. Failures count per connection: a new connection starts with none, so one that never answers is
-    /// reported unresponsive again.
-    private func probeLoop(interval: Duration) async {
-        let schedule = ProbeSchedule(interval: interval)
-        let slot = Int.random(in: 0..<schedule.slots)
-        var failures = 0
-        var unresponsive = false
-        var probed: ObjectIdentifier?
-        var installsSeen = 0
-        while !Task.isCancelled && !self.isShutdown {
-            let started = ContinuousClock.now
-            installsSeen = self.state.withLock { $0.interactiveInstalls }
-            var firstOnConnection = false
-            if let connection = self.state.withLock({ $0.interactive }), connection.isActive {
-                if probed != ObjectIdentifier(connection) {
-                    probed = ObjectIdentifier(connection)
-                    failures = 0
-                    unresponsive = false
-                    firstOnConnection = true
-                }
-                do {
-                    // A probe is a command: it keeps the connection from idling out as a keepalive PING would.
-                    self.state.withLock { $0.lastUsedAt = started }
-                    _ = try await connection.send(RESPCommand("PING"), timeout: self.relaxed(self.configuration.probeTimeout))
-                    self.emit(.probe(latency: started.duration(to: .now)), ifCurrent: connection, role: .interactive)
-                    failures = 0
-                    if unresponsive {
-                        unresponsive = false
-                        self.emit(.responsive, ifCurrent: connection, role: .interactive)
-                    }
-                } catch {
-                    // Whether the connection is dead is decided where its replies are read (the silence rule).
-                    failures += 1
-                    if failures >= self.configuration.probeFailures && !unresponsive {
-                        unresponsive = true
-                        self.emit(
-                            .unresponsive(consecutiveFailures: failures, lastError: error.description),
-                            ifCurrent: connection, role: .interactive)
-                    }
-                }
-            }
-            let due = schedule.next(after: started, epoch: ProbeClock.epoch.clock, slot: slot, firstOnConnection: firstOnConnection)
-            await self.waitForProbeTurn(until: due, installsSeen: installsSeen)
-        }
-    }
-
-    /// Sleeps until `deadline`, or until a new interactive connection is installed (then it is probed at once).
-    /// One continuation and one timer on an event loop: no task is created per probe.
-    private func waitForProbeTurn(until deadline: ContinuousClock.Instant, installsSeen: Int) async {
-        let eventLoop = self.eventLoopGroup.next()
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let turn = self.state.withLock { state -> Int? in
-                    if state.interactiveInstalls != installsSeen || state.isShutdown || Task.isCancelled { return nil }
-                    state.probeTurn += 1
-                    state.probeWaiter = continuation
-                    return state.probeTurn
-                }
-                guard let turn else { return continuation.resume() }
-                // The same instant gives the same NIO deadline in every multiplexer: timers of one probe slot fire in
-                // one turn of the loop.
-                eventLoop.scheduleTask(deadline: ProbeClock.deadline(deadline)) { self.wakeProbeWaiter(turn: turn) }
-            }
-        } onCancel: {
-            self.wakeProbeWaiter(turn: nil)
-        }
-    }
-
-    /// The probe grid's origin, once per process, in both clocks: an instant of the grid converts to exactly one
-    /// `NIODeadline`, whichever multiplexer computes it.
-    enum ProbeClock {
-        static let epoch = (clock: ContinuousClock.now, nio: NIODeadline.now())
-
-        static func deadline(_ instant: ContinuousClock.Instant) -> NIODeadline {
-            epoch.nio + epoch.clock.duration(to: instant).timeAmount
-        }
-    }
-
-    /// Ends the probe loop's wait: that of `turn` (its timer), or any (nil: cancelled, a new connection).
-    private func wakeProbeWaiter(turn: Int?) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard turn == nil || turn == state.probeTurn else { return nil }
-            defer { state.probeWaiter = nil }
-            return state.probeWaiter
-        }
-        waiter?.resume()
-    }
-
-    /// A PING on a connection idle for the keepalive interval (a probe counts as use). It sleeps until the next
-    /// connection is due, at most a quarter of the interval (a connection that comes meanwhile is seen then).
-    private func keepaliveLoop() async {
-        let interval = self.configuration.keepaliveInterval
-        while !Task.isCancelled && !self.isShutdown {
-            let now = ContinuousClock.now
-            var nextLook = now.advanced(by: interval / 4)
-            let (interactive, subscriber, lastUsedAt) = self.state.withLock {
-                ($0.interactive, $0.subscriber, $0.lastUsedAt)
-            }
-            if let interactive, interactive.isActive {
-                if lastUsedAt.duration(to: now) >= interval {
-                    self.state.withLock { $0.lastUsedAt = now }
-                    _ = try? await interactive.send(RESPCommand("PING"))
-                } else {
-                    nextLook = min(nextLook, lastUsedAt.advanced(by: interval))
-                }
-            }
-            if let subscriber, subscriber.isActive {
-                let idle = Duration.nanoseconds((NIODeadline.now() - (await subscriber.lastReadAt())).nanoseconds)
-                if idle >= interval {
-                    // A timeout here that leaves the connection silent too long closes it (the silence rule).
-                    _ = try? await subscriber.send(RESPCommand("PING"))
-                } else {
-                    nextLook = min(nextLook, now.advanced(by: interval - idle))
-                }
-            }
-            try? await Task.sleep(until: nextLook, clock: .continuous)
-        }
     }
 
     // MARK: commands
@@ -805,5 +690,21 @@ public final class RedisMultiplexer: Sendable {
             _ = try? await subscriber.send(subscription.command)
         }
         return stream
+    }
+}
+
+extension RedisMultiplexer: LivenessMonitor.Owner {
+    var lastUsedAt: ContinuousClock.Instant { self.state.withLock { $0.lastUsedAt } }
+
+    var probeTimeout: Duration { self.relaxed(self.configuration.probeTimeout) }
+
+    func liveness(_ report: LivenessMonitor.Machine.Report, on connection: RedisConnection) {
+        let event: MultiplexerEvent
+        switch report {
+        case .probe(let latency): event = .probe(latency: latency)
+        case .unresponsive(let failures, let lastError): event = .unresponsive(consecutiveFailures: failures, lastError: lastError)
+        case .responsive: event = .responsive
+        }
+        self.emit(event, ifCurrent: connection, role: .interactive)
     }
 }
