@@ -133,6 +133,9 @@ final class RedisCommandHandler: ChannelInboundHandler {
     private var completed: [(sink: ReplySink, value: RESPValue)] = []
     /// The batch taken by the last drain, kept empty between drains so that its storage is reused.
     private var drained: [QueuedCommand] = []
+    /// Callers waiting until no command awaits its reply (a connection handed off drains before it closes).
+    private var idleWaiters: [Int: EventLoopPromise<Void>] = [:]
+    private var nextIdleWaiter = 0
     /// Completed with the terminal error at the moment the connection fails or closes.
     let terminated: EventLoopPromise<RedisClientError>
     private var terminatedSignalled = false
@@ -243,8 +246,29 @@ final class RedisCommandHandler: ChannelInboundHandler {
             return
         }
         if let setTimerAt = action.setTimerAt, let context { self.setTimer(at: setTimerAt, context: context) }
+        self.wakeIdleWaiters()
         // The batch may rely on this turn (see OutboundBatch): what waits in it is written now.
         self.writeQueued()
+    }
+
+    /// Succeeds once no command awaits its reply (the connection's end counts), or at `deadline`.
+    func whenIdle(by deadline: NIODeadline) -> EventLoopFuture<Void> {
+        let eventLoop = self.terminated.futureResult.eventLoop
+        guard self.queue.commandsInFlight > 0, self.queue.closeReason == nil else { return eventLoop.makeSucceededVoidFuture() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        let id = self.nextIdleWaiter
+        self.nextIdleWaiter += 1
+        self.idleWaiters[id] = promise
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleTask(deadline: deadline) { loopBound.value.idleWaiters.removeValue(forKey: id)?.succeed() }
+        return promise.futureResult
+    }
+
+    private func wakeIdleWaiters() {
+        guard !self.idleWaiters.isEmpty, self.queue.commandsInFlight == 0 || self.queue.closeReason != nil else { return }
+        let waiters = self.idleWaiters
+        self.idleWaiters = [:]
+        for promise in waiters.values { promise.succeed() }
     }
 
     // MARK: inbound
@@ -291,6 +315,7 @@ final class RedisCommandHandler: ChannelInboundHandler {
         for (sink, value) in self.completed { sink.succeed(value) }
         self.completed.removeAll(keepingCapacity: true)
         if self.completed.capacity > 4_096 { self.completed = [] }
+        self.wakeIdleWaiters()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -350,6 +375,7 @@ final class RedisCommandHandler: ChannelInboundHandler {
         self.timer?.cancel()
         self.timer = nil
         for (sink, error) in action.failed { sink.fail(error) }
+        self.wakeIdleWaiters()
         guard !self.terminatedSignalled else { return }
         self.terminatedSignalled = true
         self.shared.failed.store(true, ordering: .releasing)

@@ -429,6 +429,13 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Waits until no command awaits its reply on this connection (or it has ended), at most `timeout`.
+    public func waitUntilIdle(within timeout: Duration) async {
+        let handler = self.handler
+        let deadline = NIODeadline.now() + timeout.timeAmount
+        try? await self.channel.eventLoop.flatSubmit { handler.value.whenIdle(by: deadline) }.get()
+    }
+
     /// Commands written and still awaiting their replies (not counting those that timed out).
     public func commandsInFlight() async -> Int {
         let handler = self.handler

@@ -30,20 +30,38 @@ public final class RedisMultiplexer: Sendable {
     /// observers see one connection's events in order (a late probe never follows its connection's failure).
     private let emitOrder = Mutex(())
 
+    /// A role's connection life; its waiters are callers suspended until a connection comes (only interactive
+    /// callers wait: subscriptions are sent when the subscriber connection comes).
+    typealias Lifecycle = ConnectionLifecycleStateMachine<
+        RedisConnection, CheckedContinuation<RedisConnection, any Error>, ContinuousClock.Instant
+    >
+
     private struct State: ~Copyable {
-        var interactive: RedisConnection?
-        var subscriber: RedisConnection?
-        var waiters: [Int: CheckedContinuation<RedisConnection, any Error>] = [:]
-        var nextWaiterID = 0
-        var isShutdown = false
+        var interactive: Lifecycle
+        var subscriber: Lifecycle
         var lastUsedAt: ContinuousClock.Instant = .now
-        var everFailed: Set<MultiplexerEvent.ConnectionRole> = []
         var shutdownWaiter: CheckedContinuation<Void, Never>?
+        /// Connections taken from the state machines at shutdown, closed by ``closeConnections()``.
+        var closing: [RedisConnection] = []
         /// The last leaf certificate whose presented chain was read, and the chain's earliest expiry: the chain
         /// is read again only when the leaf changes.
         var inspectedLeaf: (summary: String, notValidAfter: Double, chainNotValidAfter: Double?)?
         /// The maintenance window the server announced with push notifications.
         var maintenance: MaintenanceWindow<ContinuousClock.Instant>
+
+        mutating func withLifecycle<Result>(_ role: MultiplexerEvent.ConnectionRole, _ body: (inout Lifecycle) -> Result) -> Result {
+            switch role {
+            case .interactive: body(&self.interactive)
+            case .subscriber: body(&self.subscriber)
+            }
+        }
+
+        func connection(_ role: MultiplexerEvent.ConnectionRole) -> RedisConnection? {
+            switch role {
+            case .interactive: self.interactive.connection
+            case .subscriber: self.subscriber.connection
+            }
+        }
     }
 
     /// - Parameters:
@@ -60,7 +78,17 @@ public final class RedisMultiplexer: Sendable {
         emit: @escaping @Sendable (MultiplexerEvent) -> Void = { _ in }
     ) {
         self.dialLimiter = dialLimiter
-        self.state = Mutex(State(maintenance: MaintenanceWindow(relaxedTimeout: configuration.maintenanceNotifications.relaxedTimeout)))
+        func lifecycle(waiting: Bool) -> Lifecycle {
+            Lifecycle(
+                configuration: Lifecycle.Configuration(
+                    backoff: configuration.reconnectBackoff(everConnected: true),
+                    firstBackoff: configuration.reconnectBackoff(everConnected: false), healthyPeriod: configuration.healthyPeriod,
+                    maxBacklog: waiting && configuration.backlogPolicy == .queue ? configuration.maxBacklog : nil))
+        }
+        self.state = Mutex(
+            State(
+                interactive: lifecycle(waiting: true), subscriber: lifecycle(waiting: false),
+                maintenance: MaintenanceWindow(relaxedTimeout: configuration.maintenanceNotifications.relaxedTimeout)))
         self.configuration = configuration
         self.generation = generation
         self.eventLoopGroup = eventLoopGroup
@@ -84,13 +112,7 @@ public final class RedisMultiplexer: Sendable {
     /// Emits `event` only while `connection` is still the current one of `role`.
     private func emit(_ event: MultiplexerEvent, ifCurrent connection: RedisConnection, role: MultiplexerEvent.ConnectionRole) {
         self.emitOrder.withLock { _ in
-            let current = self.state.withLock { state in
-                switch role {
-                case .interactive: state.interactive === connection
-                case .subscriber: state.subscriber === connection
-                }
-            }
-            if current { self.emitter(event) }
+            if self.state.withLock({ $0.connection(role) }) === connection { self.emitter(event) }
         }
     }
 
@@ -100,12 +122,12 @@ public final class RedisMultiplexer: Sendable {
 
     /// Whether the interactive connection is up.
     public var isConnected: Bool {
-        self.state.withLock { $0.interactive?.isActive ?? false }
+        self.state.withLock { $0.interactive.connection?.isActive ?? false }
     }
 
     /// Whether the subscriber connection is up (it exists only while something is subscribed).
     public var isSubscriberConnected: Bool {
-        self.state.withLock { $0.subscriber?.isActive ?? false }
+        self.state.withLock { $0.subscriber.connection?.isActive ?? false }
     }
 
     /// Closes the subscriber connection (one that is silently dead: it no longer delivers messages), failing it with
@@ -113,7 +135,7 @@ public final class RedisMultiplexer: Sendable {
     /// re-subscribes to everything. Returns whether there was a connection to close.
     @discardableResult
     public func reconnectSubscriber(reason: String) -> Bool {
-        guard let subscriber = self.state.withLock({ $0.isShutdown ? nil : $0.subscriber }) else { return false }
+        guard let subscriber = self.state.withLock({ $0.subscriber.connection }) else { return false }
         subscriber.close(
             failingWith: RedisClientError(.unresponsive, endpoint: self.configuration.connection.endpoint.description, message: reason))
         return true
@@ -123,7 +145,7 @@ public final class RedisMultiplexer: Sendable {
     public var connectionNames: [String] {
         guard let name = self.clientName else { return [] }
         return self.state.withLock { state in
-            [state.interactive, state.subscriber].compactMap { $0 }.filter(\.isActive).map { _ in name }
+            [state.interactive.connection, state.subscriber.connection].compactMap { $0 }.filter(\.isActive).map { _ in name }
         }
     }
 
@@ -166,13 +188,13 @@ public final class RedisMultiplexer: Sendable {
 
     /// Marks the multiplexer shut down, ends ``run()``'s loops and starts closing the connections; returns at once.
     private func beginShutdown() {
-        let (waiter, interactive, subscriber, waiters) = self.state.withLock { state in
-            state.isShutdown = true
-            defer {
-                state.shutdownWaiter = nil
-                state.waiters = [:]
-            }
-            return (state.shutdownWaiter, state.interactive, state.subscriber, Array(state.waiters.values))
+        let (waiter, connections, waiters) = self.state.withLock { state in
+            let interactive = state.interactive.shutdown()
+            let subscriber = state.subscriber.shutdown()
+            let connections = [interactive.connection, subscriber.connection].compactMap { $0 }
+            state.closing += connections
+            defer { state.shutdownWaiter = nil }
+            return (state.shutdownWaiter, connections, interactive.waiters)
         }
         waiter?.resume()
         self.liveness.stop()
@@ -180,15 +202,14 @@ public final class RedisMultiplexer: Sendable {
             .connectionClosed, endpoint: self.configuration.connection.endpoint.description,
             message: Self.shutDownMessage)
         for waiter in waiters { waiter.resume(throwing: error) }
-        interactive?.close(failingWith: error)
-        subscriber?.close(failingWith: error)
+        for connection in connections { connection.close(failingWith: error) }
     }
 
     private func waitForShutdown() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let done = self.state.withLock { state -> Bool in
-                    if state.isShutdown || Task.isCancelled { return true }
+                    if state.interactive.isShutDown || Task.isCancelled { return true }
                     state.shutdownWaiter = continuation
                     return false
                 }
@@ -203,142 +224,166 @@ public final class RedisMultiplexer: Sendable {
         }
     }
 
-    private var isShutdown: Bool { self.state.withLock { $0.isShutdown } }
-
     /// The error text of a command that never reached the server because the multiplexer was shut down first.
     static let shutDownMessage = "the multiplexer was shut down"
 
     private func closeConnections() async {
-        let (interactive, subscriber, waiters) = self.state.withLock { state in
-            state.isShutdown = true
-            defer {
-                state.interactive = nil
-                state.subscriber = nil
-                state.waiters = [:]
-            }
-            return (state.interactive, state.subscriber, Array(state.waiters.values))
+        self.beginShutdown()
+        let connections = self.state.withLock { state in
+            defer { state.closing = [] }
+            return state.closing
         }
-        let error = RedisClientError(
-            .connectionClosed, endpoint: self.configuration.connection.endpoint.description,
-            message: Self.shutDownMessage)
-        for waiter in waiters { waiter.resume(throwing: error) }
-        await interactive?.close()
-        await subscriber?.close()
+        for connection in connections { await connection.close() }
     }
 
-    /// Connects, waits for the connection to die, backs off, connects again.
+    // MARK: the connection loop
+
+    /// Runs the role's ``ConnectionLifecycleStateMachine``: connects, holds the connection until it ends, backs off,
+    /// connects again, until shut down.
     private func maintain(role: MultiplexerEvent.ConnectionRole) async {
-        var attempt = 0
-        var everConnected = false
         var generator = SystemRandomNumberGenerator()
+        var action = self.state.withLock { $0.withLifecycle(role) { $0.start(now: .now) } }
+        while true {
+            switch action {
+            case .stop, .hold:
+                return
+            case .connect(let attempt):
+                action = await self.attempt(role: role, attempt: attempt, using: &generator)
+            case .sleep(let until, let announced):
+                if let announced {
+                    self.emit(.reconnectScheduled(role: role, delay: announced.delay, attempt: announced.attempt))
+                }
+                try? await Task.sleep(until: until, clock: .continuous)
+                action = self.state.withLock { $0.withLifecycle(role) { $0.backoffElapsed(now: .now) } }
+            }
+        }
+    }
+
+    /// One attempt: dials, installs and holds the connection until it ends; answers what the loop does next.
+    private func attempt(
+        role: MultiplexerEvent.ConnectionRole, attempt: Int, using generator: inout SystemRandomNumberGenerator
+    ) async -> Lifecycle.Action {
         let endpoint = self.configuration.connection.endpoint
-        while !Task.isCancelled && !self.isShutdown {
+        // The subscriber connection exists only while somebody subscribes.
+        if role == .subscriber, !(await self.subscriptions.waitUntilNotEmpty()) { return .stop }
+        // Dials of many multiplexers sharing a limiter (one cluster's nodes) are spread out; when too many are
+        // booked, this attempt is deferred by a backoff step.
+        if let dialLimiter {
+            switch await dialLimiter.acquire() {
+            case .granted: break
+            case .cancelled: return .stop
+            case .deferred: return self.state.withLock { $0.withLifecycle(role) { $0.dialDeferred(now: .now, using: &generator) } }
+            }
+        }
+        self.emit(.connecting(role: role, endpoint: endpoint, attempt: attempt))
+        let connection: RedisConnection
+        do {
+            // Connecting (TCP, TLS, HELLO, AUTH) takes deep async frames: in a child task their memory goes back
+            // when it ends, instead of staying with this task for the connection's life (1,000 targets: 6 MB).
+            connection = try await withThrowingTaskGroup(of: RedisConnection.self) { group in
+                group.addTask { try await self.connect(role: role, attempt: attempt) }
+                return try await group.next()!
+            }
+        } catch {
+            let error = RedisClientError.classify(error, endpoint: endpoint.description)
+            return self.ended(role: role, error: error, using: &generator)
+        }
+        let arrival = self.state.withLock { state in
+            let arrival = state.withLifecycle(role) { $0.connectSucceeded(connection, now: .now) }
+            if case .install = arrival {
+                if role == .interactive { state.lastUsedAt = .now }
+                if role == .subscriber { self.subscriptions.setConnection(connection) }
+            }
+            return arrival
+        }
+        switch arrival {
+        case .close:
+            await connection.close()
+            return .stop
+        case .install(let restored, let waiters):
+            for waiter in waiters { waiter.resume(returning: connection) }
             if role == .subscriber {
-                // The subscriber connection exists only while somebody subscribes.
-                guard await self.subscriptions.waitUntilNotEmpty() else { return }
-            }
-            // Dials of many multiplexers sharing a limiter (one cluster's nodes) are spread out; when too many are
-            // booked, this attempt is deferred by a backoff step.
-            if let dialLimiter {
-                switch await dialLimiter.acquire() {
-                case .granted: break
-                case .cancelled: return
-                case .deferred:
-                    let delay = self.configuration.reconnectBackoff(everConnected: everConnected).delay(attempt: attempt, using: &generator)
-                    attempt += 1
-                    try? await Task.sleep(for: max(delay, .milliseconds(50)))
-                    continue
-                }
-            }
-            let started = ContinuousClock.now
-            self.emit(.connecting(role: role, endpoint: endpoint, attempt: attempt))
-            do {
-                // Connecting (TCP, TLS, HELLO, AUTH) takes deep async frames: in a child task their memory goes back
-                // when it ends, instead of staying with this task for the connection's life (1,000 targets: 6 MB).
-                let connection = try await withThrowingTaskGroup(of: RedisConnection.self) { group in
-                    group.addTask { [attempt] in try await self.connect(role: role, attempt: attempt) }
-                    return try await group.next()!
-                }
-                guard let restored = self.install(connection, role: role) else {
-                    // Shut down meanwhile.
+                // Installed first, then subscribed: a subscription added meanwhile is sent by subscribe() on this
+                // connection, or is in the list sent here; none falls between the two.
+                do {
+                    try await self.subscriptions.subscribeAll(on: connection)
+                } catch {
+                    // Never leave it open: a failing SUBSCRIBE (NOPERM, a timeout) would otherwise leak one
+                    // connection per attempt.
                     await connection.close()
-                    return
+                    let error = RedisClientError.classify(error, endpoint: endpoint.description)
+                    return self.ended(role: role, error: error, of: connection, using: &generator)
                 }
-                if role == .subscriber {
-                    // Installed first, then subscribed: a subscription added meanwhile is sent by subscribe()
-                    // on this connection, or is in the list sent here; none falls between the two.
-                    do {
-                        try await self.subscriptions.subscribeAll(on: connection)
-                    } catch {
-                        // Never leave it open: a failing SUBSCRIBE (NOPERM, a timeout) would otherwise leak one
-                        // connection per attempt.
-                        self.uninstall(connection, role: role)
-                        await connection.close()
-                        throw error
-                    }
-                }
-                self.emit(
-                    .connected(
-                        role: role, endpoint: endpoint, protocolVersion: connection.protocolVersion.rawValue,
-                        restored: restored),
-                    ifCurrent: connection, role: role)
-                if role == .subscriber { self.emit(.subscribed(channels: self.subscriptions.count)) }
-                // Probed at once (it is not healthy until a probe answered on it), kept alive when idle.
-                switch role {
-                case .interactive: self.liveness.interactiveConnected(connection)
-                case .subscriber: self.liveness.subscriberConnected(connection)
-                }
-                if role == .interactive, let refusal = connection.maintenanceNotificationsRefusal {
-                    self.emit(.maintenanceNotificationsRefused(endpoint: endpoint, message: refusal), ifCurrent: connection, role: role)
-                }
-                everConnected = true
-                let reason: RedisClientError
-                let reportsCertificates = role == .interactive && self.configuration.connection.tls != nil
-                if reportsCertificates || connection.credentials != nil {
-                    // Certificates are reported and credentials kept fresh beside the wait for the connection's end,
-                    // never delaying it.
-                    reason = await withTaskGroup(of: RedisClientError?.self) { group in
-                        if reportsCertificates {
-                            group.addTask {
-                                await self.reportPeerCertificates(of: connection)
-                                return nil
-                            }
-                        }
-                        if connection.credentials != nil {
-                            group.addTask {
-                                await self.keepAuthenticated(connection, role: role)
-                                return nil
-                            }
-                        }
-                        group.addTask { await connection.closed() }
-                        var reason: RedisClientError?
-                        while reason == nil, let next = await group.next() { reason = next }
-                        group.cancelAll()
-                        return reason ?? RedisClientError(.connectionClosed, message: "closed")
-                    }
-                } else {
-                    reason = await connection.closed()
-                }
-                self.emitOrder.withLock { _ in
-                    self.uninstall(connection, role: role)
-                    if !self.isShutdown && !Task.isCancelled {
-                        self.emitter(.connectionFailed(role: role, endpoint: endpoint, kind: reason.code, message: reason.description))
-                    }
-                }
-                if self.isShutdown || Task.isCancelled { return }
-                if started.duration(to: .now) >= self.configuration.healthyPeriod { attempt = 0 }
-            } catch {
-                if self.isShutdown || Task.isCancelled { return }
-                let error = RedisClientError.classify(error, endpoint: endpoint.description)
-                self.state.withLock { _ = $0.everFailed.insert(role) }
-                self.emit(.connectionFailed(role: role, endpoint: endpoint, kind: error.code, message: error.description))
             }
-            // Attempts are spaced by their start time: a slow failure (a handshake timing out) is not followed
-            // by a further wait, so an attempt is nearly always under way when the path comes back.
-            let delay = self.configuration.reconnectBackoff(everConnected: everConnected).delay(attempt: attempt, using: &generator)
-            self.emit(.reconnectScheduled(role: role, delay: delay, attempt: attempt))
-            attempt += 1
-            try? await Task.sleep(until: started.advanced(by: delay), clock: .continuous)
+            self.emit(
+                .connected(role: role, endpoint: endpoint, protocolVersion: connection.protocolVersion.rawValue, restored: restored),
+                ifCurrent: connection, role: role)
+            if role == .subscriber { self.emit(.subscribed(channels: self.subscriptions.count)) }
+            // Probed at once (it is not healthy until a probe answered on it), kept alive when idle.
+            switch role {
+            case .interactive: self.liveness.interactiveConnected(connection)
+            case .subscriber: self.liveness.subscriberConnected(connection)
+            }
+            if role == .interactive, let refusal = connection.maintenanceNotificationsRefusal {
+                self.emit(.maintenanceNotificationsRefused(endpoint: endpoint, message: refusal), ifCurrent: connection, role: role)
+            }
+            let reason = await self.hold(connection, role: role)
+            return self.ended(role: role, error: reason, of: connection, using: &generator)
+        }
+    }
+
+    /// Tells the role's state machine that its attempt failed (`connection` nil) or its connection ended with
+    /// `error`, and reports the failure unless the multiplexer is shutting down. A connection's end is told and
+    /// reported under the event order: nothing about it is handed on after its failure.
+    private func ended(
+        role: MultiplexerEvent.ConnectionRole, error: RedisClientError, of connection: RedisConnection? = nil,
+        using generator: inout SystemRandomNumberGenerator
+    ) -> Lifecycle.Action {
+        if let connection {
+            switch role {
+            case .interactive: self.liveness.interactiveDisconnected(connection)
+            case .subscriber: self.liveness.subscriberDisconnected(connection)
+            }
+        }
+        return self.emitOrder.withLock { _ in
+            let action = self.state.withLock { state in
+                if role == .subscriber, let connection { self.subscriptions.setConnection(nil, replacing: connection) }
+                return state.withLifecycle(role) { lifecycle in
+                    if let connection { return lifecycle.connectionEnded(connection, now: .now, using: &generator) }
+                    return lifecycle.connectFailed(now: .now, using: &generator)
+                }
+            }
+            if case .stop = action { return action }
+            if Task.isCancelled { return .stop }
+            self.emitter(
+                .connectionFailed(role: role, endpoint: self.configuration.connection.endpoint, kind: error.code, message: error.description))
+            return action
+        }
+    }
+
+    /// Waits for `connection`'s end, reporting its certificates and keeping its credentials fresh meanwhile (never
+    /// delaying the end); returns why it ended.
+    private func hold(_ connection: RedisConnection, role: MultiplexerEvent.ConnectionRole) async -> RedisClientError {
+        let reportsCertificates = role == .interactive && self.configuration.connection.tls != nil
+        guard reportsCertificates || connection.credentials != nil else { return await connection.closed() }
+        return await withTaskGroup(of: RedisClientError?.self) { group in
+            if reportsCertificates {
+                group.addTask {
+                    await self.reportPeerCertificates(of: connection)
+                    return nil
+                }
+            }
+            if connection.credentials != nil {
+                group.addTask {
+                    await self.keepAuthenticated(connection, role: role)
+                    return nil
+                }
+            }
+            group.addTask { await connection.closed() }
+            var reason: RedisClientError?
+            while reason == nil, let next = await group.next() { reason = next }
+            group.cancelAll()
+            return reason ?? RedisClientError(.connectionClosed, message: "closed")
         }
     }
 
@@ -464,46 +509,6 @@ public final class RedisMultiplexer: Sendable {
             maintenanceEndpointType: maintenanceType)
     }
 
-    /// Makes `connection` current; returns whether it restores an earlier failed one, or `nil` when the
-    /// multiplexer was shut down meanwhile (the connection is not installed).
-    private func install(_ connection: RedisConnection, role: MultiplexerEvent.ConnectionRole) -> Bool? {
-        let (waiters, restored) = self.state.withLock { state -> ([CheckedContinuation<RedisConnection, any Error>], Bool?) in
-            guard !state.isShutdown else { return ([], nil) }
-            let restored = state.everFailed.contains(role)
-            switch role {
-            case .interactive:
-                state.interactive = connection
-                state.lastUsedAt = .now
-                let waiters = Array(state.waiters.values)
-                state.waiters = [:]
-                return (waiters, restored)
-            case .subscriber:
-                state.subscriber = connection
-                self.subscriptions.setConnection(connection)
-                return ([], restored)
-            }
-        }
-        for waiter in waiters { waiter.resume(returning: connection) }
-        return restored
-    }
-
-    private func uninstall(_ connection: RedisConnection, role: MultiplexerEvent.ConnectionRole) {
-        switch role {
-        case .interactive: self.liveness.interactiveDisconnected(connection)
-        case .subscriber: self.liveness.subscriberDisconnected(connection)
-        }
-        self.state.withLock { state in
-            state.everFailed.insert(role)
-            switch role {
-            case .interactive where state.interactive === connection: state.interactive = nil
-            case .subscriber where state.subscriber === connection:
-                state.subscriber = nil
-                self.subscriptions.setConnection(nil, replacing: connection)
-            case .interactive, .subscriber: break
-            }
-        }
-    }
-
     // MARK: maintenance notifications
 
     /// Whether a maintenance window is open now: timeouts relaxed, errors not counted toward a force-reconnect.
@@ -540,13 +545,8 @@ public final class RedisMultiplexer: Sendable {
     /// Waits (up to `timeout`) until no command awaits a reply on the interactive connection: a connection handed
     /// off is closed only once its callers have their replies.
     public func drain(within timeout: Duration) async {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline, !Task.isCancelled {
-            guard let connection = self.state.withLock({ $0.interactive }), connection.isActive,
-                await connection.commandsInFlight() > 0
-            else { return }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        guard let connection = self.state.withLock({ $0.interactive.connection }), connection.isActive else { return }
+        await connection.waitUntilIdle(within: timeout)
     }
 
     // MARK: liveness
@@ -588,95 +588,61 @@ public final class RedisMultiplexer: Sendable {
         // The common case, once per command: a live connection, the timeout (relaxed in a maintenance window) and
         // the keepalive's bookkeeping under one lock, with one reading of the clock.
         let ready = self.state.withLock { state -> (RedisConnection, Duration)? in
-            guard let connection = state.interactive, connection.isActive else { return nil }
+            guard let connection = state.interactive.connection, connection.isActive else { return nil }
             state.lastUsedAt = started
             return (connection, state.maintenance.timeout(base, now: started))
         }
         if let (connection, timeout) = ready { return try await body(connection, timeout) }
         let timeout = self.relaxed(base)
-        let connection = try await self.connectionForCommand(command, timeout: timeout)
+        let connection = try await self.waitForConnection(command: command, timeout: timeout)
         let remaining = timeout - started.duration(to: .now)
         self.state.withLock { $0.lastUsedAt = .now }
         return try await body(connection, max(remaining, .milliseconds(1)))
     }
 
-    private func connectionForCommand(_ command: RESPCommand, timeout: Duration) async throws(RedisClientError) -> RedisConnection {
-        if let connection = self.state.withLock({ $0.interactive }), connection.isActive { return connection }
+    /// Waits for the interactive connection per the backlog policy (see ``ConnectionLifecycleStateMachine``), at most
+    /// `timeout`: one continuation and one timer on an event loop, no task.
+    private func waitForConnection(command: RESPCommand, timeout: Duration) async throws(RedisClientError) -> RedisConnection {
         let endpoint = self.configuration.connection.endpoint.description
-        if self.isShutdown {
-            throw RedisClientError(.connectionClosed, endpoint: endpoint, command: command.name, message: Self.shutDownMessage)
-        }
-        switch self.configuration.backlogPolicy {
-        case .failFast:
-            throw RedisClientError(
-                .notConnected, endpoint: endpoint, command: command.name,
-                message: "not connected (backlog policy fail-fast)")
-        case .queue:
-            break
-        }
+        let id = self.state.withLock { $0.interactive.reserveWaiterID() }
         do {
-            return try await withThrowingTaskGroup(of: RedisConnection.self) { group in
-                group.addTask { try await self.waitForConnection(command: command) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw RedisClientError(
-                        .commandTimeout, endpoint: endpoint, command: command.name,
-                        message: "no connection within \(timeout.humanReadable)")
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
+                    let admission = self.state.withLock { state -> Lifecycle.Admission? in
+                        // A cancellation that came before this point found no waiter to fail: honoured here (checked
+                        // under the lock the cancellation handler takes too).
+                        if Task.isCancelled { return nil }
+                        return state.interactive.admit(continuation, id: id, usable: { $0.isActive })
+                    }
+                    switch admission {
+                    case nil:
+                        continuation.resume(throwing: CancellationError())
+                    case .ready(let connection):
+                        continuation.resume(returning: connection)
+                    case .wait:
+                        self.liveness.eventLoop.scheduleTask(in: timeout.timeAmount) {
+                            self.state.withLock { $0.interactive.removeWaiter(id) }?.resume(
+                                throwing: RedisClientError(
+                                    .commandTimeout, endpoint: endpoint, command: command.name,
+                                    message: "no connection within \(timeout.humanReadable)"))
+                        }
+                    case .refused(.shutDown):
+                        continuation.resume(
+                            throwing: RedisClientError(.connectionClosed, endpoint: endpoint, message: Self.shutDownMessage))
+                    case .refused(.failFast):
+                        continuation.resume(
+                            throwing: RedisClientError(.notConnected, endpoint: endpoint, message: "not connected (backlog policy fail-fast)"))
+                    case .refused(.backlogFull(let maxBacklog)):
+                        continuation.resume(
+                            throwing: RedisClientError(
+                                .backlogFull, endpoint: endpoint, message: "\(maxBacklog) commands already wait for a connection"))
+                    }
                 }
-                defer { group.cancelAll() }
-                return try await group.next()!
+            } onCancel: {
+                self.state.withLock { $0.interactive.removeWaiter(id) }?.resume(throwing: CancellationError())
             }
         } catch {
             throw RedisClientError.classify(error, endpoint: endpoint).forCommand(command.name)
-        }
-    }
-
-    private func waitForConnection(command: RESPCommand) async throws -> RedisConnection {
-        let id = self.state.withLock { state -> Int in
-            defer { state.nextWaiterID += 1 }
-            return state.nextWaiterID
-        }
-        let endpoint = self.configuration.connection.endpoint.description
-        let maxBacklog = self.configuration.maxBacklog
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
-                enum Outcome {
-                    case wait
-                    case ready(RedisConnection)
-                    case full
-                    case shutdown
-                    case cancelled
-                }
-                let outcome = self.state.withLock { state -> Outcome in
-                    if let connection = state.interactive, connection.isActive { return .ready(connection) }
-                    if state.isShutdown { return .shutdown }
-                    // A cancellation that came before this point found no continuation to resume: honour it
-                    // here (checked under the lock the cancellation handler takes too).
-                    if Task.isCancelled { return .cancelled }
-                    if state.waiters.count >= maxBacklog { return .full }
-                    state.waiters[id] = continuation
-                    return .wait
-                }
-                switch outcome {
-                case .wait: break
-                case .ready(let connection): continuation.resume(returning: connection)
-                case .full:
-                    continuation.resume(
-                        throwing: RedisClientError(
-                            .backlogFull, endpoint: endpoint, command: command.name,
-                            message: "\(maxBacklog) commands already wait for a connection"))
-                case .shutdown:
-                    continuation.resume(
-                        throwing: RedisClientError(
-                            .connectionClosed, endpoint: endpoint, command: command.name,
-                            message: Self.shutDownMessage))
-                case .cancelled:
-                    continuation.resume(throwing: CancellationError())
-                }
-            }
-        } onCancel: {
-            let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
-            waiter?.resume(throwing: CancellationError())
         }
     }
 
@@ -685,7 +651,7 @@ public final class RedisMultiplexer: Sendable {
     /// Subscribes to a channel or pattern (re-subscribed after every reconnect) and returns its messages.
     public func subscribe(_ subscription: Subscription) async -> AsyncStream<PubSubMessage> {
         let (stream, isNew) = self.subscriptions.add(subscription)
-        if isNew, let subscriber = self.state.withLock({ $0.subscriber }), subscriber.isActive {
+        if isNew, let subscriber = self.state.withLock({ $0.subscriber.connection }), subscriber.isActive {
             // If this fails, the connection is failing: the reconnect subscribes to everything again.
             _ = try? await subscriber.send(subscription.command)
         }
