@@ -268,6 +268,11 @@ public final class TargetSupervisor: Sendable {
                 await self.runCanary()
                 return false
             }
+            group.addTask {
+                // A credential command's fetches while the credential in hand serves.
+                await self.credentials?.run()
+                return false
+            }
             while let ends = await group.next(), !ends {}
             group.cancelAll()
         }
