@@ -288,8 +288,8 @@ public final class Daemon: ControlBackend {
     /// Starts the control socket and every target, sends READY=1 (without waiting for Redis), and runs until
     /// ``stop()``, the task's cancellation, or a `ServiceGroup`'s graceful shutdown (which calls ``stop()``).
     ///
-    /// Stopping (or cancelled) it sends `STOPPING=1`, closes every target's connections, then the control socket and
-    /// the metrics listener, and returns.
+    /// When stopped (or cancelled) it sends `STOPPING=1`, closes every target's connections, then the control socket
+    /// and the metrics listener, and returns.
     public func run() async throws {
         self.checkHost()
         let control = try await ControlServer.start(
@@ -358,6 +358,7 @@ public final class Daemon: ControlBackend {
             group.cancelAll()
         }
     }
+
     /// Ticks while the daemon works: it takes every target's status lock (the lock the event handling takes), without
     /// copying the statuses. The watchdog pings only while these ticks keep coming.
     private func supervisionLoop() async {
