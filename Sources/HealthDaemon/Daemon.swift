@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import RedisMultiplexer
+import ServiceLifecycle
 import Synchronization
 
 /// The daemon: one supervisor per target, the control socket, and a summary for the service manager.
@@ -24,8 +25,10 @@ public final class Daemon: ControlBackend {
     private let logger: Logger
     private let notify: @Sendable (String) -> Void
     private let state = Mutex(State())
-    private let starts: AsyncStream<TargetSupervisor>
-    private let startsContinuation: AsyncStream<TargetSupervisor>.Continuation
+    /// Supervisors to start (at first and after reloads) and to stop (a reload removed or rebuilt their target):
+    /// ``run()``'s task group does both.
+    private let supervisorWork: AsyncStream<SupervisorWork>
+    private let supervisorWorkContinuation: AsyncStream<SupervisorWork>.Continuation
     /// A target's state changed: the `STATUS=` line is due again. Changes that come while one is being sent are
     /// folded into the next (the stream keeps one element), so 1,000 targets starting make a few lines, not 2,000.
     private let statusChanges: AsyncStream<Void>
@@ -37,6 +40,11 @@ public final class Daemon: ControlBackend {
     private let dialLimiter = DialRateLimiter(interval: .milliseconds(1), horizon: .seconds(2))
     /// Whether stop() was called, and run()'s waiter for it.
     private let stopState = Mutex<(stopped: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    private enum SupervisorWork: Sendable {
+        case start(TargetSupervisor)
+        case stop(TargetSupervisor)
+    }
 
     private struct State {
         /// In configuration order.
@@ -72,7 +80,7 @@ public final class Daemon: ControlBackend {
         self.logger = logger
         self.notify = notify
         self.hooks = HookRunner(hooks: configuration.hooks, logger: logger)
-        (self.starts, self.startsContinuation) = AsyncStream.makeStream(of: TargetSupervisor.self)
+        (self.supervisorWork, self.supervisorWorkContinuation) = AsyncStream.makeStream(of: SupervisorWork.self)
         (self.statusChanges, self.statusChangesContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         var supervisors: [TargetSupervisor] = []
         var passwordHashes: [String: Int] = [:]
@@ -132,6 +140,8 @@ public final class Daemon: ControlBackend {
     /// once, however many changed meanwhile.
     private func sendStatusLines() async {
         for await _ in self.statusChanges {
+            // Once stopping, `STATUS=stopping` (sent with STOPPING=1) stays the last word.
+            if self.isStopped { return }
             self.notify("STATUS=\(self.currentStatusLine)")
             try? await Task.sleep(for: .milliseconds(100))
         }
@@ -198,9 +208,10 @@ public final class Daemon: ControlBackend {
         for supervisor in toStop {
             // Its certificate series go now (a rebuilt target's new supervisor records its own at its handshakes).
             supervisor.retireCertificates()
-            Task { await supervisor.shutdown() }
+            // Stopped by run()'s task group; once that has stopped taking work, its end cancels the supervisor's run().
+            self.supervisorWorkContinuation.yield(.stop(supervisor))
         }
-        for supervisor in toStart { self.startsContinuation.yield(supervisor) }
+        for supervisor in toStart { self.supervisorWorkContinuation.yield(.start(supervisor)) }
         self.statusChangesContinuation.yield()
         return outcome
     }
@@ -275,7 +286,10 @@ public final class Daemon: ControlBackend {
     }
 
     /// Starts the control socket and every target, sends READY=1 (without waiting for Redis), and runs until
-    /// ``stop()``.
+    /// ``stop()``, the task's cancellation, or a `ServiceGroup`'s graceful shutdown (which calls ``stop()``).
+    ///
+    /// When stopped (or cancelled) it sends `STOPPING=1`, closes every target's connections, then the control socket
+    /// and the metrics listener, and returns.
     public func run() async throws {
         self.checkHost()
         let control = try await ControlServer.start(
@@ -305,32 +319,50 @@ public final class Daemon: ControlBackend {
                     "Cannot listen for metrics; carrying on without", metadata: ["metrics.listen": "\(listen)", "error.message": "\(reason)"])
             }
         }
+        let listeners = [control] + (metricsListener.map { [$0] } ?? [])
         self.notify("READY=1\nSTATUS=\(statusLine(self.statuses))")
-        for supervisor in self.supervisors { self.startsContinuation.yield(supervisor) }
+        for supervisor in self.supervisors { self.supervisorWorkContinuation.yield(.start(supervisor)) }
+        await withGracefulShutdownHandler {
+            await self.runTargets(listeners: listeners)
+        } onGracefulShutdown: {
+            self.stop()
+        }
+        for listener in listeners { await listener.stop() }
+    }
+
+    /// The daemon's tasks: the listeners' request work, the supervisors (started and stopped as reloads say), the
+    /// liveness ticks and the `STATUS=` lines, until ``stop()`` or cancellation.
+    private func runTargets(listeners: [ControlServer]) async {
         await withDiscardingTaskGroup { group in
+            for listener in listeners { group.addTask { await listener.run() } }
             group.addTask {
                 await self.waitForStop()
-                self.startsContinuation.finish()
+                self.supervisorWorkContinuation.finish()
                 self.statusChangesContinuation.finish()
             }
             group.addTask { await self.supervisionLoop() }
             group.addTask { await self.sendStatusLines() }
-            // Supervisors start here, at first and after reloads.
-            for await supervisor in self.starts {
-                group.addTask { await supervisor.run() }
+            group.addTask { await self.hooks.run() }
+            // Supervisors start here, at first and after reloads; those a reload replaced stop here.
+            for await work in self.supervisorWork {
+                switch work {
+                case .start(let supervisor): group.addTask { await supervisor.run() }
+                case .stop(let supervisor): group.addTask { await supervisor.shutdown() }
+                }
             }
-            self.notify("STOPPING=1\nSTATUS=stopping")
-            self.logger.info("Stopping: closing connections")
+            // Stopped, or cancelled: stopping all the same (STOPPING=1 goes out once).
+            self.stop()
             for supervisor in self.supervisors { await supervisor.shutdown() }
+            // What is still running ends now: the listeners' work, the hooks, a supervisor a reload replaced while
+            // the daemon stopped (its stop came too late to be taken), and everything when cancelled.
+            group.cancelAll()
         }
-        await control.stop()
-        await metricsListener?.stop()
     }
 
     /// Ticks while the daemon works: it takes every target's status lock (the lock the event handling takes), without
     /// copying the statuses. The watchdog pings only while these ticks keep coming.
     private func supervisionLoop() async {
-        while !self.isStopped {
+        while !self.isStopped && !Task.isCancelled {
             for supervisor in self.supervisors { supervisor.checkResponsive() }
             self.lastSupervisionTick.withLock { $0 = .now }
             try? await Task.sleep(for: .milliseconds(250))
@@ -342,12 +374,17 @@ public final class Daemon: ControlBackend {
         self.lastSupervisionTick.withLock { $0.duration(to: .now) <= interval }
     }
 
-    /// Ends ``run()``: connections are closed, the control socket removed.
+    /// Ends ``run()``: `STOPPING=1` goes out at once, then connections are closed and the control socket removed.
     public func stop() {
-        let waiter = self.stopState.withLock { state in
+        let (first, waiter) = self.stopState.withLock { state in
+            let first = !state.stopped
             state.stopped = true
             defer { state.waiter = nil }
-            return state.waiter
+            return (first, state.waiter)
+        }
+        if first {
+            self.notify("STOPPING=1\nSTATUS=stopping")
+            self.logger.info("Stopping: closing connections")
         }
         waiter?.resume()
     }
@@ -364,6 +401,9 @@ public final class Daemon: ControlBackend {
         }
     }
 }
+
+/// Runs in a `ServiceGroup`: its graceful shutdown stops the daemon (see ``Daemon/run()``).
+extension Daemon: Service {}
 
 /// `127.0.0.1:9121` / `[::1]:9121` → (host, port).
 func splitHostPort(_ text: String) -> (String, Int)? {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -7,7 +6,10 @@ import Foundation
 #endif
 import HealthDaemon
 import Logging
+import NIOPosix
+import ServiceLifecycle
 import Systemd
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -59,51 +61,78 @@ struct Run: AsyncParsableCommand {
             configuration: configuration, loader: loader, logger: logger, version: RedisHealthdVersion.number,
             notify: { notifier.send($0) })
 
-        // Signals: SIGTERM/SIGINT stop; SIGHUP re-reads and validates the file (an invalid file is rejected).
+        // Signals: SIGTERM/SIGINT shut the service group down gracefully; SIGHUP re-reads and validates the file (an
+        // invalid file is rejected). Ignored by default: each is only ever seen through the signal sources below
+        // (one arriving when none listens, before the group started or after it ended, does nothing).
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
-        let queue = DispatchQueue(label: "redis-healthd.signals")
-        var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler { daemon.stop() }
-            source.resume()
-            sources.append(source)
-        }
-        let configPath = self.config
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-        hangup.setEventHandler {
-            notifier.send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
-            do {
-                let outcome = try daemon.reload(try loader.load(file: configPath))
-                logger.notice(
-                    "Configuration reloaded", metadata: ["redis.event": "config-reloaded", "reload.outcome": "\(outcome)"])
-            } catch {
-                logger.error(
-                    "Configuration reload rejected; the running configuration stays",
-                    metadata: ["redis.event": "config-rejected", "error.message": "\(error)"])
-            }
-            notifier.send("READY=1")
-        }
-        hangup.resume()
-        sources.append(hangup)
-
-        let watchdog = Task {
-            // WATCHDOG=1 at half of WATCHDOG_USEC, only while this loop (and so the daemon's tasks) runs.
-            guard let interval = notifier.watchdogInterval else { return }
-            while !Task.isCancelled {
-                // Only while the daemon's own supervision loop is alive: a wedged daemon gets restarted.
-                if daemon.isAlive(within: interval / 2) { notifier.send("WATCHDOG=1") }
-                try? await Task.sleep(for: interval / 2)
-            }
-        }
-        defer { watchdog.cancel() }
-        try await daemon.run()
-        _ = sources
+        // Trapped now, before READY=1: a reload asked for at once is never lost.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let reloader = ReloadOnHangup(
+            hangups: hangups, daemon: daemon, loader: loader, configPath: self.config, notifier: notifier, logger: logger)
+        let watchdog = Watchdog(daemon: daemon, notifier: notifier)
+        // Graceful shutdown goes in reverse order: reloads end first, then the daemon (STOPPING=1, connections
+        // closed, control socket removed), then the watchdog, which pings while the daemon stops.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    // Without WatchdogSec= it has nothing to do and returns at once: that ends nothing else.
+                    .init(service: watchdog, successTerminationBehavior: .ignore, serviceName: "watchdog"),
+                    .init(service: daemon, serviceName: "daemon"),
+                    .init(service: reloader, serviceName: "reload-on-sighup"),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
         // STOPPING=1 and the last STATUS= go out before the process ends (each send is bounded).
         await notifier.flush()
         logger.info("Stopped")
+    }
+}
+
+/// `WATCHDOG=1` at half of `WATCHDOG_USEC`, only while the daemon's own supervision loop is alive: a wedged daemon
+/// gets restarted. Without a watchdog interval it returns at once.
+struct Watchdog: Service {
+    let daemon: Daemon
+    let notifier: SystemdNotifier
+
+    func run() async {
+        guard let interval = self.notifier.watchdogInterval else { return }
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if self.daemon.isAlive(within: interval / 2) { self.notifier.send("WATCHDOG=1") }
+            // The sleep ends early at the group's graceful shutdown (or cancellation).
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval / 2) }
+        }
+    }
+}
+
+/// SIGHUP: `RELOADING=1`, the configuration file read again and applied (an invalid one is rejected and the running
+/// configuration stays), `READY=1`. Until the group's graceful shutdown.
+struct ReloadOnHangup: Service {
+    let hangups: UnixSignalsSequence
+    let daemon: Daemon
+    let loader: ConfigurationLoader
+    let configPath: String
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    func run() async {
+        for await _ in self.hangups.cancelOnGracefulShutdown() {
+            self.notifier.send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
+            do {
+                // Files are read (the configuration, password files): a thread of NIO's pool, not the cooperative pool.
+                let (daemon, loader, path) = (self.daemon, self.loader, self.configPath)
+                let outcome = try await NIOThreadPool.singleton.runIfActive { try daemon.reload(try loader.load(file: path)) }
+                self.logger.notice(
+                    "Configuration reloaded", metadata: ["redis.event": "config-reloaded", "reload.outcome": "\(outcome)"])
+            } catch {
+                self.logger.error(
+                    "Configuration reload rejected; the running configuration stays",
+                    metadata: ["redis.event": "config-rejected", "error.message": "\(error)"])
+            }
+            self.notifier.send("READY=1")
+        }
     }
 }
 

@@ -108,6 +108,10 @@ struct NotifyTests {
             #expect(await eventually(within: .seconds(10)) { !daemon.isRunning })
             #expect(daemon.exitStatus == 0)
             #expect(!FileManager.default.fileExists(atPath: "\(directory.path)/control.sock"))
+            // The service group's graceful shutdown ran to its end: the notifier flushed, then "Stopped".
+            let finalLog = (try? String(contentsOf: directory.appendingPathComponent("daemon.log"), encoding: .utf8)) ?? ""
+            #expect(finalLog.contains("Stopping: closing connections"), "\(finalLog)")
+            #expect(finalLog.contains("Stopped"), "\(finalLog)")
         }
     }
 }

@@ -7,6 +7,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -39,6 +41,9 @@ public enum ExportOutcome: Sendable, Hashable {
 /// HTTP/1.1 with JSON bodies on a Unix socket: `GET /status`, `GET /status/{target}`, `GET /events?since=`,
 /// `GET /topology/{target}`, `GET /export`, `GET /export/{target}`, `POST /reconnect/{target}` (only for root, the daemon's own user, or members of the socket's group, checked
 /// with SO_PEERCRED). Bad requests get a 4xx JSON error; nothing a client sends disturbs the daemon.
+///
+/// ``start(path:mode:limits:backend:logger:eventLoopGroup:)`` binds and serves at once; ``run()`` runs the work of
+/// the requests the backend answers asynchronously (export, reconnect) until it is stopped: run it.
 public final class ControlServer: Sendable {
     /// Largest request body accepted.
     public static let maxBodySize = 64 * 1024
@@ -48,11 +53,14 @@ public final class ControlServer: Sendable {
     private let channel: any Channel
     private let isUnix: Bool
     private let registry: ConnectionRegistry
+    private let work: RequestWork
+    private let unlinked = Mutex(false)
 
-    private init(path: String, channel: any Channel, registry: ConnectionRegistry, isUnix: Bool = true) {
+    private init(path: String, channel: any Channel, registry: ConnectionRegistry, work: RequestWork, isUnix: Bool = true) {
         self.path = path
         self.channel = channel
         self.registry = registry
+        self.work = work
         self.isUnix = isUnix
     }
 
@@ -68,12 +76,14 @@ public final class ControlServer: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ControlServer {
         let registry = ConnectionRegistry(limit: limits.maxConnections)
+        let work = RequestWork()
         let channel = try await Self.bootstrap(
-            eventLoopGroup, backend: backend, socketPath: nil, limits: limits, registry: registry, logger: logger
+            eventLoopGroup, backend: backend, socketPath: nil, limits: limits, registry: registry, work: work, logger: logger
         )
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .bind(host: host, port: port).get()
-        return ControlServer(path: "\(host):\(channel.localAddress?.port ?? port)", channel: channel, registry: registry, isUnix: false)
+        return ControlServer(
+            path: "\(host):\(channel.localAddress?.port ?? port)", channel: channel, registry: registry, work: work, isUnix: false)
     }
 
     /// Binds the socket, sets its mode, starts serving. The socket's folder must be safe (see ``SocketDirectory``):
@@ -89,10 +99,11 @@ public final class ControlServer: Sendable {
         let staging = try await NIOThreadPool.singleton.runIfActive { try prepareStaging(for: path) }
         let temporaryPath = "\(staging)/\(FilePath.lastComponent(path))"
         let registry = ConnectionRegistry(limit: limits.maxConnections)
+        let work = RequestWork()
         let channel: any Channel
         do {
             channel = try await Self.bootstrap(
-                eventLoopGroup, backend: backend, socketPath: path, limits: limits, registry: registry, logger: logger
+                eventLoopGroup, backend: backend, socketPath: path, limits: limits, registry: registry, work: work, logger: logger
             ).bind(unixDomainSocketPath: temporaryPath).get()
         } catch {
             _ = try? await NIOThreadPool.singleton.runIfActive { rmdir(staging) }
@@ -108,7 +119,7 @@ public final class ControlServer: Sendable {
             }
             throw error
         }
-        return ControlServer(path: path, channel: channel, registry: registry)
+        return ControlServer(path: path, channel: channel, registry: registry, work: work)
     }
 
     /// Creates the socket's folder if needed, checks it, and makes a private staging folder inside it.
@@ -154,7 +165,7 @@ public final class ControlServer: Sendable {
     /// HTTP/1.1 with the control handler, within the connection limits; `socketPath` nil serves GET /metrics only.
     private static func bootstrap(
         _ group: any EventLoopGroup, backend: any ControlBackend, socketPath: String?, limits: ConnectionLimits,
-        registry: ConnectionRegistry, logger: Logger
+        registry: ConnectionRegistry, work: RequestWork, logger: Logger
     ) -> ServerBootstrap {
         let listener = socketPath ?? "metrics"
         return ServerBootstrap(group: group)
@@ -181,15 +192,57 @@ public final class ControlServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(deadline)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
-                        ControlHTTPHandler(backend: backend, socketPath: socketPath, deadline: deadline, logger: logger))
+                        ControlHTTPHandler(backend: backend, socketPath: socketPath, deadline: deadline, work: work, logger: logger))
                 }
             }
     }
 
-    public func stop() async {
-        try? await self.channel.close()
-        if self.isUnix { unlink(self.path) }
+    /// Runs the requests' asynchronous work (export, reconnect) until ``stop()``, the task's cancellation, or a
+    /// `ServiceGroup`'s graceful shutdown; then stops serving (the same as ``stop()``). Work still running then is
+    /// cancelled; requests needing work afterwards are answered 503.
+    public func run() async {
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await item in self.work.items {
+                    group.addTask { await item() }
+                }
+                group.cancelAll()
+            }
+        } onCancelOrGracefulShutdown: {
+            self.work.finish()
+        }
+        await self.stop()
     }
+
+    /// Stops serving: the listening socket is closed (and the control socket's file removed); ``run()`` ends.
+    public func stop() async {
+        self.work.finish()
+        // A second call finds the channel closed already.
+        try? await self.channel.close()
+        if self.isUnix, self.unlinked.withLock({ done in defer { done = true }; return !done }) { unlink(self.path) }
+    }
+}
+
+extension ControlServer: Service {}
+
+/// The work of requests the backend answers asynchronously: queued by the handlers (on their event loops), run by
+/// ``ControlServer/run()``.
+final class RequestWork: Sendable {
+    typealias Item = @Sendable () async -> Void
+    let items: AsyncStream<Item>
+    private let continuation: AsyncStream<Item>.Continuation
+
+    init() {
+        (self.items, self.continuation) = AsyncStream.makeStream(of: Item.self)
+    }
+
+    /// Queues `item`; false when the server is stopping (nothing runs it any more).
+    func submit(_ item: @escaping Item) -> Bool {
+        if case .terminated = self.continuation.yield(item) { return false }
+        return true
+    }
+
+    func finish() { self.continuation.finish() }
 }
 
 public struct ControlServerError: Error, CustomStringConvertible {
@@ -207,16 +260,19 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
     private let logger: Logger
     /// Told when a request is complete and when its answer went out (timeouts, room-making).
     private let deadline: RequestDeadlineHandler
+    /// Where asynchronous answers (export, reconnect) are worked out.
+    private let work: RequestWork
     private var head: HTTPRequestHead?
     /// Whether the connection stays open after the response (HTTP/1.1 keep-alive, no `Connection: close`).
     private var keepAlive = true
     private var bodySize = 0
     private var rejected = false
 
-    init(backend: any ControlBackend, socketPath: String?, deadline: RequestDeadlineHandler, logger: Logger) {
+    init(backend: any ControlBackend, socketPath: String?, deadline: RequestDeadlineHandler, work: RequestWork, logger: Logger) {
         self.backend = backend
         self.socketPath = socketPath
         self.deadline = deadline
+        self.work = work
         self.logger = logger
     }
 
@@ -338,19 +394,23 @@ private final class ControlHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    /// Runs `work` off the event loop, then `answer` with its result back on the connection's loop.
+    /// Runs `work` off the event loop (in the server's ``ControlServer/run()``), then `answer` with its result back
+    /// on the connection's loop. A server that is stopping answers 503 at once.
     private func answerLater<Result: Sendable>(
         context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> Result,
         _ answer: @escaping (ControlHTTPHandler, ChannelHandlerContext, Result) -> Void
     ) {
         let eventLoop = context.eventLoop
         let loopBound = NIOLoopBound((self, context, answer), eventLoop: eventLoop)
-        Task {
+        let queued = self.work.submit {
             let result = await work()
             eventLoop.execute {
                 let (handler, context, answer) = loopBound.value
                 answer(handler, context, result)
             }
+        }
+        if !queued {
+            self.respond(context: context, status: .serviceUnavailable, json: error("the daemon is stopping"), close: true)
         }
     }
 

@@ -15,6 +15,9 @@ import Synchronization
 /// credentials expire (``RedisCredentialProvider``): a password file (or systemd credential) read again each
 /// time, or a credential command whose JSON output gives a user, a password and an expiry (how a Microsoft Entra
 /// ID token reaches the daemon). Its output is never logged; what it printed never appears in an error.
+///
+/// A command's fetch while a credential in hand still serves runs in ``run()`` (its target runs it); without
+/// ``run()`` (the doctor), a caller with no usable credential runs the command itself.
 public final class CredentialSource: Sendable {
     public enum Origin: Sendable, Hashable {
         /// A file holding only the password (`password_file`, or a systemd credential's file); `key` names the
@@ -49,8 +52,16 @@ public final class CredentialSource: Sendable {
         var failures = 0
         /// After a failure, the command runs again no sooner than this (seconds since 1970).
         var nextAttempt = 0.0
-        /// A fetch under way: later callers wait for it (or keep the credential in hand) rather than run it again.
-        var fetching: Task<Result<RedisCredentials, RedisClientError>, Never>?
+        /// A fetch under way (or asked of ``run()``): later callers wait for it (or keep the credential in hand)
+        /// rather than run it again.
+        var fetching = false
+        /// The number of the latest fetch started, and the outcome of the latest finished.
+        var fetchNumber = 0
+        var finished: (number: Int, result: Result<RedisCredentials, RedisClientError>)?
+        /// Callers waiting for the fetch under way.
+        var waiters: [CheckedContinuation<Result<RedisCredentials, RedisClientError>, Never>] = []
+        /// Whether ``run()`` is there to fetch while callers use the credential in hand.
+        var runnerActive = false
         /// When the command last ran (seconds since 1970): runs are at least 10 s apart while a credential works.
         var lastRun = -Double.infinity
     }
@@ -67,6 +78,52 @@ public final class CredentialSource: Sendable {
         self.state = Mutex(State(current: initial.map { RedisCredentials(username: username, password: $0, expiresAt: nil, obtainedAt: now) }))
         self.onNew = onNew
         self.onFailure = onFailure
+        (self.fetchRequests, self.fetchRequestsContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Fetches asked of ``run()``.
+    private let fetchRequests: AsyncStream<Void>
+    private let fetchRequestsContinuation: AsyncStream<Void>.Continuation
+
+    /// Runs the credential command when a fetch is due, until cancelled; returns at once for a file. A fetch asked
+    /// for and not run when it ends fails its waiters (the target is stopping).
+    public func run() async {
+        guard case .command(let argv, let timeout) = self.origin else { return }
+        self.state.withLock { $0.runnerActive = true }
+        for await _ in self.fetchRequests {
+            self.completeFetch(await self.runCommand(argv, timeout: timeout))
+        }
+        let pending = self.state.withLock { state in
+            state.runnerActive = false
+            return state.fetching
+        }
+        if pending {
+            self.completeFetch(
+                .failure(RedisClientError(.authentication, message: "credential_command \(argv.first ?? "") was not run: the target is stopping")))
+        }
+    }
+
+    /// Ends the fetch under way with `result`: its waiters get it.
+    private func completeFetch(_ result: Result<RedisCredentials, RedisClientError>) {
+        let waiters = self.state.withLock { state in
+            state.fetching = false
+            state.finished = (state.fetchNumber, result)
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: result) }
+    }
+
+    /// The outcome of fetch `number`, once it has finished.
+    private func waitForFetch(_ number: Int) async -> Result<RedisCredentials, RedisClientError> {
+        await withCheckedContinuation { continuation in
+            let done = self.state.withLock { state -> Result<RedisCredentials, RedisClientError>? in
+                if let finished = state.finished, finished.number >= number { return finished.result }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let done { continuation.resume(returning: done) }
+        }
     }
 
     public var summary: Summary {
@@ -136,7 +193,8 @@ public final class CredentialSource: Sendable {
     // MARK: a command
 
     private func fromCommand(_ argv: [String], timeout: Duration, now: Double) async throws(RedisClientError) -> RedisCredentials {
-        enum Step { case use(RedisCredentials), fail(String), wait(Task<Result<RedisCredentials, RedisClientError>, Never>) }
+        enum Step { case use(RedisCredentials), fail(String), lead, wait(Int) }
+        var askRunner = false
         let step = self.state.withLock { state -> Step in
             var usable: RedisCredentials?
             if let current = state.current, current.expiresAt.map({ now < $0 }) ?? true {
@@ -151,36 +209,39 @@ public final class CredentialSource: Sendable {
                 // reconnect loop must not run it, and warn, every few hundred milliseconds).
                 return .fail(error)
             }
-            let task: Task<Result<RedisCredentials, RedisClientError>, Never>
-            if let fetching = state.fetching {
-                task = fetching
-            } else {
+            if !state.fetching {
+                // Without run() nothing fetches beside the callers: the credential in hand serves as long as it lasts.
+                if let usable, !state.runnerActive { return .use(usable) }
+                state.fetching = true
+                state.fetchNumber += 1
                 state.lastRun = now
-                task = Task { await self.runCommand(argv, timeout: timeout) }
-                state.fetching = task
-                Task {
-                    _ = await task.value
-                    self.state.withLock { if $0.fetching == task { $0.fetching = nil } }
-                }
+                guard state.runnerActive else { return .lead }
+                askRunner = true
             }
             // A credential in hand that still works serves while the fetch runs: nobody waits for the command.
             if let usable { return .use(usable) }
-            return .wait(task)
+            return .wait(state.fetchNumber)
         }
+        if askRunner { self.fetchRequestsContinuation.yield() }
+        let result: Result<RedisCredentials, RedisClientError>
         switch step {
         case .use(let current):
             return current
         case .fail(let message):
             throw RedisClientError(.authentication, message: message)
-        case .wait(let task):
-            switch await task.value {
-            case .success(let fresh):
-                return fresh
-            case .failure(let error):
-                let current = self.state.withLock { $0.current }
-                if let current, let expiry = current.expiresAt, Date().timeIntervalSince1970 < expiry { return current }
-                throw error
-            }
+        case .lead:
+            result = await self.runCommand(argv, timeout: timeout)
+            self.completeFetch(result)
+        case .wait(let number):
+            result = await self.waitForFetch(number)
+        }
+        switch result {
+        case .success(let fresh):
+            return fresh
+        case .failure(let error):
+            let current = self.state.withLock { $0.current }
+            if let current, let expiry = current.expiresAt, Date().timeIntervalSince1970 < expiry { return current }
+            throw error
         }
     }
 
@@ -190,6 +251,7 @@ public final class CredentialSource: Sendable {
         do {
             outcome = try await HookProcess.run(argv, environment: [:], timeout: timeout)
         } catch {
+            if Task.isCancelled { return Self.stopping(argv) }
             return self.failed("credential_command \(argv.first ?? "") cannot start: \(error)")
         }
         if outcome.timedOut {
@@ -207,6 +269,11 @@ public final class CredentialSource: Sendable {
         case .failure(let error):
             return self.failed("credential_command \(argv.first ?? ""): \(error.message)")
         }
+    }
+
+    /// A run cut short because its task was cancelled (the target stopping): no failure to count or report.
+    private static func stopping(_ argv: [String]) -> Result<RedisCredentials, RedisClientError> {
+        .failure(RedisClientError(.authentication, message: "credential_command \(argv.first ?? "") was not waited for: the target is stopping"))
     }
 
     private func failed(_ message: String) -> Result<RedisCredentials, RedisClientError> {

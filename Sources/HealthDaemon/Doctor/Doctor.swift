@@ -122,7 +122,6 @@ public struct Doctor: Sendable {
             }
             return
         }
-        defer { Task { await redis.close() } }
         checks.append(
             .ok(
                 "handshake", "HELLO",
@@ -144,6 +143,7 @@ public struct Doctor: Sendable {
         checks += await session.clusterChecks(info: info)
         checks += await session.clockCheck()
         checks += await session.latencyCheck()
+        await redis.close()
 
         // DNS again: did the answer change during the run?
         if !endpoint.hostIsIPAddress, case .success(let again) = await AddressResolution.resolve(endpoint.host, port: endpoint.port) {

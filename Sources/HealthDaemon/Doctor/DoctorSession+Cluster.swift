@@ -104,9 +104,15 @@ extension DoctorSession {
         do {
             let connection = try await RedisConnection.connect(
                 configuration: configuration, eventLoopGroup: doctor.eventLoopGroup, logger: Logger(label: "redis-healthd.doctor"))
-            defer { Task { await connection.close() } }
-            _ = try await connection.send(RESPCommand("PING"), timeout: configuration.commandTimeout)
+            let answered: Result<RESPValue, RedisClientError>
+            do {
+                answered = .success(try await connection.send(RESPCommand("PING"), timeout: configuration.commandTimeout))
+            } catch {
+                answered = .failure(error)
+            }
             let elapsed = ContinuousClock.now - start
+            await connection.close()
+            _ = try answered.get()
             return .ok(
                 "cluster", "node \(id)",
                 "\(node.role.rawValue) at \(shownEndpoint) answers (\(configuration.tls == nil ? "TCP" : "TCP+TLS"), \(Doctor.milliseconds(elapsed)) ms)")

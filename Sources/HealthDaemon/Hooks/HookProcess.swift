@@ -7,6 +7,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// Runs a hook's command: posix_spawn (no shell), its own process group, stdin from /dev/null, stdout and stderr
 /// into one pipe, no descriptor of the daemon inherited. A dedicated thread reads the output, enforces the timeout
@@ -38,11 +39,26 @@ public enum HookProcess {
     static let outputLimit = 64 * 1024
 
     /// Runs `argv` with exactly `environment`; suspends (no thread of the pool held) until it ended or was killed.
+    ///
+    /// Cancelling the calling task ends the wait at once (``SpawnError`` "cancelled"): the command goes on, on its
+    /// own thread, to its end or its timeout, and its outcome is dropped. A daemon stopping never waits for a hook.
     public static func run(_ argv: [String], environment: [String: String], timeout: Duration) async throws(SpawnError) -> Outcome {
-        let result: Result<Outcome, SpawnError> = await withCheckedContinuation { continuation in
-            runOnDetachedThread(name: "hook", stackSize: 256 * 1024) {
-                continuation.resume(returning: Self.runBlocking(argv, environment: environment, timeout: timeout))
+        let waiter = Mutex<CheckedContinuation<Result<Outcome, SpawnError>, Never>?>(nil)
+        let cancelled = Result<Outcome, SpawnError>.failure(SpawnError(description: "cancelled"))
+        let result: Result<Outcome, SpawnError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiter.withLock { $0 = continuation }
+                if Task.isCancelled {
+                    waiter.withLock { $0.take() }?.resume(returning: cancelled)
+                    return
+                }
+                runOnDetachedThread(name: "hook", stackSize: 256 * 1024) {
+                    let outcome = Self.runBlocking(argv, environment: environment, timeout: timeout)
+                    waiter.withLock { $0.take() }?.resume(returning: outcome)
+                }
             }
+        } onCancel: {
+            waiter.withLock { $0.take() }?.resume(returning: cancelled)
         }
         return try result.get()
     }

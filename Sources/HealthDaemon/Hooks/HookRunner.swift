@@ -6,11 +6,12 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
 /// Runs the configured hooks on the daemon's events: each hook's ``HookSchedule`` decides when, ``HookProcess``
 /// runs the command on a thread of its own. ``fire(_:)`` only records the event and returns: the caller (a target's
-/// event handling) is never delayed by a hook.
+/// event handling) is never delayed by a hook. The runs happen in ``run()``'s task group (the daemon runs it).
 public final class HookRunner: Sendable {
     private struct Slot {
         var configuration: HookConfiguration
@@ -25,6 +26,9 @@ public final class HookRunner: Sendable {
     private let eventLoop: any EventLoop
     /// Called after every run with its outcome (tests watch it).
     private let onRun: @Sendable (HookConfiguration, HookFiring, Result<HookProcess.Outcome, HookProcess.SpawnError>) -> Void
+    /// Runs due now, for ``run()`` to start.
+    private let due: AsyncStream<(HookConfiguration, HookFiring)>
+    private let dueContinuation: AsyncStream<(HookConfiguration, HookFiring)>.Continuation
 
     public init(
         hooks: [HookConfiguration], logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
@@ -36,6 +40,22 @@ public final class HookRunner: Sendable {
         self.now = now
         self.eventLoop = eventLoop
         self.onRun = onRun
+        (self.due, self.dueContinuation) = AsyncStream.makeStream(of: (HookConfiguration, HookFiring).self)
+    }
+
+    /// Runs the hooks that come due, until cancelled or a `ServiceGroup`'s graceful shutdown. Hooks still running
+    /// then are no longer waited for (their commands end on their own, or at their timeout); nothing runs afterwards.
+    public func run() async {
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await (hook, firing) in self.due {
+                    group.addTask { await self.execute(hook, firing) }
+                }
+                group.cancelAll()
+            }
+        } onCancelOrGracefulShutdown: {
+            self.dueContinuation.finish()
+        }
     }
 
     /// Replaces the hooks (a reload). A run going on finishes; what was waiting for a changed hook is dropped.
@@ -80,7 +100,8 @@ public final class HookRunner: Sendable {
         }
         switch next {
         case .run(let firing)?:
-            Task { await self.execute(hook, firing) }
+            // Dropped once run() has ended (the daemon is stopping).
+            self.dueContinuation.yield((hook, firing))
         case .wait(let until)?:
             let delay = TimeAmount.milliseconds(Int64(max(0, (until - now) * 1000).rounded(.up)) + 1)
             self.eventLoop.scheduleTask(in: delay) {
@@ -106,6 +127,8 @@ public final class HookRunner: Sendable {
         } catch {
             result = .failure(error)
         }
+        // The daemon is stopping: the run is no longer watched.
+        if Task.isCancelled { return }
         switch result {
         case .success(let outcome):
             let output = outcome.output.trimmingWhitespaceAndNewlines()
@@ -131,3 +154,5 @@ public final class HookRunner: Sendable {
         self.pump(hook)
     }
 }
+
+extension HookRunner: Service {}

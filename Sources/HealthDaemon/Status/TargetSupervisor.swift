@@ -8,6 +8,7 @@ import NIOCore
 import NIOPosix
 import RESP
 import RedisMultiplexer
+import ServiceLifecycle
 import Synchronization
 
 /// Runs one target: its resilient client (probes, reconnects), and for a cluster the cluster client with the
@@ -226,8 +227,18 @@ public final class TargetSupervisor: Sendable {
         return true
     }
 
-    /// Runs until cancelled or shut down.
+    /// Runs until cancelled, ``shutdown()``, or a `ServiceGroup`'s graceful shutdown (the same as ``shutdown()``: the
+    /// connections are closed). Graceful shutdown reaches the client and the cluster client too (they run in this
+    /// task's group): this supervisor only makes sure no cluster client starts afterwards.
     public func run() async {
+        await withGracefulShutdownHandler {
+            await self.runTarget()
+        } onGracefulShutdown: {
+            self.topology.withLock { $0.isShutdown = true }
+        }
+    }
+
+    private func runTarget() async {
         if let note = self.target.configuredEndpointNote {
             self.logger.warning(
                 "The configured endpoint is outside the allowed endpoints; dialing it anyway (it is the configured one)",
@@ -255,6 +266,11 @@ public final class TargetSupervisor: Sendable {
             }
             group.addTask {
                 await self.runCanary()
+                return false
+            }
+            group.addTask {
+                // A credential command's fetches while the credential in hand serves.
+                await self.credentials?.run()
                 return false
             }
             while let ends = await group.next(), !ends {}
@@ -809,3 +825,6 @@ extension TargetSupervisor {
             resolveError: resolveError, nodes: results, events: events.filter { $0.target == self.target.name })
     }
 }
+
+/// Runs in a `ServiceGroup`: its graceful shutdown closes the target's connections (see ``TargetSupervisor/run()``).
+extension TargetSupervisor: Service {}

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import RESP
+import ServiceLifecycle
 import Synchronization
 
 /// Settings of a cluster client. Every default is documented on its property.
@@ -85,8 +86,14 @@ public final class RedisClusterClient: Sendable {
     private let state: Mutex<State>
     private let broadcaster = EventBroadcaster<ClusterEvent>()
     private let dialLimiter: DialRateLimiter
-    private let starts: AsyncStream<RedisMultiplexer>
-    private let startsContinuation: AsyncStream<RedisMultiplexer>.Continuation
+    /// Node multiplexers to run, and departed ones to close: ``run()``'s task group does both.
+    private let nodeWork: AsyncStream<NodeWork>
+    private let nodeWorkContinuation: AsyncStream<NodeWork>.Continuation
+
+    private enum NodeWork: Sendable {
+        case run(RedisMultiplexer)
+        case close(RedisMultiplexer)
+    }
 
     private struct State {
         var topology: ClusterTopology?
@@ -128,7 +135,7 @@ public final class RedisClusterClient: Sendable {
             State(
                 schedule: TopologyRefreshSchedule(
                     interval: configuration.refreshInterval, minimumInterval: configuration.minimumRefreshInterval)))
-        (self.starts, self.startsContinuation) = AsyncStream.makeStream(of: RedisMultiplexer.self)
+        (self.nodeWork, self.nodeWorkContinuation) = AsyncStream.makeStream(of: NodeWork.self)
     }
 
     // MARK: observing
@@ -156,31 +163,48 @@ public final class RedisClusterClient: Sendable {
 
     // MARK: running
 
-    /// Reads the topology, keeps one multiplexer per primary and refreshes, until cancelled or ``shutdown()``.
+    /// Reads the topology, keeps one multiplexer per primary and refreshes, until cancelled, ``shutdown()``, or a
+    /// `ServiceGroup`'s graceful shutdown (the same as ``shutdown()``). Returns with every node connection closed.
     public func run() async {
-        await withDiscardingTaskGroup { group in
-            group.addTask {
-                await self.refreshLoop()
-                self.startsContinuation.finish()
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    await self.refreshLoop()
+                    self.nodeWorkContinuation.finish()
+                }
+                for await work in self.nodeWork {
+                    switch work {
+                    case .run(let node): group.addTask { await node.run() }
+                    case .close(let node): group.addTask { await node.shutdown() }
+                    }
+                }
+                // Shut down or cancelled: the refresh and the nodes still running end now (each closes its
+                // connections), a node closed after this point included.
+                group.cancelAll()
             }
-            for await multiplexer in self.starts {
-                group.addTask { await multiplexer.run() }
-            }
+        } onGracefulShutdown: {
+            self.beginShutdown()
         }
         await self.closeNodes()
+        if self.isShutdown { self.broadcaster.finish() }
     }
 
     /// Closes every node connection and ends ``run()``.
     public func shutdown() async {
+        self.beginShutdown()
+        await self.closeNodes()
+        self.broadcaster.finish()
+    }
+
+    /// Marks the client shut down and ends ``run()``'s loops; returns at once.
+    private func beginShutdown() {
         let wake = self.state.withLock { state in
             state.isShutdown = true
             defer { state.wake = nil }
             return state.wake
         }
         wake?.resume()
-        self.startsContinuation.finish()
-        await self.closeNodes()
-        self.broadcaster.finish()
+        self.nodeWorkContinuation.finish()
     }
 
     private var isShutdown: Bool { self.state.withLock { $0.isShutdown } }
@@ -297,9 +321,16 @@ public final class RedisClusterClient: Sendable {
         let connection = try await RedisConnection.connect(
             configuration: configuration, eventLoopGroup: self.eventLoopGroup, sslContext: self.sslContext,
             logger: self.logger)
-        defer { Task { await connection.close() } }
-        return try await Self.query(replyHost: endpoint.host, tls: tls) { command throws(RedisClientError) in
-            try await connection.sendRaw(command, timeout: configuration.commandTimeout)
+        // The one-off connection is closed before the refresh goes on (TLS waits at most 100 ms for close_notify).
+        do throws(RedisClientError) {
+            let found = try await Self.query(replyHost: endpoint.host, tls: tls) { command throws(RedisClientError) in
+                try await connection.sendRaw(command, timeout: configuration.commandTimeout)
+            }
+            await connection.close()
+            return found
+        } catch {
+            await connection.close()
+            throw error
         }
     }
 
@@ -382,11 +413,12 @@ public final class RedisClusterClient: Sendable {
         for node in closed {
             let endpoint = node.configuration.connection.endpoint
             self.publish(.nodeClosed(endpoint, reason: Self.whyClosed(endpoint, previous: previous, now: topology, tls: tls, refused: refused)))
-            Task { await node.shutdown() }
+            // Closed by run()'s task group; once that has stopped taking work, its end cancels the node's run().
+            self.nodeWorkContinuation.yield(.close(node))
         }
         for node in opened {
             self.publish(.nodeOpened(node.configuration.connection.endpoint))
-            self.startsContinuation.yield(node)
+            self.nodeWorkContinuation.yield(.run(node))
         }
     }
 
@@ -447,7 +479,7 @@ public final class RedisClusterClient: Sendable {
         }
         if isNew {
             self.publish(.nodeOpened(endpoint))
-            self.startsContinuation.yield(node)
+            self.nodeWorkContinuation.yield(.run(node))
         }
         return node
     }
@@ -509,6 +541,9 @@ public final class RedisClusterClient: Sendable {
             message: "more than \(self.configuration.maxRedirects) redirections for slot \(slot); the cluster is resharding or misconfigured")
     }
 }
+
+/// Runs in a `ServiceGroup`: its graceful shutdown shuts the client down (see ``RedisClusterClient/run()``).
+extension RedisClusterClient: Service {}
 
 extension RedisClusterClient {
     /// Whether an `INFO cluster` reply says cluster mode is on (`cluster_enabled:1`).

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import RESP
+import ServiceLifecycle
 import Synchronization
 
 /// A multiplexer that heals at two levels: each connection reconnects with backoff (level 1), and when
@@ -221,8 +222,20 @@ public final class ResilientRedisClient: Sendable {
 
     // MARK: running
 
-    /// Runs the current multiplexer (and its replacements) until the task is cancelled or ``shutdown()``.
+    /// Runs the current multiplexer (and its replacements) until the task is cancelled, ``shutdown()`` is called, or
+    /// a `ServiceGroup`'s graceful shutdown reaches it (the same as ``shutdown()``). Returns with every connection
+    /// closed.
     public func run() async {
+        await withGracefulShutdownHandler {
+            await self.runMultiplexers()
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+        // Shut down (rather than cancelled): the event streams end, as after shutdown().
+        if self.isShutdown { self.broadcaster.finish() }
+    }
+
+    private func runMultiplexers() async {
         self.requestsContinuation.yield(.run(self.current))
         await withDiscardingTaskGroup { group in
             for await request in self.requests {
@@ -245,15 +258,25 @@ public final class ResilientRedisClient: Sendable {
 
     /// Closes everything (a replacement being brought up included) and ends ``run()``.
     public func shutdown() async {
+        let (current, replacement) = self.beginShutdown()
+        await replacement?.shutdown()
+        await current.shutdown()
+        self.broadcaster.finish()
+    }
+
+    private var isShutdown: Bool { self.state.withLock { $0.isShutdown } }
+
+    /// Marks the client shut down and ends ``run()``'s request loop (which then closes the current multiplexer and
+    /// cancels the rest); returns at once, with the multiplexers for ``shutdown()`` to close.
+    @discardableResult
+    private func beginShutdown() -> (current: RedisMultiplexer, replacement: RedisMultiplexer?) {
         let (current, replacement) = self.state.withLock { state in
             state.isShutdown = true
             return (state.current, state.replacement)
         }
         self.requestsContinuation.finish()
         replacement?.ready.cancel()
-        await replacement?.multiplexer.shutdown()
-        await current.shutdown()
-        self.broadcaster.finish()
+        return (current, replacement?.multiplexer)
     }
 
     /// Asks for a force-reconnect now (an operator's request): bypasses the error threshold, not the
@@ -441,3 +464,6 @@ public final class ResilientRedisClient: Sendable {
         await self.current.subscribe(Subscription(kind: .pattern, name: pattern))
     }
 }
+
+/// Runs in a `ServiceGroup`: its graceful shutdown shuts the client down (see ``ResilientRedisClient/run()``).
+extension ResilientRedisClient: Service {}
