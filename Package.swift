@@ -13,7 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "RESP", targets: ["RESP"]),
-        .library(name: "RedisMultiplexer", targets: ["RedisMultiplexer"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
         .executable(name: "redis-healthd", targets: ["redis-healthd"]),
     ],
     dependencies: [
@@ -32,7 +32,7 @@ let package = Package(
         ),
         // Connections, command pipelining, timeouts, TLS, handshake. Knows nothing of systemd.
         .target(
-            name: "RedisMultiplexer",
+            name: "RedisClient",
             dependencies: [
                 "RESP",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -62,7 +62,7 @@ let package = Package(
             name: "HealthDaemon",
             dependencies: [
                 "RESP",
-                "RedisMultiplexer",
+                "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -79,7 +79,7 @@ let package = Package(
             dependencies: [
                 "HealthDaemon",
                 "RESP",
-                "RedisMultiplexer",
+                "RedisClient",
                 "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -95,7 +95,7 @@ let package = Package(
         // Benchmarks/throughput.sh runs it next to redis-benchmark. Not a test.
         .executableTarget(
             name: "multiplexer-throughput",
-            dependencies: ["RESP", "RedisMultiplexer"],
+            dependencies: ["RESP", "RedisClient"],
             path: "Benchmarks/MultiplexerThroughput",
             swiftSettings: commonSettings
         ),
@@ -111,7 +111,7 @@ let package = Package(
             name: "RedisTestSupport",
             dependencies: [
                 "RESP",
-                "RedisMultiplexer",
+                "RedisClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "HealthDaemonTests",
             dependencies: [
-                "HealthDaemon", "RESP", "RedisMultiplexer", "RedisTestSupport", .product(name: "Logging", package: "swift-log"),
+                "HealthDaemon", "RESP", "RedisClient", "RedisTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -144,7 +144,7 @@ let package = Package(
             name: "RedisTestSupportTests",
             dependencies: [
                 "RESP",
-                "RedisMultiplexer",
+                "RedisClient",
                 "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -152,10 +152,10 @@ let package = Package(
             swiftSettings: commonSettings
         ),
         .testTarget(
-            name: "RedisMultiplexerTests",
+            name: "RedisClientTests",
             dependencies: [
                 "RESP",
-                "RedisMultiplexer",
+                "RedisClient",
                 "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -8,7 +8,7 @@ import Glibc
 import Darwin
 #endif
 import RESP
-import RedisMultiplexer
+import RedisClient
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2, let port = Int(arguments[1]) else {

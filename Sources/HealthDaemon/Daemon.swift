@@ -6,7 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import RedisMultiplexer
+import RedisClient
 import ServiceLifecycle
 import Synchronization
 

@@ -5,7 +5,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import HealthDaemon
-import RedisMultiplexer
+import RedisClient
 
 /// `redis-healthd doctor`: a one-shot diagnosis of a target, without a running daemon.
 struct DoctorCommand: AsyncParsableCommand {

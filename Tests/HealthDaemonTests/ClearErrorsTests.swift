@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import RESP
-import RedisMultiplexer
+import RedisClient
 import RedisTestSupport
 import Testing
 

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import HealthDaemon
-import RedisMultiplexer
+import RedisClient
 import RedisTestSupport
 import Testing
 

@@ -3,7 +3,7 @@ import Logging
 import Testing
 
 @testable import HealthDaemon
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 @Suite("Control characters from servers are escaped wherever they are shown")
 struct ControlCharacterTests {

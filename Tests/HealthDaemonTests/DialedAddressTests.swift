@@ -1,4 +1,4 @@
-import RedisMultiplexer
+import RedisClient
 import Testing
 
 @testable import HealthDaemon

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 @testable import HealthDaemon
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 @Suite("A flood of routine events keeps the evidence")
 struct EventFloodTests {

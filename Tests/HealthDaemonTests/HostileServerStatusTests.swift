@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import RESP
-import RedisMultiplexer
+import RedisClient
 import RedisTestSupport
 import Synchronization
 import Testing

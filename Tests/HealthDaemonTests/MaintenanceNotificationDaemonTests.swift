@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import RESP
-import RedisMultiplexer
+import RedisClient
 import RedisTestSupport
 import Synchronization
 import Testing
@@ -31,7 +31,7 @@ struct MaintenanceNotificationDaemonTests {
                 #expect(window["node"] as? String == "127.0.0.1:\(server.port)")
                 #expect((window["since"] as? String)?.hasSuffix("Z") == true)
                 #expect(window["sequence"] as? Int == 3)
-                #expect(status["state"] as? String == "healthy", "a maintenance window is not a failure")
+                #expect(status["state"] as? String == "healthy", "a maintenance window is not a failure: \(status["reason"] ?? "-")")
                 let metrics = String(decoding: try await client.send("GET", "/metrics").body, as: UTF8.self)
                 #expect(metrics.contains("redis_healthd_maintenance_notifications_total{target=\"cache-a\",type=\"MIGRATING\"} 1"))
                 #expect(metrics.contains("redis_healthd_maintenance_window_active{target=\"cache-a\"} 1"))

@@ -1,5 +1,5 @@
 import Foundation
-import RedisMultiplexer
+import RedisClient
 import RedisTestSupport
 import Testing
 

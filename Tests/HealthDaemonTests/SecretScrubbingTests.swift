@@ -3,7 +3,7 @@ import RedisTestSupport
 import Testing
 
 @testable import HealthDaemon
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 @Suite("The password appears in no status, event, log or export, however short")
 struct SecretScrubbingTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import RedisMultiplexer
+import RedisClient
 import RedisTestSupport
 import ServiceLifecycle
 import Testing

@@ -1,7 +1,7 @@
 import Testing
 
 @testable import HealthDaemon
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 @Suite("Target status")
 struct TargetStatusTests {

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
 import RESP
-import RedisMultiplexer
+import RedisClient
 import RedisTestSupport
 import Testing
 

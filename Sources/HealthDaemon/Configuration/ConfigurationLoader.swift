@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import RedisMultiplexer
+import RedisClient
 
 /// Reads `redis-healthd.yaml`, reporting every problem at once: unknown keys, wrong types, invalid values,
 /// each with its key path.

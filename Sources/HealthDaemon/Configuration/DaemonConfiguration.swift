@@ -1,4 +1,4 @@
-import RedisMultiplexer
+import RedisClient
 
 /// The daemon's whole configuration, as read from `redis-healthd.yaml`. Defaults as in config/redis-healthd.yaml.
 public struct DaemonConfiguration: Sendable {

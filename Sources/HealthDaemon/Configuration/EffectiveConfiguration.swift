@@ -1,4 +1,4 @@
-import RedisMultiplexer
+import RedisClient
 
 /// A setting as it is in effect, typed: JSON gets numbers, booleans and durations in seconds; YAML (what
 /// `check-config --print` shows) gets durations with a unit, as the configuration file writes them.

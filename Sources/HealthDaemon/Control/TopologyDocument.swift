@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import RedisMultiplexer
+import RedisClient
 
 /// The JSON of `GET /topology/{target}` and `redis-healthd topology --json`: the current topology (each node
 /// with whether it is dialed), the anomalies, and the history of snapshots with their diffs.

@@ -8,7 +8,7 @@ import Foundation
 import Glibc
 #endif
 import NIOPosix
-import RedisMultiplexer
+import RedisClient
 import Synchronization
 
 /// Where a target's credentials come from, asked at every connect and by every live connection before its

@@ -4,7 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Logging
-import RedisMultiplexer
+import RedisClient
 import Synchronization
 
 /// Rotating credentials of a target: the source, what it tells the log, the events, the metrics and the scrubber.

@@ -8,7 +8,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import RESP
-import RedisMultiplexer
+import RedisClient
 
 /// `redis-healthd doctor`: a one-shot diagnosis of one target, without a running daemon. Each check says ok,
 /// warning or failure, and what to do. Every step has a short deadline, so a run finishes within about 10 s even

@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
 import RESP
-import RedisMultiplexer
+import RedisClient
 
 extension DoctorSession {
     /// The topology, every announced endpoint against the allow-lists (judging the endpoint that would be dialed),

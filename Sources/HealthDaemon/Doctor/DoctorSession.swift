@@ -5,7 +5,7 @@ import Foundation
 #endif
 import NIOCore
 import RESP
-import RedisMultiplexer
+import RedisClient
 
 /// The checks doctor makes over one established connection: ACL permissions, the server's settings, the cluster,
 /// the clock and latency.

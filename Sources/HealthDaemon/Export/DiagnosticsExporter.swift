@@ -10,7 +10,7 @@ import Glibc
 import Logging
 import NIOCore
 import RESP
-import RedisMultiplexer
+import RedisClient
 
 /// Gathers a support bundle: per node INFO, CLUSTER SHARDS/NODES/SLOTS/INFO, CLIENT INFO and CONFIG GET (where
 /// permitted), with secrets redacted.

@@ -1,4 +1,4 @@
-import RedisMultiplexer
+import RedisClient
 
 /// The daemon's Prometheus metrics, in this daemon's own registry (no global state, so several daemons — or
 /// tests — never share counters).

@@ -1,4 +1,4 @@
-import RedisMultiplexer
+import RedisClient
 
 /// The TLS certificates a target's connections were presented (its own and its cluster nodes'), and when to warn
 /// about their expiry: once the first certificate a node presents (leaf or chain) expires within

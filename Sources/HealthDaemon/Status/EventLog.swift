@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import RedisMultiplexer
+import RedisClient
 import Synchronization
 
 /// A bounded, numbered log of recent events for `GET /events?since=`.

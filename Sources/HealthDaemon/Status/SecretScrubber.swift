@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import RedisMultiplexer
+import RedisClient
 import Synchronization
 
 /// Replaces every configured secret (a target's password, and later other credentials) in text the daemon stores

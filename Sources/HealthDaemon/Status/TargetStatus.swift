@@ -1,4 +1,4 @@
-import RedisMultiplexer
+import RedisClient
 
 /// What the daemon knows about one target, as shown by `redis-healthd status`.
 public struct TargetStatus: Sendable, Hashable {

@@ -9,7 +9,7 @@ import Glibc
 #endif
 import Logging
 import RESP
-import RedisMultiplexer
+import RedisClient
 import Synchronization
 
 /// The pub/sub canary's state in a supervisor: the rule (nil until the canary runs) and the driver's wake-up.

@@ -1,4 +1,4 @@
-import RedisMultiplexer
+import RedisClient
 
 /// The TLS certificate expiry watch of a target: what each handshake presented, the metric, the warnings (logged
 /// with their own MESSAGE_ID, in the events, to the hooks) and the note in the status.

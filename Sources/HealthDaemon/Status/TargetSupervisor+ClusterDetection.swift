@@ -1,6 +1,6 @@
 import Logging
 import RESP
-import RedisMultiplexer
+import RedisClient
 
 /// `cluster: auto`: whether a target is a cluster, asked of the server once its connection is up.
 extension TargetSupervisor {

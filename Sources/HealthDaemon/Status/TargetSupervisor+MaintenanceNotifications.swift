@@ -1,5 +1,5 @@
 import Logging
-import RedisMultiplexer
+import RedisClient
 
 /// What the supervisor keeps of maintenance push notifications besides the status: whether a refusal was noted,
 /// and how many notices went to the log this minute (a flood is counted, not logged line by line).

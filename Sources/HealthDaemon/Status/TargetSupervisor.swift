@@ -7,7 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import RESP
-import RedisMultiplexer
+import RedisClient
 import ServiceLifecycle
 import Synchronization
 

@@ -7,7 +7,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import RedisMultiplexer
+import RedisClient
 
 /// Where a cluster may send clients: `allowed_ports` (ports and ranges) and `allowed_networks` (CIDRs). An
 /// empty list means no rule of that kind.

@@ -1,4 +1,4 @@
-import RedisMultiplexer
+import RedisClient
 
 /// An announced endpoint that breaks a rule.
 public struct TopologyAnomaly: Sendable, Hashable, Codable {

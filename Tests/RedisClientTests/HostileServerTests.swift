@@ -4,7 +4,7 @@ import RedisTestSupport
 import Synchronization
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// What no real server does, from the scripted fake server: the multiplexer and the cluster client must stay
 /// bounded and truthful.

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// Probes of connections that came up together spread over the interval's slots; one interval apart after that.
 @Suite("Probe schedule")

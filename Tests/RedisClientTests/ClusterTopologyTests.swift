@@ -2,7 +2,7 @@ import NIOCore
 import RESP
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 private func bulk(_ text: String) -> RESPValue { .bulkString(ByteBuffer(string: text)) }
 

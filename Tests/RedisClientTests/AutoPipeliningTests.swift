@@ -3,7 +3,7 @@ import RESP
 import RedisTestSupport
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// Many callers on one connection, against a real redis-server: their commands are coalesced into shared writes,
 /// and each caller must still get its own replies, in its own order. Nothing here depends on how fast it goes.

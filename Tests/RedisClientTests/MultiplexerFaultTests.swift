@@ -4,7 +4,7 @@ import RESP
 import RedisTestSupport
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 func multiplexerConfiguration(
     _ server: RedisServer, clientName: String = "healthd-test", probeInterval: Duration? = .seconds(1),

@@ -5,7 +5,7 @@ import RESP
 import RedisTestSupport
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 func configuration(
     _ server: RedisServer, username: String? = nil, password: String? = nil, clientName: String? = "redis-healthd-test",

@@ -2,7 +2,7 @@ import NIOCore
 import RESP
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// The command queue's rules as timelines on a manual clock: each step is an event at a time `t` (milliseconds
 /// since the connection became active) and what the state machine must answer. No channel, no real time.

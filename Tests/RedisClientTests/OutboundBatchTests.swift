@@ -1,6 +1,6 @@
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// The auto-pipelining batch on its own: which append asks the event loop for a drain, and that nothing is lost or
 /// left waiting past its deadline. Deadlines are plain integers here.

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// The connection life as timelines on a manual clock, with a random source that always draws the ceiling (so
 /// every backoff delay is its upper bound: base × 2ⁿ, capped): connect, back off from the attempt's start, start

@@ -4,7 +4,7 @@ import RESP
 import RedisTestSupport
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// Regression tests of the hardening review against real redis-server processes: leaks, hangs, secrets.
 @Suite("Multiplexer hardening against real servers")

@@ -7,7 +7,7 @@ import NIOTLS
 import RESP
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// The command handler, byte-exact on an in-process channel whose clock the test moves: no sockets, no sleeps.
 @Suite("Command handler on an embedded channel")

@@ -3,7 +3,7 @@ import RESP
 import RedisTestSupport
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 #if canImport(Glibc)
     import Glibc

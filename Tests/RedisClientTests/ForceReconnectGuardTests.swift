@@ -1,6 +1,6 @@
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// An instant of a manual clock: seconds since the test's zero. No real time passes in these tests.
 struct TestInstant: InstantProtocol {

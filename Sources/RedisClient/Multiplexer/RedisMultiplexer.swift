@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import RESP
+import ServiceLifecycle
 import Synchronization
 
 /// One endpoint's connections: an interactive connection that many callers share (their commands are
@@ -151,12 +152,12 @@ public final class RedisMultiplexer: Sendable {
 
     // MARK: running
 
-    /// Keeps the connections up until the task is cancelled or ``shutdown()`` is called. Returns promptly in both
-    /// cases, with the connections closed.
+    /// Keeps the connections up until the task is cancelled, a service group shuts down gracefully or ``shutdown()``
+    /// is called. Returns promptly in every case, with the connections closed.
     public func run() async {
-        await withTaskCancellationHandler {
+        await withTaskCancellationOrGracefulShutdownHandler {
             await self.runConnections()
-        } onCancel: {
+        } onCancelOrGracefulShutdown: {
             self.beginShutdown()
         }
         await self.closeConnections()

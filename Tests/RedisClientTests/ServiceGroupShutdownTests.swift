@@ -5,7 +5,7 @@ import RedisTestSupport
 import ServiceLifecycle
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// Runs `group` until `ready` holds, triggers its graceful shutdown, and returns how long `run()` took to return
 /// after that; nil when it did not within `bound` (the group is then cancelled).

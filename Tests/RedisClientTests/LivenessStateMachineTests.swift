@@ -1,6 +1,6 @@
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// The liveness rules as timelines on a manual clock: probes (at once on a new connection, then on the
 /// connection's slot, one at a time), misses counted per connection, unresponsive after N and responsive again,

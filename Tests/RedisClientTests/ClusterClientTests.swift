@@ -5,7 +5,7 @@ import RedisTestSupport
 import Synchronization
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// Records a cluster client's events.
 final class ClusterEventRecorder: Sendable {

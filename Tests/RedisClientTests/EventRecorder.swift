@@ -2,7 +2,7 @@ import RedisTestSupport
 import Synchronization
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// Records a client's events with the time they arrived, and waits for one to happen.
 final class EventRecorder: Sendable {

@@ -4,7 +4,7 @@ import RedisTestSupport
 import Synchronization
 import Testing
 
-@testable import RedisMultiplexer
+@testable import RedisClient
 
 /// A server that takes `CLIENT MAINT_NOTIFICATIONS` (Redis 7.0 here has no such command: the fake server is the
 /// server), answering `GET slow` after `slowDelay`.
