@@ -21,7 +21,7 @@ struct ConfigurationTests {
         #expect(target.name == "local")
         #expect(target.multiplexer.connection.endpoint == RedisEndpoint(host: "127.0.0.1", port: 6379))
         #expect(target.multiplexer.probeInterval == .seconds(1))
-        #expect(target.multiplexer.keepaliveInterval == .seconds(60))
+        #expect(target.multiplexer.idlePingInterval == .seconds(60))
         #expect(target.multiplexer.backoff == Backoff(base: .milliseconds(100), cap: .seconds(2)))
         #expect(target.multiplexer.forceReconnect == .init(minimumInterval: .seconds(60), errorThreshold: .seconds(30)))
         #expect(target.multiplexer.connection.tcp.userTimeout == .seconds(30))

@@ -166,7 +166,7 @@ struct LivenessStateMachineTests {
         Machine(
             configuration: Machine.Configuration(
                 probes: timeline.probes ? ProbeSchedule(interval: .seconds(1), slots: 10) : nil, slot: 3, epoch: .at(0),
-                probeFailures: timeline.probeFailures, keepaliveInterval: .milliseconds(Int64(timeline.keepalive * 1000))))
+                probeFailures: timeline.probeFailures, idlePingInterval: .milliseconds(Int64(timeline.keepalive * 1000))))
     }
 
     @Test(arguments: timelines)
@@ -207,7 +207,7 @@ struct LivenessStateMachineTests {
             var machine = Machine(
                 configuration: Machine.Configuration(
                     probes: ProbeSchedule(interval: .seconds(1)), slot: Int.random(in: 0..<10, using: &generator), epoch: .at(0),
-                    probeFailures: 2, keepaliveInterval: .seconds(60)))
+                    probeFailures: 2, idlePingInterval: .seconds(60)))
             _ = machine.interactiveConnected(now: .at(5.0))
             _ = machine.probeAnswered(now: .at(5.001))
             let next = try #require(machine.nextWakeup(lastUsed: .at(5.0), subscriberLastRead: nil))

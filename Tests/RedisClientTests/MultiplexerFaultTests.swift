@@ -156,7 +156,7 @@ struct MultiplexerFaultTests {
     func keepaliveBeatsServerTimeout() async throws {
         try await withRedisServer(.init(extraConfig: ["timeout 3"])) { server in
             var config = multiplexerConfiguration(server, clientName: "healthd-keepalive", probeInterval: nil)
-            config.keepaliveInterval = .seconds(1)
+            config.idlePingInterval = .seconds(1)
             try await withClient(config) { client, events in
                 #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
                 let id = try await client.send(RESPCommand("CLIENT", "ID"))
@@ -168,7 +168,7 @@ struct MultiplexerFaultTests {
         // Control: without keepalive the server does close an idle connection after 3 s.
         try await withRedisServer(.init(extraConfig: ["timeout 3"])) { server in
             var config = multiplexerConfiguration(server, probeInterval: nil)
-            config.keepaliveInterval = .seconds(500)
+            config.idlePingInterval = .seconds(500)
             try await withClient(config) { client, events in
                 #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
                 #expect(await events.first(within: .seconds(15)) { $0.isInteractiveFailed } != nil)
@@ -283,12 +283,12 @@ struct MultiplexerFaultTests {
     @Test("keepalive_interval of 600 s or more is rejected with the reason")
     func keepaliveValidation() throws {
         var config = RedisMultiplexerConfiguration(connection: .init(endpoint: .init(host: "localhost", port: 6379)))
-        config.keepaliveInterval = .seconds(600)
+        config.idlePingInterval = .seconds(600)
         #expect(config.validate() == [
             "keepalive_interval 600s must be below 600s: managed Redis closes idle connections after 10 minutes"
         ])
         #expect(throws: RedisClientError.self) { try ResilientRedisClient(configuration: config) }
-        config.keepaliveInterval = .seconds(599)
+        config.idlePingInterval = .seconds(599)
         #expect(config.validate().isEmpty)
     }
 }

@@ -269,7 +269,7 @@ struct RedisConnectionTests {
         try await withRedisServer { server in
             var config = configuration(server)
             config.tcp = .init(
-                keepaliveIdle: .seconds(15), keepaliveInterval: .seconds(5), keepaliveCount: 3,
+                keepaliveIdle: .seconds(15), keepaliveProbeInterval: .seconds(5), keepaliveCount: 3,
                 userTimeout: .seconds(30), noDelay: true)
             let connection = try await RedisConnection.connect(configuration: config)
             let readings = try await connection.readSocketOptions()
@@ -281,7 +281,7 @@ struct RedisConnectionTests {
             #expect(readings.noDelay)
             await connection.close()
 
-            config.tcp = .init(keepaliveIdle: .seconds(7), keepaliveInterval: .seconds(2), keepaliveCount: 4, userTimeout: .milliseconds(2_500))
+            config.tcp = .init(keepaliveIdle: .seconds(7), keepaliveProbeInterval: .seconds(2), keepaliveCount: 4, userTimeout: .milliseconds(2_500))
             let other = try await RedisConnection.connect(configuration: config)
             let otherReadings = try await other.readSocketOptions()
             #expect(otherReadings.keepaliveIdleSeconds == 7)

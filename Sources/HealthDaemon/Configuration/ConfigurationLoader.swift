@@ -462,7 +462,7 @@ private struct Reader {
         }
         if let tcp = self.mapping(map["tcp"], "\(path).tcp", allowed: ["keepalive_idle", "keepalive_interval", "keepalive_count", "user_timeout"]) {
             if let value = self.duration(tcp["keepalive_idle"], "\(path).tcp.keepalive_idle") { connection.tcp.keepaliveIdle = value }
-            if let value = self.duration(tcp["keepalive_interval"], "\(path).tcp.keepalive_interval") { connection.tcp.keepaliveInterval = value }
+            if let value = self.duration(tcp["keepalive_interval"], "\(path).tcp.keepalive_interval") { connection.tcp.keepaliveProbeInterval = value }
             if let value = self.int(tcp["keepalive_count"], "\(path).tcp.keepalive_count", range: 1...127) { connection.tcp.keepaliveCount = value }
             if let value = self.duration(tcp["user_timeout"], "\(path).tcp.user_timeout", zeroIsOff: true) { connection.tcp.userTimeout = value }
         }
@@ -471,7 +471,7 @@ private struct Reader {
         if let value = self.duration(map["probe_interval"], "\(path).probe_interval") { multiplexer.probeInterval = value }
         if let value = self.duration(map["probe_timeout"], "\(path).probe_timeout") { multiplexer.probeTimeout = value }
         if let value = self.int(map["probe_failures"], "\(path).probe_failures", range: 1...1000) { multiplexer.probeFailures = value }
-        if let value = self.duration(map["keepalive_interval"], "\(path).keepalive_interval") { multiplexer.keepaliveInterval = value }
+        if let value = self.duration(map["keepalive_interval"], "\(path).keepalive_interval") { multiplexer.idlePingInterval = value }
         if let reconnect = self.mapping(
             map["reconnect"], "\(path).reconnect",
             allowed: ["backoff_base", "backoff_cap", "connect_timeout", "min_interval", "error_threshold", "count_timeouts"])

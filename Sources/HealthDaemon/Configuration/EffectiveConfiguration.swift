@@ -150,14 +150,14 @@ extension DaemonConfiguration.Target {
             SettingEntry("probe_interval", optional(multiplexer.probeInterval)),
             SettingEntry("probe_timeout", .duration(multiplexer.probeTimeout)),
             SettingEntry("probe_failures", .int(multiplexer.probeFailures)),
-            SettingEntry("keepalive_interval", .duration(multiplexer.keepaliveInterval)),
+            SettingEntry("keepalive_interval", .duration(multiplexer.idlePingInterval)),
             SettingEntry("connect_timeout", .duration(connection.connectTimeout)),
             SettingEntry("command_timeout", .duration(connection.commandTimeout)),
             SettingEntry(
                 "tcp",
                 .map([
                     SettingEntry("keepalive_idle", optional(connection.tcp.keepaliveIdle)),
-                    SettingEntry("keepalive_interval", .duration(connection.tcp.keepaliveInterval)),
+                    SettingEntry("keepalive_interval", .duration(connection.tcp.keepaliveProbeInterval)),
                     SettingEntry("keepalive_count", .int(connection.tcp.keepaliveCount)),
                     SettingEntry("user_timeout", .duration(connection.tcp.userTimeout ?? .zero)),
                 ])),

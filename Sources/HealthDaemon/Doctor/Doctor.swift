@@ -293,7 +293,7 @@ public struct Doctor: Sendable {
                 checks.append(
                     .ok(
                         "host", "keepalive",
-                        "the target sets its own: idle \(idle.humanReadable), interval \(tcp.keepaliveInterval.humanReadable), \(tcp.keepaliveCount) probes (net.ipv4.tcp_keepalive_time=\(keepaliveTime) is not used)"))
+                        "the target sets its own: idle \(idle.humanReadable), interval \(tcp.keepaliveProbeInterval.humanReadable), \(tcp.keepaliveCount) probes (net.ipv4.tcp_keepalive_time=\(keepaliveTime) is not used)"))
             }
         } else {
             checks.append(

@@ -118,7 +118,7 @@ struct DoctorSession: Sendable {
             ]
         }
         var checks: [DoctorCheck] = []
-        let keepalive = self.doctor.target.multiplexer.keepaliveInterval
+        let keepalive = self.doctor.target.multiplexer.idlePingInterval
         if let text = await self.config("timeout"), let timeout = Int(text) {
             if timeout > 0 && Duration.seconds(timeout) <= keepalive {
                 checks.append(

@@ -504,7 +504,7 @@ private func applyKeepalive(
         bootstrap = bootstrap.channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
             .channelOption(option(TCP_KEEPIDLE), value: SocketOptionValue(max(1, idle.wholeSecondsRoundedUp)))
             .channelOption(
-                option(TCP_KEEPINTVL), value: SocketOptionValue(max(1, tcp.keepaliveInterval.wholeSecondsRoundedUp)))
+                option(TCP_KEEPINTVL), value: SocketOptionValue(max(1, tcp.keepaliveProbeInterval.wholeSecondsRoundedUp)))
             .channelOption(option(TCP_KEEPCNT), value: SocketOptionValue(max(1, tcp.keepaliveCount)))
     }
     if let userTimeout = tcp.userTimeout, userTimeout > .zero {

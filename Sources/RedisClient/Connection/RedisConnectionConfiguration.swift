@@ -4,10 +4,14 @@ import NIOCore
 public struct RedisConnectionConfiguration: Sendable {
     /// TCP-level options applied to every socket.
     public struct TCPOptions: Sendable, Hashable {
-        /// SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT. `nil` leaves keepalive off. [15 s]
+        /// The kernel's TCP keepalive (SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT): empty segments
+        /// the peer's kernel must acknowledge, sent after this long without traffic. `nil` leaves it off. Not a Redis
+        /// command: ``RedisMultiplexerConfiguration/idlePingInterval`` is the PING that keeps Redis itself from
+        /// closing an idle connection. Configuration key `tcp.keepalive_idle`. [15 s]
         public var keepaliveIdle: Duration?
-        /// Interval between keepalive probes. [5 s]
-        public var keepaliveInterval: Duration
+        /// Interval between the kernel's unanswered TCP keepalive probes (TCP_KEEPINTVL); key `tcp.keepalive_interval`.
+        /// [5 s]
+        public var keepaliveProbeInterval: Duration
         /// Unanswered keepalive probes before the kernel drops the connection. [3]
         public var keepaliveCount: Int
         /// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the kernel drops the
@@ -18,13 +22,13 @@ public struct RedisConnectionConfiguration: Sendable {
 
         public init(
             keepaliveIdle: Duration? = .seconds(15),
-            keepaliveInterval: Duration = .seconds(5),
+            keepaliveProbeInterval: Duration = .seconds(5),
             keepaliveCount: Int = 3,
             userTimeout: Duration? = .seconds(30),
             noDelay: Bool = true
         ) {
             self.keepaliveIdle = keepaliveIdle
-            self.keepaliveInterval = keepaliveInterval
+            self.keepaliveProbeInterval = keepaliveProbeInterval
             self.keepaliveCount = keepaliveCount
             self.userTimeout = userTimeout
             self.noDelay = noDelay

@@ -23,14 +23,14 @@ public struct LivenessStateMachine<Instant: InstantProtocol>: Sendable where Ins
         public var epoch: Instant
         /// Misses in a row that make the endpoint unresponsive (at least 1).
         public var probeFailures: Int
-        public var keepaliveInterval: Duration
+        public var idlePingInterval: Duration
 
-        public init(probes: ProbeSchedule?, slot: Int, epoch: Instant, probeFailures: Int, keepaliveInterval: Duration) {
+        public init(probes: ProbeSchedule?, slot: Int, epoch: Instant, probeFailures: Int, idlePingInterval: Duration) {
             self.probes = probes
             self.slot = slot
             self.epoch = epoch
             self.probeFailures = max(1, probeFailures)
-            self.keepaliveInterval = keepaliveInterval
+            self.idlePingInterval = idlePingInterval
         }
     }
 
@@ -162,14 +162,14 @@ public struct LivenessStateMachine<Instant: InstantProtocol>: Sendable where Ins
                 probing.usedAt = now
                 actions.append(.sendProbe)
             }
-            if max(lastUsed, probing.usedAt).duration(to: now) >= self.configuration.keepaliveInterval {
+            if max(lastUsed, probing.usedAt).duration(to: now) >= self.configuration.idlePingInterval {
                 probing.usedAt = now
                 actions.append(.sendKeepalive(.interactive))
             }
             self.probing = probing
         }
         if let keptAliveAt = self.subscriberKeptAliveAt,
-            max(subscriberLastRead ?? keptAliveAt, keptAliveAt).duration(to: now) >= self.configuration.keepaliveInterval
+            max(subscriberLastRead ?? keptAliveAt, keptAliveAt).duration(to: now) >= self.configuration.idlePingInterval
         {
             self.subscriberKeptAliveAt = now
             actions.append(.sendKeepalive(.subscriber))
@@ -187,10 +187,10 @@ public struct LivenessStateMachine<Instant: InstantProtocol>: Sendable where Ins
         }
         if let probing = self.probing {
             if probing.inFlightSince == nil { consider(probing.nextProbe) }
-            consider(max(lastUsed, probing.usedAt).advanced(by: self.configuration.keepaliveInterval))
+            consider(max(lastUsed, probing.usedAt).advanced(by: self.configuration.idlePingInterval))
         }
         if let keptAliveAt = self.subscriberKeptAliveAt {
-            consider(max(subscriberLastRead ?? keptAliveAt, keptAliveAt).advanced(by: self.configuration.keepaliveInterval))
+            consider(max(subscriberLastRead ?? keptAliveAt, keptAliveAt).advanced(by: self.configuration.idlePingInterval))
         }
         return next
     }

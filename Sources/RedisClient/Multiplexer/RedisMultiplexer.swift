@@ -101,7 +101,7 @@ public final class RedisMultiplexer: Sendable {
         self.liveness = LivenessMonitor(
             configuration: LivenessMonitor.Machine.Configuration(
                 probes: schedule, slot: Int.random(in: 0..<(schedule?.slots ?? 1)), epoch: ProbeClock.epoch.clock,
-                probeFailures: configuration.probeFailures, keepaliveInterval: configuration.keepaliveInterval),
+                probeFailures: configuration.probeFailures, idlePingInterval: configuration.idlePingInterval),
             eventLoop: eventLoopGroup.next())
         self.liveness.setOwner(self)
     }

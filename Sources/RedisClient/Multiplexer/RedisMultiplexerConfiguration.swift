@@ -18,8 +18,10 @@ public struct RedisMultiplexerConfiguration: Sendable {
     public var credentialRefresh = CredentialRefreshSchedule()
     /// Consecutive probe misses before the multiplexer reports itself unresponsive. [2]
     public var probeFailures: Int
-    /// A keepalive PING goes on any connection idle this long. Must be below 600 s. [60 s]
-    public var keepaliveInterval: Duration
+    /// A Redis `PING` goes on any connection idle this long, so that the server (managed Redis: 10 minutes) never
+    /// closes it as idle. Configuration key `keepalive_interval`; not the kernel's TCP keepalive
+    /// (``RedisConnectionConfiguration/TCPOptions``, keys `tcp.keepalive_*`). Must be below 600 s. [60 s]
+    public var idlePingInterval: Duration
     /// A connection from which nothing was read for this long, while a command or probe went unanswered, is
     /// dead and closed. `nil` means the command timeout. [command timeout]
     public var deadAfterSilence: Duration?
@@ -48,7 +50,7 @@ public struct RedisMultiplexerConfiguration: Sendable {
         probeInterval: Duration? = .seconds(1),
         probeTimeout: Duration = .seconds(1),
         probeFailures: Int = 2,
-        keepaliveInterval: Duration = .seconds(60),
+        idlePingInterval: Duration = .seconds(60),
         deadAfterSilence: Duration? = nil,
         backoff: Backoff = Backoff(),
         reconnectConnectTimeout: Duration = .milliseconds(1500),
@@ -61,7 +63,7 @@ public struct RedisMultiplexerConfiguration: Sendable {
         self.probeInterval = probeInterval
         self.probeTimeout = probeTimeout
         self.probeFailures = probeFailures
-        self.keepaliveInterval = keepaliveInterval
+        self.idlePingInterval = idlePingInterval
         self.deadAfterSilence = deadAfterSilence
         self.backoff = backoff
         self.reconnectConnectTimeout = reconnectConnectTimeout
@@ -85,12 +87,12 @@ public struct RedisMultiplexerConfiguration: Sendable {
     /// Every problem with this configuration, each naming the setting, its value and what to do.
     public func validate() -> [String] {
         var problems: [String] = []
-        if self.keepaliveInterval >= Self.managedIdleTimeout {
+        if self.idlePingInterval >= Self.managedIdleTimeout {
             problems.append(
-                "keepalive_interval \(self.keepaliveInterval.humanReadable) must be below 600s: managed Redis closes idle connections after 10 minutes"
+                "keepalive_interval \(self.idlePingInterval.humanReadable) must be below 600s: managed Redis closes idle connections after 10 minutes"
             )
         }
-        if self.keepaliveInterval <= .zero { problems.append("keepalive_interval must be positive") }
+        if self.idlePingInterval <= .zero { problems.append("keepalive_interval must be positive") }
         if let probeInterval = self.probeInterval, probeInterval <= .zero {
             problems.append("probe_interval \(probeInterval.humanReadable) must be positive")
         }
