@@ -48,7 +48,7 @@ struct MultiplexerFaultTests {
         }
     }
 
-    @Test("SIGSTOP for 20 s: unresponsive fast, connection closed within the command timeout, back within 0.5 s of SIGCONT")
+    @Test("SIGSTOP: unresponsive fast, connection closed within the command timeout, a reconnect fails against the stopped server, back within 0.5 s of SIGCONT")
     func stopAndContinue() async throws {
         try await withRedisServer { server in
             let config = multiplexerConfiguration(server)
@@ -74,14 +74,20 @@ struct MultiplexerFaultTests {
                 // Command timeout 5 s (+ one probe interval and timeout to notice, + margin).
                 #expect(closedAfter != nil && closedAfter! <= .seconds(5) + .seconds(2) + .milliseconds(1_500))
 
-                try await Task.sleep(until: stopped + .seconds(20), clock: .continuous)
+                // Stopped until a reconnect attempt has run into the stopped server too (its handshake times out):
+                // an event, not a fixed wait.
+                if let closed {
+                    let retried = await events.first(after: closed + .milliseconds(1), within: .seconds(20)) { $0.isInteractiveFailed }
+                    #expect(retried != nil, "no reconnect attempt failed against the stopped server")
+                }
                 let continued = ContinuousClock.now
                 server.resume()
                 let back = await events.first(after: continued, within: .seconds(10)) { $0.isInteractiveConnected }
                 let backAfter = back.map { continued.duration(to: $0) }
                 print("SIGCONT: reconnected after \(String(describing: backAfter))")
                 #expect(backAfter != nil && backAfter! <= .milliseconds(500) + .milliseconds(1_000))
-                #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
+                let pong = try await client.send(RESPCommand("PING"))
+                #expect(pong == .simpleString("PONG"))
             }
         }
     }
@@ -152,26 +158,29 @@ struct MultiplexerFaultTests {
         }
     }
 
-    @Test("server timeout 3 s with keepalive 1 s: the connection is never closed over 10 s")
+    @Test("server timeout 2 s with keepalive 1 s: the connection outlives a control without keepalive, which the server closes")
     func keepaliveBeatsServerTimeout() async throws {
-        try await withRedisServer(.init(extraConfig: ["timeout 3"])) { server in
+        // Side by side: the control (keepalive 500 s) is closed by the server's idle timeout; the connection with a
+        // 1 s keepalive is still the same one twice as long after that.
+        try await withRedisServer(.init(extraConfig: ["timeout 2"])) { server in
             var config = multiplexerConfiguration(server, clientName: "healthd-keepalive", probeInterval: nil)
             config.idlePingInterval = .seconds(1)
+            var control = multiplexerConfiguration(server, clientName: "healthd-control", probeInterval: nil)
+            control.idlePingInterval = .seconds(500)
             try await withClient(config) { client, events in
-                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
-                let id = try await client.send(RESPCommand("CLIENT", "ID"))
-                try await Task.sleep(for: .seconds(10))
-                #expect(events.count { $0.isInteractiveFailed } == 0)
-                #expect(try await client.send(RESPCommand("CLIENT", "ID")) == id, "same connection all along")
-            }
-        }
-        // Control: without keepalive the server does close an idle connection after 3 s.
-        try await withRedisServer(.init(extraConfig: ["timeout 3"])) { server in
-            var config = multiplexerConfiguration(server, probeInterval: nil)
-            config.idlePingInterval = .seconds(500)
-            try await withClient(config) { client, events in
-                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
-                #expect(await events.first(within: .seconds(15)) { $0.isInteractiveFailed } != nil)
+                try await withClient(control) { controlClient, controlEvents in
+                    #expect(await eventually(within: .seconds(5)) { client.current.isConnected && controlClient.current.isConnected })
+                    let started = ContinuousClock.now
+                    let id = try await client.send(RESPCommand("CLIENT", "ID"))
+                    _ = try await controlClient.send(RESPCommand("PING"))
+                    let controlClosed = await controlEvents.first(after: started, within: .seconds(15)) { $0.isInteractiveFailed }
+                    #expect(controlClosed != nil, "the server never closed the idle control connection")
+                    let closedAfter = controlClosed.map { started.duration(to: $0) } ?? .seconds(15)
+                    print("server timeout 2 s: the idle control closed after \(closedAfter)")
+                    try await Task.sleep(until: started + closedAfter * 2, clock: .continuous)
+                    #expect(events.count { $0.isInteractiveFailed } == 0)
+                    #expect(try await client.send(RESPCommand("CLIENT", "ID")) == id, "same connection all along")
+                }
             }
         }
     }
@@ -326,8 +335,14 @@ struct BlackHoleTests {
                     let unresponsiveAfter = unresponsive.map { cut.duration(to: $0) }
                     #expect(unresponsiveAfter != nil && unresponsiveAfter! <= .seconds(3) + .milliseconds(1_500))
 
-                    // Stay cut long enough for reconnect attempts to run into the silence too.
-                    try await Task.sleep(until: cut + .seconds(12), clock: .continuous)
+                    // Cut until the connection was declared dead and a reconnect attempt has run into the silence too
+                    // (its SYN dropped): events, not a fixed wait.
+                    let closed = await events.first(after: cut, within: .seconds(15)) { $0.isInteractiveFailed }
+                    #expect(closed != nil, "the silent connection was never closed")
+                    if let closed {
+                        let retried = await events.first(after: closed + .milliseconds(1), within: .seconds(15)) { $0.isInteractiveFailed }
+                        #expect(retried != nil, "no reconnect attempt failed on the cut path")
+                    }
                     let restored = ContinuousClock.now
                     try await namespace.restore(port: server.port)
                     let back = await events.first(after: restored, within: .seconds(15)) { $0.isInteractiveConnected }
