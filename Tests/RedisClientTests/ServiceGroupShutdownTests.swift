@@ -7,34 +7,6 @@ import Testing
 
 @testable import RedisClient
 
-/// Runs `group` until `ready` holds, triggers its graceful shutdown, and returns how long `run()` took to return
-/// after that; nil when it did not within `bound` (the group is then cancelled).
-func gracefulShutdownTime(
-    of group: ServiceGroup, bound: Duration, ready: @escaping @Sendable () async -> Bool
-) async throws -> Duration? {
-    try await withThrowingTaskGroup(of: ContinuousClock.Instant?.self) { tasks in
-        tasks.addTask {
-            try await group.run()
-            return .now
-        }
-        #expect(await eventually(within: .seconds(20)) { await ready() }, "the services never came up")
-        let triggered = ContinuousClock.now
-        await group.triggerGracefulShutdown()
-        tasks.addTask {
-            try await Task.sleep(for: bound)
-            return nil
-        }
-        let first = try await tasks.next() ?? nil
-        tasks.cancelAll()
-        return first.map { triggered.duration(to: $0) }
-    }
-}
-
-/// Names in CLIENT LIST starting with `prefix` (our connections, as the server sees them).
-func ourClients(_ server: RedisServer, _ prefix: String) async -> [String] {
-    ((try? await clientNames(server)) ?? ["CLIENT LIST failed"]).filter { $0.hasPrefix(prefix) || $0 == "CLIENT LIST failed" }
-}
-
 @Suite("Clients as Services: ServiceGroup graceful shutdown against real servers")
 struct ClientServiceGroupShutdownTests {
     @Test("a ResilientRedisClient (subscribed too): graceful shutdown ends run() promptly, both connections closed, events end")
