@@ -22,7 +22,7 @@ public final class ControlServer: Sendable {
     private let channel: any Channel
     private let isUnix: Bool
     private let registry: ConnectionRegistry
-    let work: RequestWork
+    private let work: RequestWork
     private let unlinked = Mutex(false)
 
     private init(path: String, channel: any Channel, registry: ConnectionRegistry, work: RequestWork, isUnix: Bool = true) {
