@@ -29,8 +29,8 @@ extension Daemon {
         }
     }
 
-    /// Ticks while the daemon works: it takes every target's status lock (the lock the event handling takes), without
-    /// copying the statuses. The watchdog pings only while these ticks keep coming.
+    /// Ticks while the daemon works: it takes every target's status lock (the one its folding loop writes under),
+    /// without copying the statuses. The watchdog pings only while these ticks keep coming.
     func supervisionLoop() async {
         while !self.isStopped && !Task.isCancelled {
             for supervisor in self.supervisors { supervisor.checkResponsive() }
