@@ -172,7 +172,7 @@ struct TargetEventFoldingTests {
         }
     }
 
-    @Test("a late probe never follows its connection's failure: the order the multiplexer emitted is the order folded")
+    @Test("events emitted on an event loop are folded in the order emitted: the probe before the failure leaves the target reconnecting, not healthy")
     func connectionOrderKept() async throws {
         let notices = Notices()
         let supervisor = try self.supervisor(notices)

@@ -20,7 +20,8 @@ public final class TargetSupervisor: Sendable {
     /// Written only by the folding loop (``fold(_:now:)``); read by anyone under its lock.
     let status: Mutex<TargetStatus>
     /// Everything that changes the status, in the order each source emitted it: the folding loop's input. Unbounded:
-    /// no state-changing event is ever dropped (each source is a stream or a task of its own that only yields here).
+    /// no state-changing event is ever dropped. Each source only yields here (the client's and the cluster client's
+    /// events are passed on by a task each, from their own streams, which keep the newest 10,000), never waits.
     let targetEvents: AsyncStream<TargetEvent>
     let targetEventsContinuation: AsyncStream<TargetEvent>.Continuation
     /// What of a run of failures reaches the log (per connection role, per cluster node, force-reconnect
