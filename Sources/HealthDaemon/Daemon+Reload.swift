@@ -59,9 +59,8 @@ extension Daemon {
             }
         }
         for (target, password, hash) in changed {
-            let supervisor = try self.makeSupervisor(target, password: password)
             // A target rebuilt under the same name keeps its topology history.
-            if let old = current.1[target.name] { supervisor.carryTopologyHistory(from: old) }
+            let supervisor = try self.makeSupervisor(target, password: password, earlier: current.1[target.name])
             built[target.name] = (supervisor, hash)
         }
         var toStop: [TargetSupervisor] = []

@@ -97,13 +97,17 @@ public final class Daemon: ControlBackend {
 
     /// A new supervisor for `target`. It registers the target's metrics afresh (state `starting`): build one only for
     /// a target that starts, never to compare configurations.
-    func makeSupervisor(_ target: DaemonConfiguration.Target, password: RedisSecret?) throws -> TargetSupervisor {
+    /// `earlier`: the supervisor of the same target this one replaces (a reload rebuilt it): its topology history is
+    /// kept.
+    func makeSupervisor(
+        _ target: DaemonConfiguration.Target, password: RedisSecret?, earlier: TargetSupervisor? = nil
+    ) throws -> TargetSupervisor {
         let sender = NoticeSender()
         let supervisor = try TargetSupervisor(
             target: target, password: password, credentialsDirectory: self.loader.credentialsDirectory, events: self.events,
             metrics: self.metrics, dialLimiter: self.dialLimiter, logger: self.logger,
             onStateChange: { [weak self] status in self?.stateChanged(status, from: sender.id) },
-            onHookEvent: { [weak self] firing in self?.hooks.fire(firing) })
+            onHookEvent: { [weak self] firing in self?.hooks.fire(firing) }, carryingOver: earlier)
         // Before it runs: its first notice comes from its folding loop.
         sender.id = ObjectIdentifier(supervisor)
         return supervisor

@@ -17,7 +17,7 @@ public final class TargetSupervisor: Sendable {
     public let target: DaemonConfiguration.Target
     public let client: ResilientRedisClient
     let password: RedisSecret?
-    /// Written only by the folding loop (``fold(_:now:)``); read by anyone under its lock.
+    /// Set up by `init`, then written only by the folding loop (``fold(_:now:)``); read by anyone under its lock.
     let status: Mutex<TargetStatus>
     /// Everything that changes the status, in the order each source emitted it: the folding loop's input. Unbounded:
     /// no state-changing event is ever dropped. Each source only yields here (the client's and the cluster client's
@@ -70,7 +70,7 @@ public final class TargetSupervisor: Sendable {
         target: DaemonConfiguration.Target, password: RedisSecret?, credentialsDirectory: String? = nil, events: EventLog,
         metrics: DaemonMetrics? = nil, dialLimiter: DialRateLimiter? = nil,
         logger: Logger, onStateChange: @escaping @Sendable (TargetStatus) -> Void,
-        onHookEvent: @escaping @Sendable (HookFiring) -> Void = { _ in }
+        onHookEvent: @escaping @Sendable (HookFiring) -> Void = { _ in }, carryingOver earlier: TargetSupervisor? = nil
     ) throws(RedisClientError) {
         var configuration = target.multiplexer
         configuration.connection.password = password
@@ -99,11 +99,17 @@ public final class TargetSupervisor: Sendable {
         status.topologyMode = target.cluster == .off ? "off" : target.cluster == .on ? "cluster" : "detecting"
         status.probesEnabled = configuration.probeInterval != nil
         status.configuredEndpointNote = target.configuredEndpointNote
+        var watch = TopologyWatch(rules: target.endpointRules, capacity: target.topologyHistory)
+        if let earlier {
+            // A rebuild of a target (a reload changed its settings) keeps its topology history and, until this build
+            // has detected the mode again, shows what the earlier one knew.
+            watch.carryOver(from: earlier.topology.withLock { $0.watch })
+            if earlier.status.withLock({ $0.topologyMode }) == "cluster", target.cluster != .off { status.topologyMode = "cluster" }
+        }
         self.status = Mutex(status)
         (self.targetEvents, self.targetEventsContinuation) = AsyncStream.makeStream(of: TargetEvent.self, bufferingPolicy: .unbounded)
         self.certificateWatch = Mutex(CertificateExpiryWatch(threshold: target.tlsExpiryWarning))
-        self.topology = Mutex(
-            TopologyState(watch: TopologyWatch(rules: target.endpointRules, capacity: target.topologyHistory)))
+        self.topology = Mutex(TopologyState(watch: watch))
         self.events = events
         self.metrics = metrics
         metrics?.register(target: target.name)
@@ -147,16 +153,6 @@ public final class TargetSupervisor: Sendable {
             status.clusterPrimariesConnected = cluster.nodeEndpoints.filter { cluster.multiplexer(at: $0)?.isConnected == true }.count
         }
         return status
-    }
-
-    /// Takes over the topology history of an earlier build of this target (a reload changed its settings).
-    func carryTopologyHistory(from earlier: TargetSupervisor) {
-        let watch = earlier.topology.withLock { $0.watch }
-        self.topology.withLock { $0.watch.carryOver(from: watch) }
-        // Until the new build has detected the mode again, show what the earlier one knew (folded first, before
-        // any event of the new build's connections).
-        let mode = earlier.status.withLock { $0.topologyMode }
-        if mode == "cluster", self.target.cluster != .off { self.submit(.topologyMode(mode)) }
     }
 
     /// Whether ``shutdown()`` was called.
