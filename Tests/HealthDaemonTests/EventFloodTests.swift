@@ -26,7 +26,7 @@ struct EventFloodTests {
         events.append(target: "cache-a", event: .forceReconnect(acted: true, reason: "error-threshold"), at: start)
         events.append(target: "cache-a", text: "state healthy → degraded: unresponsive", at: start, importance: .significant, kind: "state-changed")
         for index in 0..<3_000 {
-            supervisor.handleMaintenance(Self.starting, now: start + 1 + Double(index) * 0.01)
+            supervisor.fold(.maintenanceMessage(Self.starting), now: start + 1 + Double(index) * 0.01)
         }
         let entries = events.entries(since: 0)
         #expect(entries.contains { $0.event == "force-reconnect acted (error-threshold)" })
@@ -41,7 +41,7 @@ struct EventFloodTests {
         #expect(suppressed.flatMap { Int($0.split(separator: " ").last ?? "") } == 3_000 - recorded, "\(suppressed ?? "none")")
 
         // A minute later the next one is recorded, after one entry summing up what was dropped.
-        supervisor.handleMaintenance(Self.starting, now: start + 120)
+        supervisor.fold(.maintenanceMessage(Self.starting), now: start + 120)
         let after = events.entries(since: entries.last?.sequence ?? 0).map(\.event)
         #expect(after.count == 2, "\(after)")
         #expect(after.first?.hasSuffix("maintenance events suppressed (more than 10 a minute on AzureRedisEvents)") == true, "\(after)")

@@ -25,10 +25,10 @@ struct SecretScrubbingTests {
             target: configuration.targets[0], password: try loader.password(for: configuration.targets[0]), events: events,
             metrics: DaemonMetrics(version: "test"), logger: logs.logger, onStateChange: { _ in })
         let endpoint = RedisEndpoint(host: "127.0.0.1", port: 6379)
-        supervisor.handle(.connectionFailed(role: .interactive, endpoint: endpoint, kind: .authentication, message: Self.serverError), now: 1)
-        supervisor.handle(.unresponsive(consecutiveFailures: 2, lastError: Self.serverError), now: 2)
-        supervisor.handle(.forceReconnectCompleted(succeeded: false, error: Self.serverError), now: 3)
-        supervisor.handleMaintenance("NotificationType|NodeMaintenanceStarting|IPAddress|\(Self.password)", now: 4)
+        supervisor.fold(.multiplexer(.connectionFailed(role: .interactive, endpoint: endpoint, kind: .authentication, message: Self.serverError)), now: 1)
+        supervisor.fold(.multiplexer(.unresponsive(consecutiveFailures: 2, lastError: Self.serverError)), now: 2)
+        supervisor.fold(.multiplexer(.forceReconnectCompleted(succeeded: false, error: Self.serverError)), now: 3)
+        supervisor.fold(.maintenanceMessage("NotificationType|NodeMaintenanceStarting|IPAddress|\(Self.password)"), now: 4)
 
         let status = StatusDocument.Target(supervisor.snapshot, now: 5)
         let json = String(decoding: try JSONEncoder().encode(status), as: UTF8.self)

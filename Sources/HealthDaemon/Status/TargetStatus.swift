@@ -50,8 +50,6 @@ public struct TargetStatus: Sendable, Hashable {
     public var replicaProblems: [String: String] = [:]
     /// Something wrong with the cluster as a whole (e.g. `cluster: on` against a server without cluster support).
     public var clusterProblem: String?
-    /// Grows with every change of state or reason: the newest of two copies is the one with the higher version.
-    public var version = 0
     /// The latest maintenance notification, if any.
     public var lastMaintenanceEvent: String?
     /// A maintenance window announced by push notifications, per node (endpoint → window).

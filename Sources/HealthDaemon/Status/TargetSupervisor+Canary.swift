@@ -12,20 +12,7 @@ import RESP
 import RedisClient
 import Synchronization
 
-/// The pub/sub canary's state in a supervisor: the rule (nil until the canary runs) and the driver's wake-up.
-struct CanaryState: Sendable {
-    var watch: CanaryWatch?
-    /// The driver waiting for something to change (the subscriber connection came up, a canary arrived).
-    var wake: CheckedContinuation<Void, Never>?
-    /// A wake-up that came while the driver was not waiting: its next wait returns at once.
-    var woken = false
-    /// How many subscribers the server counted for the last canary PUBLISHed (its reply): 0 means the server no
-    /// longer knows our subscription; 1 or more, that it delivered into a connection that passes nothing on.
-    var receivers: Int?
-}
-
-// MARK: pub/sub canary
-
+/// The pub/sub canary: subscribes to a heartbeat channel, publishes, and reconnects a subscriber that passes nothing on.
 extension TargetSupervisor {
     /// The origin of the canary's clock (monotonic seconds).
     private static let canaryEpoch = ContinuousClock.now
@@ -63,7 +50,7 @@ extension TargetSupervisor {
     private func runCanaryLoop(interval: Duration) async {
         let channel = self.canaryChannel
         let deadline = self.canaryDeadline
-        self.status.withLock { $0.canary = TargetStatus.CanaryStatus(channel: channel, interval: interval, deadline: deadline) }
+        self.submit(.canary(.started(TargetStatus.CanaryStatus(channel: channel, interval: interval, deadline: deadline))))
         // A PUBLISH first, before subscribing: an ACL that refuses the heartbeat channel refuses it to SUBSCRIBE as
         // well, and a refused SUBSCRIBE would fail every subscriber connection, the maintenance channel's too.
         // Canary 0 is never awaited.
@@ -153,10 +140,7 @@ extension TargetSupervisor {
         }
         let wall = Date().timeIntervalSince1970
         self.metrics?.recordCanaryLatency(target: self.target.name, seconds: roundTrip)
-        self.status.withLock {
-            $0.canary?.lastRoundTrip = roundTrip
-            $0.canary?.lastArrivedAt = wall
-        }
+        self.submit(.canary(.arrived(roundTrip: roundTrip, at: wall)))
         self.wakeCanary()
     }
 
@@ -237,10 +221,7 @@ extension TargetSupervisor {
             "pub/sub canary \(sequence) on \(channel) did not reach the subscriber connection within \(deadline.humanReadable) "
             + "(probe_timeout × probe_failures)\(counted): the subscriber connection is silently dead; reconnecting it"
         self.metrics?.recordCanaryMissed(target: self.target.name)
-        self.status.withLock {
-            $0.canary?.lastMissedAt = wall
-            $0.canary?.missed += 1
-        }
+        self.submit(.canary(.missed(at: wall)))
         self.events.append(target: self.target.name, text: text, at: wall, importance: .significant, kind: "canary-missed")
         self.logger.warning(
             "Pub/sub canary missed: the subscriber connection delivers nothing; reconnecting it",
@@ -257,7 +238,7 @@ extension TargetSupervisor {
     private func disableCanary(error: RedisClientError) {
         let reason = self.scrubber.scrub("PUBLISH refused: \(error)")
         self.canaryState.withLock { $0.watch = nil }
-        self.status.withLock { $0.canary?.disabled = reason }
+        self.submit(.canary(.disabled(reason)))
         self.events.append(
             target: self.target.name, text: "pub/sub canary disabled: \(reason)", at: Date().timeIntervalSince1970,
             importance: .significant, kind: "canary-disabled")
@@ -312,4 +293,16 @@ extension TargetSupervisor {
             group.cancelAll()
         }
     }
+}
+
+/// The pub/sub canary's state in a supervisor: the rule (nil until the canary runs) and the driver's wake-up.
+struct CanaryState: Sendable {
+    var watch: CanaryWatch?
+    /// The driver waiting for something to change (the subscriber connection came up, a canary arrived).
+    var wake: CheckedContinuation<Void, Never>?
+    /// A wake-up that came while the driver was not waiting: its next wait returns at once.
+    var woken = false
+    /// How many subscribers the server counted for the last canary PUBLISHed (its reply): 0 means the server no
+    /// longer knows our subscription; 1 or more, that it delivered into a connection that passes nothing on.
+    var receivers: Int?
 }

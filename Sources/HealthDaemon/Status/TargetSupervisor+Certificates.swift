@@ -52,10 +52,10 @@ extension TargetSupervisor {
     }
 
     /// Warns about certificates inside the window (at once, then daily) and keeps the status's note current.
-    /// Called at each handshake and at every probe of the target or of its cluster nodes.
+    /// Called at each handshake and at every probe of the target or of its cluster nodes (all folded events).
     func checkCertificates(now: Double) {
-        // The status is written under the watch's lock (then the status's): two tasks checking at once can never
-        // leave an older snapshot in the status.
+        // Only the folding loop gets here (the status has one writer); the watch's lock is also taken by a reload
+        // retiring the target's series.
         let warnings = self.certificateWatch.withLock { watch -> [CertificateExpiryWatch.Warning] in
             guard !watch.nodes.isEmpty else {
                 self.status.withLock { status in

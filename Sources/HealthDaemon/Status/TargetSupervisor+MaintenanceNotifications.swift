@@ -1,24 +1,7 @@
 import Logging
 import RedisClient
 
-/// What the supervisor keeps of maintenance push notifications besides the status: whether a refusal was noted,
-/// and how many notices went to the log this minute (a flood is counted, not logged line by line).
-struct PushMaintenanceLog: Sendable {
-    var refusalNoted = false
-    var minuteStart = 0.0
-    var loggedThisMinute = 0
-
-    /// Whether one more notice may be logged at its level now (10 a minute; the rest at debug).
-    mutating func mayLog(now: Double) -> Bool {
-        if now - self.minuteStart >= 60 {
-            self.minuteStart = now
-            self.loggedThisMinute = 0
-        }
-        self.loggedThisMinute += 1
-        return self.loggedThisMinute <= 10
-    }
-}
-
+/// Maintenance: push notifications of every connection (windows, handoffs) and the maintenance pub/sub channel.
 extension TargetSupervisor {
     /// Folds a maintenance push event (of the target's own connection or of a cluster node's) into the status, the
     /// metrics, the events and the log. Returns false for other events. `now`: seconds since 1970.
@@ -171,5 +154,101 @@ extension TargetSupervisor {
             return status.maintenanceWindows.count
         }
         if let pruned { self.metrics?.recordMaintenanceWindows(target: self.target.name, count: pruned) }
+    }
+
+    // MARK: the maintenance pub/sub channel
+
+    func watchMaintenanceEvents() async {
+        guard self.target.subscribesToMaintenanceEvents else { return }
+        let messages = await self.client.subscribe(MaintenanceEvent.channel)
+        self.logger.info("Subscribed to maintenance events", metadata: ["redis.event": "maintenance-subscribed", "redis.channel": "\(MaintenanceEvent.channel)"])
+        for await message in messages {
+            self.submit(.maintenanceMessage(String(buffer: message.payload)))
+        }
+    }
+
+    /// Logs a maintenance notification and refreshes the topology after Ended, FailoverComplete, ScaleComplete.
+    /// Malformed messages and unknown types are logged, never fatal. At most 10 a minute are recorded (events,
+    /// journal); the rest are counted (`redis_healthd_maintenance_events_suppressed_total`) and summed up in one
+    /// event when recording resumes. Folded by the folding loop. `now`: seconds since 1970.
+    func foldMaintenanceMessage(_ text: String, now: Double) {
+        let text = self.scrubber.scrub(text)
+        let name = self.target.name
+        let decision = self.maintenanceLimit.withLock { $0.arrived(now: now) }
+        switch decision {
+        case .suppress(let first):
+            self.metrics?.recordMaintenanceSuppressed(target: name)
+            if first {
+                self.logger.warning(
+                    "Maintenance notifications arrive faster than 10 a minute: recording the rest only as a count",
+                    metadata: ["redis.event": "maintenance-rate-limited", "redis.channel": "\(MaintenanceEvent.channel)"])
+            }
+            // Not recorded, but a notification that may mean a changed topology still asks for a (rate-limited)
+            // refresh.
+            if let event = try? MaintenanceEvent.parse(text), event.refreshesTopology {
+                self.requestTopologyRefresh(trigger: "maintenance:\(event.type)")
+            }
+            return
+        case .record(let suppressedBefore) where suppressedBefore > 0:
+            self.events.append(
+                target: name,
+                text: "\(suppressedBefore) maintenance event\(suppressedBefore == 1 ? "" : "s") suppressed (more than 10 a minute on \(MaintenanceEvent.channel))",
+                at: now, kind: "maintenance-rate-limited")
+            self.logger.notice(
+                "Maintenance notifications were rate-limited",
+                metadata: ["redis.event": "maintenance-rate-limited", "redis.suppressed": "\(suppressedBefore)"])
+        case .record:
+            break
+        }
+        let event: MaintenanceEvent
+        do {
+            event = try MaintenanceEvent.parse(text)
+        } catch {
+            self.metrics?.recordMaintenance(target: name, type: "malformed")
+            let excerpt = String(text.prefix(200))
+            self.events.append(target: name, text: "malformed maintenance message: \(error)", at: now, kind: "maintenance-malformed")
+            self.logger.warning(
+                "Malformed maintenance message ignored",
+                metadata: ["redis.event": "maintenance-malformed", "error.message": "\(error)", "redis.maintenance_message": "\(excerpt)"])
+            return
+        }
+        self.metrics?.recordMaintenance(target: name, type: event.kind?.rawValue ?? "unknown")
+        self.status.withLock { $0.lastMaintenanceEvent = "\(rfc3339(now)) \(event.summary)" }
+        var refreshed = false
+        if event.refreshesTopology { refreshed = self.requestTopologyRefresh(trigger: "maintenance:\(event.type)") }
+        self.events.append(
+            target: name,
+            text: "maintenance \(event.summary)" + (event.kind == nil ? " (unknown type)" : "") + (refreshed ? "; topology refresh requested" : ""),
+            at: now, kind: "maintenance-event")
+        var metadata: Logger.Metadata = [
+            "redis.event": "maintenance-event", "redis.maintenance_type": "\(event.type)",
+            "redis.maintenance_summary": "\(event.summary)", "redis.topology_refresh": "\(refreshed)",
+        ]
+        if let ip = event.ipAddress { metadata["redis.maintenance_ip"] = "\(ip)" }
+        if let start = event.startTimeInUTC { metadata["redis.maintenance_start"] = "\(start)" }
+        if event.kind == nil {
+            self.logger.warning("Unknown maintenance notification type", metadata: metadata)
+        } else {
+            self.logger.notice("Maintenance event", metadata: metadata)
+        }
+        self.hookEvent(.maintenance, reason: "maintenance \(event.summary)")
+    }
+}
+
+/// What the supervisor keeps of maintenance push notifications besides the status: whether a refusal was noted,
+/// and how many notices went to the log this minute (a flood is counted, not logged line by line).
+struct PushMaintenanceLog: Sendable {
+    var refusalNoted = false
+    var minuteStart = 0.0
+    var loggedThisMinute = 0
+
+    /// Whether one more notice may be logged at its level now (10 a minute; the rest at debug).
+    mutating func mayLog(now: Double) -> Bool {
+        if now - self.minuteStart >= 60 {
+            self.minuteStart = now
+            self.loggedThisMinute = 0
+        }
+        self.loggedThisMinute += 1
+        return self.loggedThisMinute <= 10
     }
 }

@@ -1,0 +1,46 @@
+/// What the service manager is told: `STATUS=` after state changes (in order, per target), and the liveness tick
+/// that `WATCHDOG=1` vouches for.
+extension Daemon {
+    /// A supervisor's state changed. Its notices come in order (its status has one writer): the newest is the last.
+    /// Notices of a supervisor no longer running its target (a reload replaced or removed it) are ignored.
+    func stateChanged(_ status: TargetStatus, from sender: ObjectIdentifier?) {
+        let current = self.state.withLock { state -> Bool in
+            guard let sender, state.running[status.name] == sender else { return false }
+            state.latest[status.name] = status
+            return true
+        }
+        if current { self.statusChangesContinuation.yield() }
+    }
+
+    /// The `STATUS=` line now, from the newest state each target reported.
+    var currentStatusLine: String {
+        let (supervisors, latest) = self.state.withLock { ($0.supervisors, $0.latest) }
+        return statusLine(supervisors.map { latest[$0.target.name] ?? $0.snapshot })
+    }
+
+    /// Sends `STATUS=` after state changes, at most ten times a second: each line is computed over every target
+    /// once, however many changed meanwhile.
+    func sendStatusLines() async {
+        for await _ in self.statusChanges {
+            // Once stopping, `STATUS=stopping` (sent with STOPPING=1) stays the last word.
+            if self.isStopped { return }
+            self.notify("STATUS=\(self.currentStatusLine)")
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Ticks while the daemon works: it takes every target's status lock (the one its folding loop writes under),
+    /// without copying the statuses. The watchdog pings only while these ticks keep coming.
+    func supervisionLoop() async {
+        while !self.isStopped && !Task.isCancelled {
+            for supervisor in self.supervisors { supervisor.checkResponsive() }
+            self.lastSupervisionTick.withLock { $0 = .now }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// Whether the supervision loop ticked within `interval`: what WATCHDOG=1 vouches for.
+    public func isAlive(within interval: Duration) -> Bool {
+        self.lastSupervisionTick.withLock { $0.duration(to: .now) <= interval }
+    }
+}
