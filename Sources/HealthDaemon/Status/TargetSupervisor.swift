@@ -197,7 +197,13 @@ public final class TargetSupervisor: Sendable {
                 "The configured endpoint is outside the allowed endpoints; dialing it anyway (it is the configured one)",
                 metadata: ["redis.event": "configured-endpoint-outside-allow-list", "error.message": "\(note)"])
         }
-        let stream = self.client.events()
+        // The target's own connection's events go straight into the one stream, in the order the client published
+        // them (no task between: a probe's event is one hop from the event loop to the folding loop). Their end (the
+        // client shut down) ends the stream once the loop has folded what came before.
+        self.client.observeEvents { [weak self] event in
+            guard let self else { return }
+            if let event { self.submit(.multiplexer(event)) } else { self.targetEventsContinuation.finish() }
+        }
         // The client and the folding loop end the target; the topology and maintenance tasks may end early
         // (a standalone server, maintenance events off) without ending the rest.
         await withTaskGroup(of: Bool.self) { group in
@@ -209,13 +215,6 @@ public final class TargetSupervisor: Sendable {
                 // The one writer of the status.
                 await self.foldEvents()
                 return true
-            }
-            group.addTask {
-                // The target's own connection's events, in the order the client published them. Their end (the
-                // client shut down) ends the stream once the loop has folded what came before.
-                for await event in stream { self.submit(.multiplexer(event)) }
-                self.targetEventsContinuation.finish()
-                return false
             }
             group.addTask {
                 await self.runTopology()

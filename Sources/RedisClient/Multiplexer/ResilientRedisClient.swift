@@ -108,6 +108,13 @@ public final class ResilientRedisClient: Sendable {
     /// A new stream of every event from now on (events of replaced multiplexers are not included).
     public func events() -> AsyncStream<MultiplexerEvent> { self.broadcaster.stream() }
 
+    /// Calls `observer` with every event from now on, where the event is published (often an event loop) and in its
+    /// order, with no task between: it must only hand the event on (yield it into a stream of its own), never block.
+    /// Called with nil once the client is shut down.
+    public func observeEvents(_ observer: @escaping @Sendable (MultiplexerEvent?) -> Void) {
+        self.broadcaster.observe(observer)
+    }
+
     func publish(_ event: MultiplexerEvent) { self.broadcaster.publish(event) }
 
     /// Held while an event is routed and published, and while a swap publishes the replacement's state: an event
