@@ -31,13 +31,13 @@ func runCLI(_ arguments: [String], environment: [String: String] = [:], timeout:
     return CLIResult(status: child.exitStatus ?? -1, output: read(base + ".out"), errors: read(base + ".err"))
 }
 
-func quickTarget(_ port: Int) -> String {
+func quickTarget(_ port: Int, probeTimeout: String = "200ms") -> String {
     """
       - name: cache-a
         host: 127.0.0.1
         port: \(port)
         probe_interval: 200ms
-        probe_timeout: 200ms
+        probe_timeout: \(probeTimeout)
         reconnect: {min_interval: 0s}
 
     """
