@@ -32,14 +32,14 @@ struct ConnectionLifecycleStateMachineTests {
     enum Expect: Equatable {
         case connect(Int)
         case sleep(until: Double, announced: (attempt: Int, delay: Double)?)
-        case hold
+        case ignored
         case stop
 
         static func == (lhs: Expect, rhs: Expect) -> Bool {
             switch (lhs, rhs) {
             case (.connect(let a), .connect(let b)): a == b
             case (.sleep(let a, let x), .sleep(let b, let y)): a == b && x?.attempt == y?.attempt && x?.delay == y?.delay
-            case (.hold, .hold), (.stop, .stop): true
+            case (.ignored, .ignored), (.stop, .stop): true
             default: false
             }
         }
@@ -50,7 +50,7 @@ struct ConnectionLifecycleStateMachineTests {
         case .connect(let attempt): .connect(attempt)
         case .sleep(let until, let announced):
             .sleep(until: seconds(until), announced: announced.map { ($0.attempt, seconds($0.delay)) })
-        case .hold: .hold
+        case .ignored: .ignored
         case .stop: .stop
         }
     }
@@ -107,7 +107,7 @@ struct ConnectionLifecycleStateMachineTests {
         // It lived 60 s: the count starts again, the first wait is short.
         #expect(Self.expect(machine.connectionEnded(second, now: .at(61.1), using: &random)) == .sleep(until: 1.2, announced: (0, 0.1)))
         // The end of a connection that is not the current one changes nothing.
-        #expect(Self.expect(machine.connectionEnded(first, now: .at(62), using: &random)) == .hold)
+        #expect(Self.expect(machine.connectionEnded(first, now: .at(62), using: &random)) == .ignored)
     }
 
     @Test("a deferred dial waits a backoff step, at least 50 ms, unannounced, and counts as an attempt")

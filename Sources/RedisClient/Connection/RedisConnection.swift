@@ -117,21 +117,9 @@ public final class RedisConnection: Sendable {
         try? await self.channel.eventLoop.flatSubmit { handler.value.whenIdle(by: deadline) }.get()
     }
 
-    /// Commands written and still awaiting their replies (not counting those that timed out).
-    public func commandsInFlight() async -> Int {
-        let handler = self.handler
-        return (try? await self.channel.eventLoop.submit { handler.value.commandsInFlight }.get()) ?? 0
-    }
-
     /// When the last reply or push arrived on this connection, asked on its event loop (nil elsewhere).
     var lastReadAtOnEventLoop: NIODeadline? {
         guard self.channel.eventLoop.inEventLoop else { return nil }
         return self.handler.value.lastReadAt
-    }
-
-    /// When the last reply or push arrived on this connection.
-    public func lastReadAt() async -> NIODeadline {
-        let handler = self.handler
-        return (try? await self.channel.eventLoop.submit { handler.value.lastReadAt }.get()) ?? .now()
     }
 }

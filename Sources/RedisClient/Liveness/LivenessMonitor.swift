@@ -13,8 +13,8 @@ final class LivenessMonitor: Sendable {
         var lastUsedAt: ContinuousClock.Instant { get }
         /// The probe's timeout now (relaxed in a maintenance window).
         var probeTimeout: Duration { get }
-        /// Hands a report about `connection` on.
-        func liveness(_ report: Machine.Report, on connection: RedisConnection)
+        /// Hands on an event about `connection` (a probe's latency, unresponsive, responsive).
+        func liveness(_ event: MultiplexerEvent, on connection: RedisConnection)
     }
 
     typealias Machine = LivenessStateMachine<ContinuousClock.Instant>

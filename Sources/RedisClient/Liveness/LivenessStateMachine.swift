@@ -2,8 +2,7 @@
 /// connections from idling out. Events in (a connection came or went, a probe answered or missed, the timer
 /// reached `now`), actions out (send a probe, send a keepalive, report). It reads no clock and does no I/O:
 /// ``LivenessMonitor`` runs it on the endpoint's event loop, the tests on a manual clock. It is the one source of
-/// truth for "the endpoint answers": the reports it makes are the multiplexer's `probe`, `unresponsive` and
-/// `responsive` events.
+/// truth for "the endpoint answers": it reports the multiplexer's `probe`, `unresponsive` and `responsive` events.
 ///
 /// The rules:
 /// - A new interactive connection is probed at once: it is not healthy until a probe answered on it.
@@ -34,27 +33,14 @@ public struct LivenessStateMachine<Instant: InstantProtocol>: Sendable where Ins
         }
     }
 
-    public enum Report: Sendable, Equatable {
-        /// A probe answered after `latency`.
-        case probe(latency: Duration)
-        /// `consecutiveFailures` probes in a row went unanswered.
-        case unresponsive(consecutiveFailures: Int, lastError: String)
-        /// A probe answered again after ``unresponsive(consecutiveFailures:lastError:)``.
-        case responsive
-    }
-
-    public enum Role: Sendable, Equatable {
-        case interactive
-        case subscriber
-    }
-
     public enum Action: Sendable, Equatable {
         /// Send a probe PING on the interactive connection and tell ``probeAnswered(now:)`` or
         /// ``probeMissed(now:error:)``. It counts as use of the connection.
         case sendProbe
         /// Send a keepalive PING on that connection (its reply is not awaited by anybody).
-        case sendKeepalive(Role)
-        case report(Report)
+        case sendKeepalive(MultiplexerEvent.ConnectionRole)
+        /// Hand on `probe(latency:)`, `unresponsive(consecutiveFailures:lastError:)` or `responsive`.
+        case report(MultiplexerEvent)
     }
 
     /// The interactive connection's probing.
@@ -80,9 +66,6 @@ public struct LivenessStateMachine<Instant: InstantProtocol>: Sendable where Ins
     public init(configuration: Configuration) {
         self.configuration = configuration
     }
-
-    /// Whether the endpoint has been reported unresponsive (and not responsive since) on its current connection.
-    public var isUnresponsive: Bool { self.probing?.unresponsive ?? false }
 
     // MARK: events
 

@@ -10,7 +10,7 @@ extension RedisMultiplexer {
         var action = self.state.withLock { $0.withLifecycle(role) { $0.start(now: .now) } }
         while true {
             switch action {
-            case .stop, .hold:
+            case .stop, .ignored:
                 return
             case .connect(let attempt):
                 action = await self.attempt(role: role, attempt: attempt, using: &generator)

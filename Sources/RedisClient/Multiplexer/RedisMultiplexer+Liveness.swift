@@ -11,13 +11,7 @@ extension RedisMultiplexer: LivenessMonitor.Owner {
 
     var probeTimeout: Duration { self.relaxed(self.configuration.probeTimeout) }
 
-    func liveness(_ report: LivenessMonitor.Machine.Report, on connection: RedisConnection) {
-        let event: MultiplexerEvent
-        switch report {
-        case .probe(let latency): event = .probe(latency: latency)
-        case .unresponsive(let failures, let lastError): event = .unresponsive(consecutiveFailures: failures, lastError: lastError)
-        case .responsive: event = .responsive
-        }
+    func liveness(_ event: MultiplexerEvent, on connection: RedisConnection) {
         self.emit(event, ifCurrent: connection, role: .interactive)
     }
 }

@@ -32,7 +32,7 @@ struct ConnectionLifecycleStateMachine<Connection: AnyObject, Waiter, Instant: I
         case idle
         case connecting(attempt: Int, started: Instant)
         case connected(Connection, attempt: Int, started: Instant)
-        case backingOff(attempt: Int, until: Instant)
+        case backingOff(attempt: Int)
         /// Shut down while a connect is under way: the connection it brings is closed at once.
         case closing
         case shutDown
@@ -46,8 +46,8 @@ struct ConnectionLifecycleStateMachine<Connection: AnyObject, Waiter, Instant: I
         /// Sleep until `until`, then say ``backoffElapsed(now:)``. `announced`: the attempt and delay to report
         /// (a reconnect scheduled); nil for a deferred dial.
         case sleep(until: Instant, announced: (attempt: Int, delay: Duration)?)
-        /// Wait for the connection's end, then say ``connectionEnded(_:now:using:)``.
-        case hold
+        /// Nothing: the event did not concern the current attempt or connection (the loop has nothing to run).
+        case ignored
         /// Shut down: the loop ends.
         case stop
     }
@@ -104,7 +104,7 @@ struct ConnectionLifecycleStateMachine<Connection: AnyObject, Waiter, Instant: I
     // MARK: the connection loop's events
 
     mutating func start(now: Instant) -> Action {
-        guard case .idle = self.state else { return self.isShutDown ? .stop : .hold }
+        guard case .idle = self.state else { return self.isShutDown ? .stop : .ignored }
         self.state = .connecting(attempt: 0, started: now)
         return .connect(attempt: 0)
     }
@@ -113,9 +113,8 @@ struct ConnectionLifecycleStateMachine<Connection: AnyObject, Waiter, Instant: I
     mutating func dialDeferred(now: Instant, using generator: inout some RandomNumberGenerator) -> Action {
         guard case .connecting(let attempt, _) = self.state else { return self.stopIfShutDown() }
         let delay = max(self.backoff.delay(attempt: attempt, using: &generator), self.configuration.deferredAtLeast)
-        let until = now.advanced(by: delay)
-        self.state = .backingOff(attempt: attempt + 1, until: until)
-        return .sleep(until: until, announced: nil)
+        self.state = .backingOff(attempt: attempt + 1)
+        return .sleep(until: now.advanced(by: delay), announced: nil)
     }
 
     mutating func connectSucceeded(_ connection: Connection, now: Instant) -> Arrival {
@@ -149,7 +148,7 @@ struct ConnectionLifecycleStateMachine<Connection: AnyObject, Waiter, Instant: I
     }
 
     mutating func backoffElapsed(now: Instant) -> Action {
-        guard case .backingOff(let attempt, _) = self.state else { return self.stopIfShutDown() }
+        guard case .backingOff(let attempt) = self.state else { return self.stopIfShutDown() }
         self.state = .connecting(attempt: attempt, started: now)
         return .connect(attempt: attempt)
     }
@@ -158,13 +157,12 @@ struct ConnectionLifecycleStateMachine<Connection: AnyObject, Waiter, Instant: I
 
     private mutating func backOff(attempt: Int, started: Instant, using generator: inout some RandomNumberGenerator) -> Action {
         let delay = self.backoff.delay(attempt: attempt, using: &generator)
-        let until = started.advanced(by: delay)
-        self.state = .backingOff(attempt: attempt + 1, until: until)
-        return .sleep(until: until, announced: (attempt, delay))
+        self.state = .backingOff(attempt: attempt + 1)
+        return .sleep(until: started.advanced(by: delay), announced: (attempt, delay))
     }
 
     private mutating func stopIfShutDown() -> Action {
-        guard self.isShutDown else { return .hold }
+        guard self.isShutDown else { return .ignored }
         self.state = .shutDown
         return .stop
     }
