@@ -43,6 +43,14 @@ final class EventRecorder: Sendable {
         }
     }
 
+    /// The first event matching `predicate` that arrived at or after `since`, with its time, waiting up to `timeout`.
+    func firstEvent(
+        after since: ContinuousClock.Instant, within timeout: Duration, where predicate: (MultiplexerEvent) -> Bool
+    ) async -> (at: ContinuousClock.Instant, event: MultiplexerEvent)? {
+        guard let at = await self.first(after: since, within: timeout, where: predicate) else { return nil }
+        return self.box.events.withLock { events in events.first { $0.at == at && predicate($0.event) } }
+    }
+
     func count(where predicate: (MultiplexerEvent) -> Bool) -> Int {
         self.box.events.withLock { $0.filter { predicate($0.event) }.count }
     }
@@ -55,6 +63,14 @@ extension MultiplexerEvent {
     }
     var isInteractiveFailed: Bool {
         if case .connectionFailed(.interactive, _, _, _) = self { return true }
+        return false
+    }
+    var isInteractiveConnecting: Bool {
+        if case .connecting(.interactive, _, _) = self { return true }
+        return false
+    }
+    var isInteractiveBackoff: Bool {
+        if case .reconnectScheduled(.interactive, _, _) = self { return true }
         return false
     }
     var isUnresponsive: Bool {

@@ -319,6 +319,9 @@ struct BlackHoleTests {
                     connection: RedisConnectionConfiguration(
                         endpoint: RedisEndpoint(host: namespace.address, port: server.port), clientName: "healthd-blackhole"))
                 config.probeInterval = .seconds(1)
+                // Backoff steps mostly long enough to restore the path within one, and short dials into the silence.
+                config.backoff = Backoff(base: .milliseconds(800), cap: .seconds(2))
+                config.reconnectConnectTimeout = .milliseconds(500)
                 try await withClient(config) { client, events in
                     #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
                     #expect(await events.first(within: .seconds(5)) { if case .probe = $0 { return true }; return false } != nil)
@@ -335,20 +338,39 @@ struct BlackHoleTests {
                     let unresponsiveAfter = unresponsive.map { cut.duration(to: $0) }
                     #expect(unresponsiveAfter != nil && unresponsiveAfter! <= .seconds(3) + .milliseconds(1_500))
 
-                    // Cut until the connection was declared dead and a reconnect attempt has run into the silence too
-                    // (its SYN dropped): events, not a fixed wait.
+                    // Cut until the connection was declared dead and reconnect attempts run into the silence too
+                    // (their SYNs dropped): events, not a fixed wait.
                     let closed = await events.first(after: cut, within: .seconds(15)) { $0.isInteractiveFailed }
                     #expect(closed != nil, "the silent connection was never closed")
-                    if let closed {
-                        let retried = await events.first(after: closed + .milliseconds(1), within: .seconds(15)) { $0.isInteractiveFailed }
-                        #expect(retried != nil, "no reconnect attempt failed on the cut path")
+                    // The path returns at a neutral point: while the loop waits out a backoff step with time left for
+                    // the restore to finish, not while a dial's SYN is in flight (that dial would wait for the
+                    // kernel's SYN retransmission, a second later, whatever the client does).
+                    var neutral = false
+                    var after = (closed ?? cut) + .milliseconds(1)
+                    for _ in 0..<10 where !neutral {
+                        guard let failed = await events.first(after: after, within: .seconds(15), where: { $0.isInteractiveFailed }),
+                            let scheduled = await events.firstEvent(after: failed, within: .seconds(5), where: { $0.isInteractiveBackoff })
+                        else { break }
+                        // A backoff step counts from the start of the attempt that failed.
+                        let started = events.timeline.last { $0.at <= failed && $0.event.isInteractiveConnecting }?.at ?? failed
+                        if case .reconnectScheduled(_, let delay, _) = scheduled.event,
+                            ContinuousClock.now.duration(to: started + delay) >= .milliseconds(300)
+                        {
+                            neutral = true
+                        }
+                        after = scheduled.at + .milliseconds(1)
                     }
-                    let restored = ContinuousClock.now
+                    #expect(neutral, "no reconnect attempt failed on the cut path and then waited long enough")
                     try await namespace.restore(port: server.port)
+                    let restored = ContinuousClock.now
                     let back = await events.first(after: restored, within: .seconds(15)) { $0.isInteractiveConnected }
                     let backAfter = back.map { restored.duration(to: $0) }
-                    print("black hole: unresponsive after \(String(describing: unresponsiveAfter)), caller failed after \(callerTook), reconnected \(String(describing: backAfter)) after the path returned")
+                    // What the client takes once an attempt can see the path: from that attempt's start to connected.
+                    let attempt = await events.first(after: restored, within: .seconds(5)) { $0.isInteractiveConnecting }
+                    let dialTook = back.flatMap { back in attempt.map { $0.duration(to: back) } }
+                    print("black hole: unresponsive after \(String(describing: unresponsiveAfter)), caller failed after \(callerTook), reconnected \(String(describing: backAfter)) after the path returned (the backoff step's rest), \(String(describing: dialTook)) after the next attempt started")
                     #expect(backAfter != nil && backAfter! <= .seconds(2) + .milliseconds(500) + .milliseconds(1_000))
+                    #expect(dialTook != nil && dialTook! <= .milliseconds(500), "reconnected \(String(describing: dialTook)) after the attempt started")
                     #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
                 }
             }
