@@ -51,10 +51,17 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // What every log handler shares: text from servers made safe to print (control characters escaped) and the
+        // syslog priority of a level.
+        .target(
+            name: "LogText",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: commonSettings
+        ),
         // Swift wrappers over libsystemd: sd_notify, watchdog, journal.
         .target(
             name: "Systemd",
-            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CSystemd", "LogText", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
         // Targets, configuration, status: composes the multiplexer for the daemon. Knows nothing of systemd.
@@ -63,6 +70,7 @@ let package = Package(
             dependencies: [
                 "RESP",
                 "RedisClient",
+                "LogText",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -78,6 +86,7 @@ let package = Package(
             name: "redis-healthd",
             dependencies: [
                 "HealthDaemon",
+                "LogText",
                 "RESP",
                 "RedisClient",
                 "Systemd",
@@ -122,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "HealthDaemonTests",
             dependencies: [
-                "HealthDaemon", "RESP", "RedisClient", "RedisTestSupport", .product(name: "Logging", package: "swift-log"),
+                "HealthDaemon", "LogText", "RESP", "RedisClient", "RedisTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

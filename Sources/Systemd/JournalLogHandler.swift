@@ -1,4 +1,5 @@
 import CSystemd
+import LogText
 import Logging
 
 #if canImport(Glibc)
@@ -63,14 +64,14 @@ public struct JournalLogHandler: LogHandler {
         line: UInt, function: String
     ) -> [String] {
         var fields = [
-            "MESSAGE=\(escapeControlCharacters(message))", "PRIORITY=\(level.journalPriority)", "SYSLOG_IDENTIFIER=\(identifier)",
+            "MESSAGE=\(message.escapingControlCharacters)", "PRIORITY=\(level.syslogPriority)", "SYSLOG_IDENTIFIER=\(identifier)",
             "CODE_FILE=\(file)", "CODE_LINE=\(line)", "CODE_FUNC=\(function)",
         ]
         let named = ["redis.target": "REDIS_TARGET", "redis.endpoint": "REDIS_ENDPOINT", "redis.event": "REDIS_EVENT", "error.kind": "ERROR_KIND"]
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
             let name = named[key] ?? fieldName(key)
             guard !name.isEmpty else { continue }
-            fields.append("\(name)=\(escapeControlCharacters("\(value)"))")
+            fields.append("\(name)=\("\(value)".escapingControlCharacters)")
         }
         if case .string(let event) = metadata["redis.event"], let id = Self.messageIDs[event] {
             fields.append("MESSAGE_ID=\(id)")
@@ -100,55 +101,9 @@ public struct JournalLogHandler: LogHandler {
     }
 }
 
-/// The text with control characters made visible, as HealthDaemon's `String.escapingControlCharacters` does
-/// (this module is a leaf and cannot import it): `\n`, `\r`, `\t` become `\\n`, `\\r`, `\\t`; other C0 and DEL
-/// `\\xNN`; C1 and U+2028/U+2029 `\\u{NN}`. A message or metadata value from a server (an announced endpoint, a node
-/// id, an error) then stays one line in the journal, in `journalctl` output and wherever journald forwards it
-/// (console, syslog, a `<N>`-prefixed stream): it can never start a forged entry.
-func escapeControlCharacters(_ text: String) -> String {
-    func needsEscaping(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029: true
-        default: false
-        }
-    }
-    guard text.unicodeScalars.contains(where: needsEscaping) else { return text }
-    var result = String.UnicodeScalarView()
-    for scalar in text.unicodeScalars {
-        guard needsEscaping(scalar) else {
-            result.append(scalar)
-            continue
-        }
-        let escaped: String
-        switch scalar.value {
-        case 0x0A: escaped = "\\n"
-        case 0x0D: escaped = "\\r"
-        case 0x09: escaped = "\\t"
-        case 0x00...0x1F, 0x7F: escaped = "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16, uppercase: true)
-        default: escaped = "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-        }
-        result.append(contentsOf: escaped.unicodeScalars)
-    }
-    return String(result)
-}
-
 /// `redis.probe_failures` → `REDIS_PROBE_FAILURES`: journal field names are upper-case letters, digits, '_'.
 func fieldName(_ key: String) -> String {
     var name = String(key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
     while name.first == "_" || name.first?.isNumber == true { name.removeFirst() }
     return name
-}
-
-extension Logger.Level {
-    /// syslog(3) priority: 7 debug … 2 critical.
-    public var journalPriority: Int {
-        switch self {
-        case .trace, .debug: 7
-        case .info: 6
-        case .notice: 5
-        case .warning: 4
-        case .error: 3
-        case .critical: 2
-        }
-    }
 }

@@ -8,6 +8,7 @@ import HealthDaemon
 
 #if canImport(Glibc)
 import Glibc
+import LogText
 #endif
 
 /// Where the commands that talk to the daemon find its control socket.

@@ -8,6 +8,7 @@ import HealthDaemon
 
 #if canImport(Glibc)
 import Glibc
+import LogText
 #endif
 
 @main

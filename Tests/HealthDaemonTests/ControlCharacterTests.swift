@@ -1,4 +1,5 @@
 import Foundation
+import LogText
 import Logging
 import Testing
 

@@ -2,6 +2,7 @@
 import FoundationEssentials
 #else
 import Foundation
+import LogText
 #endif
 
 /// The JSON of `GET /status` and `redis-healthd status --json`: timestamps in RFC 3339, durations in seconds.

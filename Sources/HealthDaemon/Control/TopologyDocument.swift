@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import LogText
 import RedisClient
 
 /// The JSON of `GET /topology/{target}` and `redis-healthd topology --json`: the current topology (each node

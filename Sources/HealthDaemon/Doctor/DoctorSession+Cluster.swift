@@ -1,3 +1,4 @@
+import LogText
 import Logging
 import NIOCore
 import RESP

@@ -7,6 +7,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import LogText
 import Logging
 
 /// Plain stderr lines with `<N>` syslog priority prefixes, which journald understands when stderr is its stream:
@@ -58,19 +59,5 @@ private func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
         if written < 0 && errno == EINTR { continue }
         guard written > 0 else { return }
         bytes = bytes.dropFirst(written)
-    }
-}
-
-extension Logger.Level {
-    /// syslog(3) priority: 7 debug … 2 critical.
-    var syslogPriority: Int {
-        switch self {
-        case .trace, .debug: 7
-        case .info: 6
-        case .notice: 5
-        case .warning: 4
-        case .error: 3
-        case .critical: 2
-        }
     }
 }
