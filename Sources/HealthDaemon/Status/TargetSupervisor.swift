@@ -204,36 +204,23 @@ public final class TargetSupervisor: Sendable {
             guard let self else { return }
             if let event { self.submit(.multiplexer(event)) } else { self.targetEventsContinuation.finish() }
         }
-        // The client and the folding loop end the target; the topology and maintenance tasks may end early
-        // (a standalone server, maintenance events off) without ending the rest.
-        await withTaskGroup(of: Bool.self) { group in
+        // The folding loop ends the target; it ends when the client has ended (after folding what came before) or
+        // on cancellation. The topology, maintenance and canary tasks may end early (a standalone server, maintenance
+        // events off) without ending the rest.
+        await withDiscardingTaskGroup { group in
             group.addTask {
                 await self.client.run()
-                return true
+                self.targetEventsContinuation.finish()
             }
-            group.addTask {
-                // The one writer of the status.
-                await self.foldEvents()
-                return true
-            }
-            group.addTask {
-                await self.runTopology()
-                return false
-            }
-            group.addTask {
-                await self.watchMaintenanceEvents()
-                return false
-            }
-            group.addTask {
-                await self.runCanary()
-                return false
-            }
+            group.addTask { await self.runTopology() }
+            group.addTask { await self.watchMaintenanceEvents() }
+            group.addTask { await self.runCanary() }
             group.addTask {
                 // A credential command's fetches while the credential in hand serves.
                 await self.credentials?.run()
-                return false
             }
-            while let ends = await group.next(), !ends {}
+            // The one writer of the status, in this task itself: one task less per target than a child for it.
+            await self.foldEvents()
             group.cancelAll()
         }
         // Nothing is folded any more: what comes later is dropped, not kept.

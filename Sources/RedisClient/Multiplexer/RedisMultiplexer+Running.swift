@@ -16,18 +16,21 @@ extension RedisMultiplexer {
 
     private func runConnections() async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.maintain(role: .interactive) }
+            // A loop that ends (it does when shut down or cancelled) ends the multiplexer.
+            group.addTask {
+                await self.maintain(role: .interactive)
+                self.beginShutdown()
+            }
             group.addTask {
                 // The subscriber connection exists only while somebody subscribes; until then this task holds only
                 // its small frame, not the connection loop's.
                 guard await self.subscriptions.waitUntilNotEmpty() else { return }
                 await self.maintain(role: .subscriber)
+                self.beginShutdown()
             }
-            group.addTask {
-                // Ends the others when shutdown() is called.
-                await self.waitForShutdown()
-            }
-            await group.next()
+            // This task itself waits for the shutdown and then ends the loops: one task less per multiplexer than a
+            // child waiting for it (with 1,000 targets, memory counts). Cancellation reaches this wait too.
+            await self.waitForShutdown()
             group.cancelAll()
         }
     }
