@@ -26,7 +26,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         // A reader of stdout/stderr that goes away (`redis-healthd run | head -1`) must not kill the daemon.
         signal(SIGPIPE, SIG_IGN)
-        MallocTuning.limitArenas()
+        MemoryFootprint.limitMallocArenas()
         let loader = ConfigurationLoader()
         let configuration: DaemonConfiguration
         do {
@@ -73,8 +73,9 @@ struct Run: AsyncParsableCommand {
         let reloader = ReloadOnHangup(
             hangups: hangups, daemon: daemon, loader: loader, configPath: self.config, notifier: notifier, logger: logger)
         let watchdog = Watchdog(daemon: daemon, notifier: notifier)
-        // Graceful shutdown goes in reverse order: the heap trims and reloads end first, then the daemon (STOPPING=1, connections
-        // closed, control socket removed), then the watchdog, which pings while the daemon stops.
+        // Graceful shutdown goes in reverse order: the footprint service and reloads end first, then the daemon
+        // (STOPPING=1, connections closed, control socket removed), then the watchdog, which pings while the
+        // daemon stops.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
@@ -82,7 +83,7 @@ struct Run: AsyncParsableCommand {
                     .init(service: watchdog, successTerminationBehavior: .ignore, serviceName: "watchdog"),
                     .init(service: daemon, serviceName: "daemon"),
                     .init(service: reloader, serviceName: "reload-on-sighup"),
-                    .init(service: HeapTrimService(), serviceName: "heap-trim"),
+                    .init(service: FootprintService(), serviceName: "footprint"),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))

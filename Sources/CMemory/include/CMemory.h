@@ -1,0 +1,17 @@
+#ifndef REDIS_HEALTHD_CMEMORY_H
+#define REDIS_HEALTHD_CMEMORY_H
+
+/// glibc's malloc tuning and the executable's own pages: what Swift's Glibc module does not import
+/// (<malloc.h>, <link.h>). Each returns 0 on success, -1 where the system does not support it.
+
+/// mallopt(M_ARENA_MAX, count).
+int cmemory_limit_malloc_arenas(int count);
+
+/// malloc_trim(0): the pages freed inside the heap go back to the system.
+int cmemory_trim_heap(void);
+
+/// madvise(MADV_PAGEOUT) over the executable's read-only segments (code and constants): the pages touched once at
+/// start-up leave the resident set; pages still in use are faulted back in when next used. Returns the bytes advised.
+long cmemory_page_out_executable_text(void);
+
+#endif
