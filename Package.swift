@@ -45,12 +45,6 @@ let package = Package(
             ],
             swiftSettings: commonSettings
         ),
-        // libsystemd through pkg-config (Debian: libsystemd-dev).
-        .systemLibrary(
-            name: "CSystemd",
-            pkgConfig: "libsystemd",
-            providers: [.apt(["libsystemd-dev"])]
-        ),
         // What every log handler shares: text from servers made safe to print (control characters escaped) and the
         // syslog priority of a level.
         .target(
@@ -60,10 +54,10 @@ let package = Package(
         ),
         // glibc's malloc tuning and the executable's own pages (<malloc.h>, <link.h>: not in Swift's Glibc module).
         .target(name: "CMemory"),
-        // Swift wrappers over libsystemd: sd_notify, watchdog, journal.
+        // systemd's protocols, spoken directly (no libsystemd): sd_notify, the watchdog, the journal.
         .target(
             name: "Systemd",
-            dependencies: ["CSystemd", "LogText", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LogText", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
         // Targets, configuration, status: composes the multiplexer for the daemon. Knows nothing of systemd.

@@ -15,12 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v redis-server >/dev/null || need+=(redis-server redis-tools)
-{ command -v pkg-config >/dev/null && pkg-config --exists libsystemd; } || need+=(pkg-config libsystemd-dev)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq libsystemd0 libudev1 >/dev/null
     $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 echo "==> building the release binary (a first build takes several minutes)"

@@ -8,8 +8,6 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 command -v openssl >/dev/null || need_apt+=(openssl)
-pkg-config --exists libsystemd 2>/dev/null || need_apt+=(libsystemd-dev)
-command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 # Network namespaces + iptables for the black-holed-peer test (skipped, with the reason, where unavailable).
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v iptables >/dev/null || need_apt+=(iptables)
@@ -23,8 +21,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    # Debian 12 quirk: installing libsystemd-dev in one go can fail on a cleaned libnss-systemd archive;
-    # libsystemd0 and libudev1 first, then the rest, works.
+    # Debian 12 quirk: installing packages that pull systemd's libraries in one go can fail on a cleaned
+    # libnss-systemd archive; libsystemd0 and libudev1 first, then the rest, works.
     $SUDO apt-get install -y -qq libsystemd0 libudev1 >/dev/null
     $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi

@@ -1,4 +1,3 @@
-import CSystemd
 import LogText
 import Logging
 
@@ -6,7 +5,8 @@ import Logging
 import Glibc
 #endif
 
-/// A swift-log handler that writes structured entries to journald with `sd_journal_sendv`.
+/// A swift-log handler that writes structured entries to journald over its native protocol (one datagram per entry
+/// on `/run/systemd/journal/socket`, as `sd_journal_sendv(3)` sends them; see ``JournalDatagram``).
 ///
 /// Fields: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE, CODE_LINE, CODE_FUNC; the metadata keys
 /// `redis.target`, `redis.endpoint`, `redis.event`, `error.kind` become REDIS_TARGET, REDIS_ENDPOINT,
@@ -84,10 +84,7 @@ public struct JournalLogHandler: LogHandler {
         let fields = Self.fields(
             message: "\(event.message)", level: event.level, metadata: merged, identifier: self.identifier,
             file: event.file, line: event.line, function: event.function)
-        let copies = fields.map { strdup($0)! }
-        defer { copies.forEach { free($0) } }
-        var vectors = copies.map { iovec(iov_base: UnsafeMutableRawPointer($0), iov_len: strlen($0)) }
-        _ = vectors.withUnsafeMutableBufferPointer { sd_journal_sendv($0.baseAddress, Int32($0.count)) }
+        journalSocket?.send(JournalDatagram.encode(fields))
     }
 
     /// Whether stderr is connected to the journal (`$JOURNAL_STREAM` names stderr's device and inode).

@@ -1,4 +1,3 @@
-import CSystemd
 import Dispatch
 import Synchronization
 
@@ -35,10 +34,18 @@ public final class SystemdNotifier: Sendable {
     /// Messages that could not be sent (full socket, no listener).
     public var droppedCount: Int { self.dropped.load(ordering: .relaxed) }
 
-    /// The watchdog interval systemd expects pings within (`WatchdogSec=`), or nil when the watchdog is off.
+    /// The watchdog interval systemd expects pings within (`WatchdogSec=`), or nil when the watchdog is off: what
+    /// `sd_watchdog_enabled(3)` reads, `$WATCHDOG_USEC`, honoured only when `$WATCHDOG_PID` is unset or this process.
     public var watchdogInterval: Duration? {
-        var microseconds: UInt64 = 0
-        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        Self.watchdogInterval(microseconds: getenvString("WATCHDOG_USEC"), pid: getenvString("WATCHDOG_PID"), ownPID: getpid())
+    }
+
+    /// ``watchdogInterval`` from the two variables' values (pure: tested without an environment).
+    public static func watchdogInterval(microseconds: String?, pid: String?, ownPID: Int32) -> Duration? {
+        guard let microseconds = microseconds.flatMap({ UInt64($0) }), microseconds > 0, microseconds <= UInt64(Int64.max) else {
+            return nil
+        }
+        if let pid, Int32(pid) != ownPID { return nil }
         return .microseconds(Int64(microseconds))
     }
 
@@ -66,31 +73,11 @@ public final class SystemdNotifier: Sendable {
 
     /// One datagram, on a socket of its own (as sd_notify does), the send bounded by ``sendTimeout``.
     private func deliver(_ message: String) -> Bool {
-        guard let path = self.socketPath else { return false }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let components = self.sendTimeout.components
-        var timeout = timeval(tv_sec: Int(components.seconds), tv_usec: Int(components.attoseconds / 1_000_000_000_000))
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        var bytes = Array(path.utf8)
-        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }  // abstract namespace
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
+        guard let path = self.socketPath, let sender = UnixDatagramSender(path: path, sendTimeout: self.sendTimeout) else {
+            return false
         }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (bytes.first == 0 ? 0 : 1))
-        let sent = message.utf8CString.withUnsafeBufferPointer { text in
-            withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                    sendto(fd, text.baseAddress, text.count - 1, Int32(MSG_NOSIGNAL), socketAddress, length)
-                }
-            }
-        }
-        return sent >= 0
+        var message = message
+        return message.withUTF8 { sender.send(UnsafeRawBufferPointer($0)) }
     }
 }
 
