@@ -44,7 +44,9 @@ struct LogThrottleTests {
 
     @Test("a daemon whose target is down logs one warning, not one per attempt")
     func daemonQuietDuringOutage() async throws {
-        let port = try freePort()  // nothing listens: every attempt is refused
+        let hold = try PortHold()  // nothing listens: every attempt is refused (and no other test's server gets it)
+        defer { hold.release() }
+        let port = hold.port
         let logs = LogRecords()
         let yaml = """
               - name: nowhere

@@ -60,7 +60,9 @@ func withClusterClient<T>(
 struct ClusterClientTests {
     @Test("no seed answers: refreshes are retried at the minimum interval, not a whole period later; bad slots are errors")
     func refreshRetried() async throws {
-        let closed = try freePort()
+        let hold = try PortHold()  // nothing listens there, and no other test's server is given the port
+        defer { hold.release() }
+        let closed = hold.port
         let configuration = RedisClusterConfiguration(
             node: RedisMultiplexerConfiguration(
                 connection: RedisConnectionConfiguration(endpoint: RedisEndpoint(host: "127.0.0.1", port: closed))),

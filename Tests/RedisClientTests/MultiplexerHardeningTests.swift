@@ -109,7 +109,9 @@ struct MultiplexerHardeningTests {
     /// holding a backlog slot.
     @Test("a cancelled caller waiting for a connection returns at once and frees its backlog slot")
     func cancelledWaiter() async throws {
-        let port = try freePort()  // nothing listens there
+        let hold = try PortHold()  // nothing listens there, and no other test's server is given the port
+        defer { hold.release() }
+        let port = hold.port
         var config = RedisMultiplexerConfiguration(
             connection: RedisConnectionConfiguration(endpoint: RedisEndpoint(host: "127.0.0.1", port: port)))
         config.maxBacklog = 1

@@ -213,7 +213,9 @@ struct RedisConnectionTests {
 
     @Test("a closed port fails fast with connection refused")
     func closedPort() async throws {
-        let port = try freePort()
+        let hold = try PortHold()  // nothing listens there, and no other test's server is given the port
+        defer { hold.release() }
+        let port = hold.port
         let started = ContinuousClock.now
         let error = await expectRedisError(.connectionRefused) {
             try await RedisConnection.connect(

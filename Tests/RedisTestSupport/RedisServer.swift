@@ -53,6 +53,9 @@ public final class RedisServer: Sendable {
     private struct State {
         var process: ChildProcess?
         var paused = false
+        /// While the server is down (killed or stopped), its port is held, so that no other test's server is
+        /// given it and reached by this test's clients; let go when it starts again and when it is destroyed.
+        var hold: PortHold?
     }
     private let state = Mutex(State())
 
@@ -112,6 +115,7 @@ public final class RedisServer: Sendable {
     }
 
     private func launch() async throws {
+        self.state.withLock { $0.hold.take()?.release() }
         let config = self.directory.appendingPathComponent("redis.conf").path
         let process: ChildProcess
         if let namespace = self.options.networkNamespace {
@@ -176,16 +180,22 @@ public final class RedisServer: Sendable {
     /// Stops the server and removes its directory.
     public func destroy() async {
         await self.stop()
+        self.state.withLock { $0.hold.take()?.release() }
         try? FileManager.default.removeItem(at: self.directory)
     }
 
     private func signalAndWait(_ signal: Int32) async {
         guard let process = self.state.withLock({ $0.process }) else { return }
         await process.terminate(signal: signal, grace: .seconds(5))
+        // Held at once (TCP on loopback, unless the server ran in a network namespace of its own).
+        let hold = self.options.networkNamespace == nil && self.options.bindAddress == "127.0.0.1" ? PortHold(port: self.port) : nil
         self.state.withLock { state in
             if state.process === process {
                 state.process = nil
                 state.paused = false
+                state.hold = hold
+            } else {
+                hold?.release()
             }
         }
     }
