@@ -21,16 +21,18 @@ extension RedisMultiplexer {
                 await self.maintain(role: .interactive)
                 self.beginShutdown()
             }
-            group.addTask {
-                // The subscriber connection exists only while somebody subscribes; until then this task holds only
-                // its small frame, not the connection loop's.
-                guard await self.subscriptions.waitUntilNotEmpty() else { return }
-                await self.maintain(role: .subscriber)
-                self.beginShutdown()
+            // This task itself waits for the shutdown, and for the first subscription: the subscriber connection
+            // exists only once somebody subscribes, and its loop starts then. No task waits for either (with 1,000
+            // targets, each task's memory counts).
+            let callback = self.subscriptions.whenNotEmpty { [weak self] in self?.wake(.subscribed) }
+            defer { if let callback { self.subscriptions.removeNotEmptyCallback(callback) } }
+            if await self.waitForWakeup() == .subscribed {
+                group.addTask {
+                    await self.maintain(role: .subscriber)
+                    self.beginShutdown()
+                }
+                _ = await self.waitForWakeup()
             }
-            // This task itself waits for the shutdown and then ends the loops: one task less per multiplexer than a
-            // child waiting for it (with 1,000 targets, memory counts). Cancellation reaches this wait too.
-            await self.waitForShutdown()
             group.cancelAll()
         }
     }
@@ -48,10 +50,10 @@ extension RedisMultiplexer {
             let subscriber = state.subscriber.shutdown()
             let connections = [interactive.connection, subscriber.connection].compactMap { $0 }
             state.closing += connections
-            defer { state.shutdownWaiter = nil }
-            return (state.shutdownWaiter, connections, interactive.waiters)
+            defer { state.runWaiter = nil }
+            return (state.runWaiter, connections, interactive.waiters)
         }
-        waiter?.resume()
+        waiter?.resume(returning: .shutdown)
         self.liveness.stop()
         let error = RedisClientError(
             .connectionClosed, endpoint: self.configuration.connection.endpoint.description,
@@ -60,23 +62,42 @@ extension RedisMultiplexer {
         for connection in connections { connection.close(failingWith: error) }
     }
 
-    private func waitForShutdown() async {
+    /// Why ``run()``'s own task wakes up.
+    enum RunWakeup {
+        case shutdown, subscribed
+    }
+
+    /// Waits for the shutdown (or cancellation) or, the first time, for the first subscription.
+    private func waitForWakeup() async -> RunWakeup {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let done = self.state.withLock { state -> Bool in
-                    if state.interactive.isShutDown || Task.isCancelled { return true }
-                    state.shutdownWaiter = continuation
-                    return false
+            await withCheckedContinuation { (continuation: CheckedContinuation<RunWakeup, Never>) in
+                let now = self.state.withLock { state -> RunWakeup? in
+                    if state.interactive.isShutDown || Task.isCancelled { return .shutdown }
+                    if state.subscriptionArrived {
+                        state.subscriptionArrived = false
+                        return .subscribed
+                    }
+                    state.runWaiter = continuation
+                    return nil
                 }
-                if done { continuation.resume() }
+                if let now { continuation.resume(returning: now) }
             }
         } onCancel: {
-            let waiter = self.state.withLock { state in
-                defer { state.shutdownWaiter = nil }
-                return state.shutdownWaiter
-            }
-            waiter?.resume()
+            self.wake(.shutdown)
         }
+    }
+
+    /// Wakes ``run()``'s task; a subscription that comes while it does not wait is kept for its next wait.
+    private func wake(_ reason: RunWakeup) {
+        let waiter = self.state.withLock { state in
+            if let waiter = state.runWaiter {
+                state.runWaiter = nil
+                return Optional(waiter)
+            }
+            if reason == .subscribed { state.subscriptionArrived = true }
+            return nil
+        }
+        waiter?.resume(returning: reason)
     }
 
     /// The error text of a command that never reached the server because the multiplexer was shut down first.

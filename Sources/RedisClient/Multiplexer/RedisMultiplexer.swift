@@ -39,7 +39,10 @@ public final class RedisMultiplexer: Sendable {
         var interactive: Lifecycle
         var subscriber: Lifecycle
         var lastUsedAt: ContinuousClock.Instant = .now
-        var shutdownWaiter: CheckedContinuation<Void, Never>?
+        /// ``run()``'s own task, waiting for the shutdown or the first subscription.
+        var runWaiter: CheckedContinuation<RunWakeup, Never>?
+        /// The first subscription came while ``run()``'s task was not waiting.
+        var subscriptionArrived = false
         /// Connections taken from the state machines at shutdown, closed by ``closeConnections()``.
         var closing: [RedisConnection] = []
         /// The last leaf certificate whose presented chain was read, and the chain's earliest expiry: the chain

@@ -43,6 +43,8 @@ public final class SubscriptionRegistry: Sendable {
         var channels: [Subscription: [Int: AsyncStream<PubSubMessage>.Continuation]] = [:]
         var nextID = 0
         var notEmptyWaiters: [Int: CheckedContinuation<Bool, Never>] = [:]
+        /// Called once, when the first channel is added.
+        var notEmptyCallbacks: [Int: @Sendable () -> Void] = [:]
         /// The subscriber connection in use, told to UNSUBSCRIBE from a channel nobody listens to any more.
         var connection: RedisConnection?
     }
@@ -67,12 +69,33 @@ public final class SubscriptionRegistry: Sendable {
             state.channels[channel, default: [:]][id] = continuation
             let waiters = Array(state.notEmptyWaiters.values)
             state.notEmptyWaiters = [:]
-            return (isNew, waiters, id)
+            defer { state.notEmptyCallbacks = [:] }
+            return (isNew, (waiters, Array(state.notEmptyCallbacks.values)), id)
         }
         // A consumer that goes away takes its listener with it; the last one takes the subscription.
         continuation.onTermination = { [weak self] _ in self?.remove(channel, listener: id) }
-        for waiter in waiters { waiter.resume(returning: true) }
+        for waiter in waiters.0 { waiter.resume(returning: true) }
+        for callback in waiters.1 { callback() }
         return (stream, isNew)
+    }
+
+    /// Calls `callback` once something is subscribed: at once when something is, else when the first channel is
+    /// added (no task waits meanwhile). Returns the id that ``removeNotEmptyCallback(_:)`` takes, nil when called
+    /// at once.
+    func whenNotEmpty(_ callback: @escaping @Sendable () -> Void) -> Int? {
+        let id = self.state.withLock { state -> Int? in
+            if !state.channels.isEmpty { return nil }
+            defer { state.nextID += 1 }
+            state.notEmptyCallbacks[state.nextID] = callback
+            return state.nextID
+        }
+        if id == nil { callback() }
+        return id
+    }
+
+    /// Forgets a callback of ``whenNotEmpty(_:)`` that is no longer wanted (its multiplexer was shut down).
+    func removeNotEmptyCallback(_ id: Int) {
+        _ = self.state.withLock { $0.notEmptyCallbacks.removeValue(forKey: id) }
     }
 
     private func remove(_ channel: Subscription, listener id: Int) {
