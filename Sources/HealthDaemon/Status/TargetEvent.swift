@@ -15,6 +15,9 @@ enum TargetEvent: Sendable {
     case topologyMode(String)
     /// What the pub/sub canary saw.
     case canary(CanaryChange)
+    /// The first subscription of the target's client: the folding loop starts the canary (it runs only while
+    /// something is subscribed). Nothing to fold.
+    case subscribed
 }
 
 /// What the pub/sub canary tells the status (times: seconds since 1970; round trips: seconds).

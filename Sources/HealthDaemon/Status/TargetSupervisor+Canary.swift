@@ -34,16 +34,14 @@ extension TargetSupervisor {
         self.target.multiplexer.probeTimeout * self.target.multiplexer.probeFailures
     }
 
-    /// Runs the canary while anything is subscribed: subscribes to the heartbeat channel, PUBLISHes a canary on the
+    /// Runs the canary (started by the folding loop at the first subscription: then there is a subscriber
+    /// connection that can die silently): subscribes to the heartbeat channel, PUBLISHes a canary on the
     /// interactive connection every canary_interval and checks that it reaches the subscriber connection within
-    /// ``canaryDeadline``; a miss reconnects the subscriber connection and is reported. Returns at once when
-    /// canary_interval is 0s; ends when cancelled, or when a PUBLISH is refused (an ACL: one warning).
+    /// ``canaryDeadline``; a miss reconnects the subscriber connection and is reported. Ends when cancelled, or when
+    /// a PUBLISH is refused (an ACL: one warning).
     func runCanary() async {
         let interval = self.target.canaryInterval
-        guard interval > .zero else { return }
-        // Only while something else is subscribed: then there is a subscriber connection that can die silently.
-        // (The wait is kept out of the canary's loop: a target that never subscribes holds only this small frame.)
-        guard await self.client.subscriptions.waitUntilNotEmpty(), !Task.isCancelled else { return }
+        guard interval > .zero, !Task.isCancelled else { return }
         await self.runCanaryLoop(interval: interval)
     }
 

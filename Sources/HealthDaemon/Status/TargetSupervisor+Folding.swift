@@ -11,8 +11,13 @@ extension TargetSupervisor {
     /// The folding loop: takes the target's events in the order they were submitted (each source's in its emission
     /// order) and folds each into the status. Ends when the stream ends (the client's events ended) or the task is
     /// cancelled. `clock`: seconds since 1970 when an event is folded (tests pass their own).
-    func foldEvents(clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }) async {
+    /// `onSubscribed`: what to do at the first subscription (``TargetEvent/subscribed``), in the loop's task.
+    func foldEvents(clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }, onSubscribed: () -> Void = {}) async {
         for await event in self.targetEvents {
+            if case .subscribed = event {
+                onSubscribed()
+                continue
+            }
             self.fold(event, now: clock())
         }
     }
@@ -33,6 +38,8 @@ extension TargetSupervisor {
             self.status.withLock { $0.topologyMode = mode }
         case .canary(let change):
             self.foldCanary(change)
+        case .subscribed:
+            break
         }
     }
 

@@ -205,8 +205,8 @@ public final class TargetSupervisor: Sendable {
             if let event { self.submit(.multiplexer(event)) } else { self.targetEventsContinuation.finish() }
         }
         // The folding loop ends the target; it ends when the client has ended (after folding what came before) or
-        // on cancellation. The topology, maintenance and canary tasks may end early (a standalone server, maintenance
-        // events off) without ending the rest.
+        // on cancellation. The topology and maintenance tasks may end early (a standalone server, maintenance events
+        // off) without ending the rest.
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await self.client.run()
@@ -214,13 +214,17 @@ public final class TargetSupervisor: Sendable {
             }
             group.addTask { await self.runTopology() }
             group.addTask { await self.watchMaintenanceEvents() }
-            group.addTask { await self.runCanary() }
             group.addTask {
                 // A credential command's fetches while the credential in hand serves.
                 await self.credentials?.run()
             }
+            // The canary runs only while something is subscribed: the folding loop starts it at the first
+            // subscription (no task waits for one meanwhile).
+            let subscribed = self.target.canaryInterval > .zero
+                ? self.client.subscriptions.whenNotEmpty { [weak self] in self?.submit(.subscribed) } : nil
+            defer { if let subscribed { self.client.subscriptions.removeNotEmptyCallback(subscribed) } }
             // The one writer of the status, in this task itself: one task less per target than a child for it.
-            await self.foldEvents()
+            await self.foldEvents(onSubscribed: { group.addTask { await self.runCanary() } })
             group.cancelAll()
         }
         // Nothing is folded any more: what comes later is dropped, not kept.

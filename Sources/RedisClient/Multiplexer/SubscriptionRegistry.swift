@@ -82,7 +82,7 @@ public final class SubscriptionRegistry: Sendable {
     /// Calls `callback` once something is subscribed: at once when something is, else when the first channel is
     /// added (no task waits meanwhile). Returns the id that ``removeNotEmptyCallback(_:)`` takes, nil when called
     /// at once.
-    func whenNotEmpty(_ callback: @escaping @Sendable () -> Void) -> Int? {
+    public func whenNotEmpty(_ callback: @escaping @Sendable () -> Void) -> Int? {
         let id = self.state.withLock { state -> Int? in
             if !state.channels.isEmpty { return nil }
             defer { state.nextID += 1 }
@@ -94,7 +94,7 @@ public final class SubscriptionRegistry: Sendable {
     }
 
     /// Forgets a callback of ``whenNotEmpty(_:)`` that is no longer wanted (its multiplexer was shut down).
-    func removeNotEmptyCallback(_ id: Int) {
+    public func removeNotEmptyCallback(_ id: Int) {
         _ = self.state.withLock { $0.notEmptyCallbacks.removeValue(forKey: id) }
     }
 
