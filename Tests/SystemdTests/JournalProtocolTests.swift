@@ -23,20 +23,9 @@ struct JournalProtocolTests {
 
     @Test("an entry reaches a datagram socket as one datagram, the handler's fields in it")
     func roundTrip() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rh-journal-\(UUID().uuidString.prefix(8)).sock").path
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        #expect(fd >= 0)
-        defer {
-            close(fd)
-            unlink(path)
-        }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try #require(bound == 0)
+        let listener = try DatagramListener(prefix: "rh-journal")
+        defer { listener.close() }
+        let path = listener.path, fd = listener.descriptor
         let sender = try #require(UnixDatagramSender(path: path, sendTimeout: .milliseconds(100)))
         let fields = JournalLogHandler.fields(
             message: "line one\nforged", level: .warning, metadata: ["redis.target": "cache"], identifier: "redis-healthd",

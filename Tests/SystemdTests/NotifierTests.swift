@@ -32,20 +32,9 @@ struct NotifierTests {
 
     @Test("a socket nobody reads never blocks the caller; messages reach one that reads")
     func neverBlocks() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rh-notify-\(UUID().uuidString.prefix(8)).sock").path
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        #expect(fd >= 0)
-        defer {
-            close(fd)
-            unlink(path)
-        }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
+        let listener = try DatagramListener(prefix: "rh-notify")
+        defer { listener.close() }
+        let path = listener.path, fd = listener.descriptor
         let notifier = SystemdNotifier(socketPath: path, sendTimeout: .milliseconds(50))
         // Far more than the socket's queue holds, never read: each call returns at once.
         let started = ContinuousClock.now
