@@ -1,20 +1,9 @@
 import CMemory
-#if canImport(Glibc)
-import Glibc
-#endif
 import ServiceLifecycle
 
-/// What keeps the daemon's resident memory to what it uses: glibc's malloc tuned for many small objects on few
-/// threads, the heap trimmed, and the code run only at start-up let go.
+/// What keeps the daemon's resident memory to what it uses: the heap trimmed and the code run only at start-up let
+/// go. (glibc's malloc is limited to one arena before main, by CMemory: see its `cmemory_one_malloc_arena`.)
 enum MemoryFootprint {
-    /// glibc gives threads arenas of their own, up to eight per core; a task that resumes on another thread frees
-    /// into an arena other than the one it allocated from, and every arena keeps what was freed in it. Two arenas
-    /// hold the daemon's work with less memory kept. `MALLOC_ARENA_MAX` in the environment, when set, wins.
-    static func limitMallocArenas(to count: Int32 = 2) {
-        guard getenv("MALLOC_ARENA_MAX") == nil else { return }
-        _ = cmemory_limit_malloc_arenas(count)
-    }
-
     /// Gives the pages freed inside the heap back to the system: free() returns only the top of a heap, so what a
     /// burst of work left behind (1,000 targets dialing at start, a reconnect storm) stays resident otherwise.
     static func trimHeap() {

@@ -26,7 +26,6 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         // A reader of stdout/stderr that goes away (`redis-healthd run | head -1`) must not kill the daemon.
         signal(SIGPIPE, SIG_IGN)
-        MemoryFootprint.limitMallocArenas()
         let loader = ConfigurationLoader()
         let configuration: DaemonConfiguration
         do {

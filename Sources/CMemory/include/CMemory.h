@@ -4,7 +4,8 @@
 /// glibc's malloc tuning and the executable's own pages: what Swift's Glibc module does not import
 /// (<malloc.h>, <link.h>). Each returns 0 on success, -1 where the system does not support it.
 
-/// mallopt(M_ARENA_MAX, count).
+/// mallopt(M_ARENA_MAX, count). The executable linking this sets one arena before main (unless $MALLOC_ARENA_MAX
+/// is set).
 int cmemory_limit_malloc_arenas(int count);
 
 /// malloc_trim(0): the pages freed inside the heap go back to the system.
