@@ -12,8 +12,8 @@ enum MemoryFootprint {
 
     /// Lets go of the executable's code and constant pages (`madvise(MADV_PAGEOUT)`): start-up (argument parsing,
     /// the configuration reader, the wiring of every target) touches megabytes of code that probing never runs
-    /// again. The pages are clean copies of the file: what is still used is read back at its next use (a minor
-    /// fault while the file is in the page cache), nothing is written anywhere.
+    /// again. The pages are clean copies of the file: what is still used comes back at its next use (from the page
+    /// cache, or from the file if the kernel dropped it meanwhile); nothing is written anywhere.
     static func pageOutExecutable() {
         _ = cmemory_page_out_executable_text()
     }
