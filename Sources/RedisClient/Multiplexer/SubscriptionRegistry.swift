@@ -42,9 +42,9 @@ public final class SubscriptionRegistry: Sendable {
     private struct State {
         var channels: [Subscription: [Int: AsyncStream<PubSubMessage>.Continuation]] = [:]
         var nextID = 0
-        var notEmptyWaiters: [Int: CheckedContinuation<Bool, Never>] = [:]
-        /// Called once, when the first channel is added.
-        var notEmptyCallbacks: [Int: @Sendable () -> Void] = [:]
+        /// Called once: with true when the first channel is added (then all are dropped), with false by a wait that
+        /// is given up (``waitUntilNotEmpty()`` cancelled).
+        var notEmptyCallbacks: [Int: @Sendable (Bool) -> Void] = [:]
         /// The subscriber connection in use, told to UNSUBSCRIBE from a channel nobody listens to any more.
         var connection: RedisConnection?
     }
@@ -62,20 +62,17 @@ public final class SubscriptionRegistry: Sendable {
     /// Adds a listener for `channel`; `isNew` when nobody listened to it before.
     func add(_ channel: Subscription) -> (AsyncStream<PubSubMessage>, isNew: Bool) {
         let (stream, continuation) = AsyncStream.makeStream(of: PubSubMessage.self, bufferingPolicy: .bufferingNewest(1000))
-        let (isNew, waiters, id) = self.state.withLock { state in
+        let (isNew, callbacks, id) = self.state.withLock { state in
             let isNew = state.channels[channel] == nil
             let id = state.nextID
             state.nextID += 1
             state.channels[channel, default: [:]][id] = continuation
-            let waiters = Array(state.notEmptyWaiters.values)
-            state.notEmptyWaiters = [:]
             defer { state.notEmptyCallbacks = [:] }
-            return (isNew, (waiters, Array(state.notEmptyCallbacks.values)), id)
+            return (isNew, Array(state.notEmptyCallbacks.values), id)
         }
         // A consumer that goes away takes its listener with it; the last one takes the subscription.
         continuation.onTermination = { [weak self] _ in self?.remove(channel, listener: id) }
-        for waiter in waiters.0 { waiter.resume(returning: true) }
-        for callback in waiters.1 { callback() }
+        for callback in callbacks { callback(true) }
         return (stream, isNew)
     }
 
@@ -86,7 +83,7 @@ public final class SubscriptionRegistry: Sendable {
         let id = self.state.withLock { state -> Int? in
             if !state.channels.isEmpty { return nil }
             defer { state.nextID += 1 }
-            state.notEmptyCallbacks[state.nextID] = callback
+            state.notEmptyCallbacks[state.nextID] = { _ in callback() }
             return state.nextID
         }
         if id == nil { callback() }
@@ -156,13 +153,13 @@ public final class SubscriptionRegistry: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let ready = self.state.withLock { state -> Bool in
                     if !state.channels.isEmpty || Task.isCancelled { return true }
-                    state.notEmptyWaiters[id] = continuation
+                    state.notEmptyCallbacks[id] = { continuation.resume(returning: $0) }
                     return false
                 }
                 if ready { continuation.resume(returning: self.count > 0) }
             }
         } onCancel: {
-            self.state.withLock { $0.notEmptyWaiters.removeValue(forKey: id) }?.resume(returning: false)
+            self.state.withLock { $0.notEmptyCallbacks.removeValue(forKey: id) }?(false)
         }
     }
 }
