@@ -38,14 +38,11 @@ extension TargetSupervisor {
     /// connection that can die silently): subscribes to the heartbeat channel, PUBLISHes a canary on the
     /// interactive connection every canary_interval and checks that it reaches the subscriber connection within
     /// ``canaryDeadline``; a miss reconnects the subscriber connection and is reported. Ends when cancelled, or when
-    /// a PUBLISH is refused (an ACL: one warning).
+    /// a PUBLISH is refused (an ACL: one warning). Only for canary_interval above 0s (the folding loop's caller
+    /// asks for the start only then).
     func runCanary() async {
+        guard !Task.isCancelled else { return }
         let interval = self.target.canaryInterval
-        guard interval > .zero, !Task.isCancelled else { return }
-        await self.runCanaryLoop(interval: interval)
-    }
-
-    private func runCanaryLoop(interval: Duration) async {
         let channel = self.canaryChannel
         let deadline = self.canaryDeadline
         self.submit(.canary(.started(TargetStatus.CanaryStatus(channel: channel, interval: interval, deadline: deadline))))
