@@ -15,22 +15,15 @@
 #define MADV_PAGEOUT 21
 #endif
 
-int cmemory_limit_malloc_arenas(int count) {
-#if defined(__GLIBC__) && defined(M_ARENA_MAX)
-    return mallopt(M_ARENA_MAX, count) == 1 ? 0 : -1;
-#else
-    (void)count;
-    return -1;
-#endif
-}
-
 /// Before main, before any thread exists (a thread that has allocated keeps the arena it got): glibc gives threads
 /// arenas of their own, up to eight per core, and a Swift task that resumes on another thread frees into an arena
 /// other than the one it allocated from, each arena keeping what was freed in it. One arena holds the daemon's
 /// work: its few threads (the event loops, the task pool) mostly wait. With 1,000 targets: 60.5-60.8 MB where two
 /// arenas held 63.1-64.8 MB and glibc's default 95 MB, at the same CPU. MALLOC_ARENA_MAX, when set, wins.
 __attribute__((constructor)) static void cmemory_one_malloc_arena(void) {
-    if (getenv("MALLOC_ARENA_MAX") == NULL) cmemory_limit_malloc_arenas(1);
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
+    if (getenv("MALLOC_ARENA_MAX") == NULL) mallopt(M_ARENA_MAX, 1);
+#endif
 }
 
 int cmemory_trim_heap(void) {

@@ -2,13 +2,10 @@
 #define REDIS_HEALTHD_CMEMORY_H
 
 /// glibc's malloc tuning and the executable's own pages: what Swift's Glibc module does not import
-/// (<malloc.h>, <link.h>). Each returns 0 on success, -1 where the system does not support it.
+/// (<malloc.h>, <link.h>). Linking this also limits glibc's malloc to one arena before main, unless
+/// $MALLOC_ARENA_MAX is set (see CMemory.c).
 
-/// mallopt(M_ARENA_MAX, count). The executable linking this sets one arena before main (unless $MALLOC_ARENA_MAX
-/// is set).
-int cmemory_limit_malloc_arenas(int count);
-
-/// malloc_trim(0): the pages freed inside the heap go back to the system.
+/// malloc_trim(0): the pages freed inside the heap go back to the system. 0, or -1 without glibc.
 int cmemory_trim_heap(void);
 
 /// madvise(MADV_PAGEOUT) over the executable's read-only segments (code and constants): the pages touched once at
