@@ -9,25 +9,9 @@ import Synchronization
 /// A TCP port on 127.0.0.1 that was free a moment ago, below 55535 so that port + 10000 (the cluster bus) fits.
 public func freePort() throws -> Int {
     for _ in 0..<100 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFixtureError("socket() failed: \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard bound == 0 else { continue }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        if port < 55535 && !loopbackAccepts(port: port) && !loopbackAccepts(port: port + 10000) { return port }
+        let hold = try PortHold()
+        hold.release()
+        if !loopbackAccepts(port: hold.port) && !loopbackAccepts(port: hold.port + 10000) { return hold.port }
     }
     throw TestFixtureError("no free port found")
 }
