@@ -103,6 +103,19 @@ struct RESPCommandTests {
         )
     }
 
+    @Test("the words read back as given, binary bytes too, and both initializers encode alike")
+    func argumentsReadBack() {
+        let binary = ByteBuffer(bytes: [0, 13, 10, 255, 36, 42])
+        let words = [ByteBuffer(string: "SET"), ByteBuffer(string: ""), binary, ByteBuffer(string: String(repeating: "v", count: 1_000))]
+        let command = RESPCommand(arguments: words)
+        #expect(command.arguments == words)
+        #expect(command.name == "SET")
+        let fromStrings = RESPCommand("SET", "", "x", String(repeating: "v", count: 1_000))
+        let fromBuffers = RESPCommand(arguments: ["SET", "", "x", String(repeating: "v", count: 1_000)].map { ByteBuffer(string: $0) })
+        #expect(fromStrings.bytes == fromBuffers.bytes)
+        #expect(RESPCommand("PING").arguments == [ByteBuffer(string: "PING")])
+    }
+
     @Test("its description names the command, never the arguments")
     func descriptionHidesArguments() {
         #expect(RESPCommand("auth", "user", "s3cret").description == "AUTH")

@@ -54,6 +54,38 @@ struct AutoPipeliningTests {
         }
     }
 
+    @Test("callers that prefer the client's event loop run there, get their own replies, and stay there across a force-reconnect")
+    func callersOnTheEventLoop() async throws {
+        try await withRedisServer { server in
+            try await withClient(multiplexerConfiguration(server, probeInterval: .milliseconds(100))) { client, _ in
+                #expect(await eventually(within: .seconds(5)) { client.current.isConnected })
+                let loop = client.taskExecutor.eventLoop
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for caller in 0..<20 {
+                        group.addTask(executorPreference: client.taskExecutor) {
+                            for round in 1...100 {
+                                let count = try await client.send(RESPCommand("INCR", "loop:\(caller)"))
+                                #expect(count == .integer(Int64(round)), "caller \(caller), round \(round)")
+                                // Resumed by its reply where the reply was read.
+                                #expect(loop.inEventLoop, "caller \(caller) resumed off its connection's event loop")
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                // A replacement multiplexer uses the same loop: callers that preferred it keep no hop.
+                #expect(await client.forceReconnect() == .replaced)
+                #expect(client.current.generation > 1)
+                #expect(client.taskExecutor.eventLoop === loop)
+                let after = try await withTaskExecutorPreference(client.taskExecutor) {
+                    let reply = try await client.send(RESPCommand("GET", "loop:0"))
+                    return (reply, loop.inEventLoop)
+                }
+                #expect(after.0 == .bulkString(ByteBuffer(string: "100")) && after.1)
+            }
+        }
+    }
+
     @Test("callers of one connection and a pipeline among them: the pipeline's commands stay together")
     func pipelineAmongCallers() async throws {
         try await withRedisServer { server in

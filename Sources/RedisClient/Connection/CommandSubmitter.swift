@@ -7,9 +7,10 @@ import Synchronization
 
 /// Where a command's reply goes.
 enum ReplySink: Sendable {
-    /// A caller suspended in `withCheckedThrowingContinuation`: resumed straight from the event loop, with no
-    /// future, callback or further hop in between.
-    case continuation(CheckedContinuation<RESPValue, any Error>)
+    /// A caller suspended in `withUnsafeThrowingContinuation`: resumed straight from the event loop, with no
+    /// future, callback or further hop in between. (Unchecked: the command queue resumes each sink exactly once —
+    /// its timelines test that — and the checked kind cost an allocation per command.)
+    case continuation(UnsafeContinuation<RESPValue, any Error>)
     /// A caller holding futures (the commands of a pipeline: one task cannot await several continuations).
     case promise(EventLoopPromise<RESPValue>)
     /// Code on the connection's event loop (the liveness monitor's probes): called there, with no task to resume.

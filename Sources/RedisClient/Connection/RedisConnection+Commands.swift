@@ -7,7 +7,7 @@ extension RedisConnection {
     /// - Throws: ``RedisClientError``: `.errorReply` with the server's message when Redis answered with an
     ///   error; `.commandTimeout` when no reply came within `timeout` (default: the configured command
     ///   timeout); `.connectionClosed`, `.socket`, `.tls`, `.protocolError` when the connection failed.
-    public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
+    nonisolated(nonsending) public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
         let reply = try await self.sendRaw(command, timeout: timeout ?? self.configuration.commandTimeout)
         if let error = Self.errorReply(reply, to: command, endpoint: self.endpointDescription, configuration: self.configuration) {
             throw error
@@ -29,11 +29,12 @@ extension RedisConnection {
     ///
     /// The command joins the batch that the event loop writes at its next turn, with the commands of every other
     /// caller that came meanwhile; the reply resumes this task straight from the event loop.
-    public func sendRaw(_ command: RESPCommand, timeout: Duration) async throws(RedisClientError) -> RESPValue {
+    @inline(__always)
+    nonisolated(nonsending) public func sendRaw(_ command: RESPCommand, timeout: Duration) async throws(RedisClientError) -> RESPValue {
         let submitter = self.submitter
         let timeAmount = timeout.timeAmount
         do {
-            return try await withCheckedThrowingContinuation { continuation in
+            return try await withUnsafeThrowingContinuation { continuation in
                 submitter.submit(command, sink: .continuation(continuation), timeout: timeAmount)
             }
         } catch {

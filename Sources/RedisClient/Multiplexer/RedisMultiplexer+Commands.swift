@@ -7,7 +7,7 @@ extension RedisMultiplexer {
     ///
     /// While no connection is up, the command waits for one (policy `queue`, at most `maxBacklog` waiting)
     /// or fails at once (policy `failFast`). Either way it never waits longer than `timeout` in all.
-    public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
+    nonisolated(nonsending) public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
         try await self.withConnection(for: command, timeout: timeout) { connection, remaining throws(RedisClientError) in
             try await connection.send(command, timeout: remaining)
         }
@@ -23,23 +23,28 @@ extension RedisMultiplexer {
         }
     }
 
+    /// The common case, once per command: the interactive connection when it is up, with the command's timeout
+    /// (relaxed in a maintenance window), the keepalive's bookkeeping done under the same lock with one reading of
+    /// the clock. Nil: no live connection now (the caller waits for one per the backlog policy).
+    func readyConnection(timeout: Duration?) -> (RedisConnection, Duration)? {
+        let base = timeout ?? self.configuration.connection.commandTimeout
+        let now = ContinuousClock.now
+        return self.state.withLock { state -> (RedisConnection, Duration)? in
+            guard let connection = state.interactive.connection, connection.isActive else { return nil }
+            state.lastUsedAt = now
+            return (connection, state.maintenance.timeout(base, now: now))
+        }
+    }
+
     /// Gets the interactive connection (waiting per the backlog policy) and runs `body` on it with what is left of
     /// `timeout`; a command timeout there closes the connection if nothing was read from it for a while.
     private func withConnection<T>(
         for command: RESPCommand, timeout: Duration?,
         _ body: (RedisConnection, Duration) async throws(RedisClientError) -> T
     ) async throws(RedisClientError) -> T {
-        let base = timeout ?? self.configuration.connection.commandTimeout
+        if let (connection, timeout) = self.readyConnection(timeout: timeout) { return try await body(connection, timeout) }
         let started = ContinuousClock.now
-        // The common case, once per command: a live connection, the timeout (relaxed in a maintenance window) and
-        // the keepalive's bookkeeping under one lock, with one reading of the clock.
-        let ready = self.state.withLock { state -> (RedisConnection, Duration)? in
-            guard let connection = state.interactive.connection, connection.isActive else { return nil }
-            state.lastUsedAt = started
-            return (connection, state.maintenance.timeout(base, now: started))
-        }
-        if let (connection, timeout) = ready { return try await body(connection, timeout) }
-        let timeout = self.relaxed(base)
+        let timeout = self.relaxed(timeout ?? self.configuration.connection.commandTimeout)
         let connection = try await self.waitForConnection(command: command, timeout: timeout)
         let remaining = timeout - started.duration(to: .now)
         self.state.withLock { $0.lastUsedAt = .now }

@@ -25,6 +25,9 @@ public final class RedisMultiplexer: Sendable {
     let state: Mutex<State>
     /// Probes and keepalives, on the event loop of this endpoint's connections.
     let liveness: LivenessMonitor
+    /// The event loop of this endpoint's connections as a `TaskExecutor`: callers that prefer it are resumed by
+    /// their replies on the thread that reads them (see ``EventLoopTaskExecutor``).
+    public let taskExecutor: EventLoopTaskExecutor
     /// Held while an event about a connection is checked against the current connection and handed on, so that
     /// observers see one connection's events in order (a late probe never follows its connection's failure).
     let emitOrder = Mutex(())
@@ -104,6 +107,7 @@ public final class RedisMultiplexer: Sendable {
                 probes: schedule, slot: Int.random(in: 0..<(schedule?.slots ?? 1)), epoch: ProbeClock.epoch.clock,
                 probeFailures: configuration.probeFailures, idlePingInterval: configuration.idlePingInterval),
             eventLoop: eventLoopGroup.next())
+        self.taskExecutor = EventLoopTaskExecutor(eventLoop: self.liveness.eventLoop)
         self.liveness.setOwner(self)
     }
 

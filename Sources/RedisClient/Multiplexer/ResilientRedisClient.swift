@@ -48,7 +48,8 @@ public final class ResilientRedisClient: Sendable {
     }
 
     public let configuration: RedisMultiplexerConfiguration
-    private let eventLoopGroup: any EventLoopGroup
+    /// The one event loop of every multiplexer of this client (a replacement's callers stay where they were).
+    private let eventLoop: any EventLoop
     let logger: Logger
     private let sslContext: NIOSSLContext?
     public let subscriptions: SubscriptionRegistry
@@ -79,7 +80,7 @@ public final class ResilientRedisClient: Sendable {
         self.configuration = configuration
         self.movingPolicy = movingPolicy
         self.dialLimiter = dialLimiter
-        self.eventLoopGroup = eventLoopGroup
+        self.eventLoop = eventLoopGroup.next()
         self.logger = logger
         self.sslContext = try configuration.connection.tls.map { tls throws(RedisClientError) in
             try RedisConnection.makeSSLContext(tls)
@@ -95,6 +96,12 @@ public final class ResilientRedisClient: Sendable {
 
     /// The multiplexer in use now.
     public var current: RedisMultiplexer { self.state.withLock { $0.current } }
+
+    /// The event loop of the client's connections as a `TaskExecutor` (every multiplexer of the client uses the
+    /// same loop): callers that run there are resumed by their replies with no other thread involved.
+    ///
+    ///     try await withTaskExecutorPreference(client.taskExecutor) { try await client.send(command) }
+    public var taskExecutor: EventLoopTaskExecutor { self.current.taskExecutor }
 
     /// The force-reconnect guard's state: whether one is under way, and how long until the minimum interval
     /// allows the next.
@@ -130,7 +137,7 @@ public final class ResilientRedisClient: Sendable {
         var configuration = self.configuration
         if let endpoint { configuration.connection.endpoint = endpoint }
         return RedisMultiplexer(
-            configuration: configuration, generation: generation, eventLoopGroup: self.eventLoopGroup,
+            configuration: configuration, generation: generation, eventLoopGroup: self.eventLoop,
             sslContext: self.sslContext, subscriptions: self.subscriptions, logger: self.logger, dialLimiter: self.dialLimiter,
             emit: { [weak self] event in self?.multiplexerEvent(event, generation: generation) })
     }
