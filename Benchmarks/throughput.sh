@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Throughput and latency of one multiplexer shared by N callers, next to redis-benchmark on the same server in the
 # same run: N clients with one command in flight each (-c N -P 1), and the server's pipelined ceiling (one client,
-# N commands per round trip: -c 1 -P N).
-#   Benchmarks/throughput.sh [CALLERS=50] [REQUESTS=200000] [CEILING_REQUESTS=2000000]
-# Lines, for GET and SET (easy to quote and to parse):
-#   redis-benchmark -c 50 -P 1: SET: 95000.00 requests per second, p50 0.295 ms, p99 0.767 ms
-#   redis-benchmark -c 1 -P 50: SET: 650000.00 requests per second, p50 0.063 ms, p99 0.215 ms
-#   ours, 50 callers on one connection: SET: 412345.67 requests per second, p50 0.110 ms, p99 0.350 ms
-#   SET: ours 412345.67 requests per second = 4.34 x redis-benchmark -c 50 -P 1, 63.4 % of the pipelined ceiling
-# Figures vary with what else runs: measure on a quiet machine (uptime) and take the best of several runs.
+# N commands per round trip: -c 1 -P N). Ours twice: callers as plain tasks (Swift's global executor, as most
+# callers are) and callers preferring the client's event loop (`client.taskExecutor`).
+#   Benchmarks/throughput.sh [CALLERS=50] [REQUESTS=200000] [CEILING_REQUESTS=1000000] [ROUNDS=3]
+# The four are measured one after the other, ROUNDS times over (this machine's speed drifts within minutes: a
+# ratio is only fair between figures measured close together). Lines, for GET and SET (easy to quote and parse):
+#   round 1: redis-benchmark -c 50 -P 1: SET: 95000.00 requests per second, p50 0.295 ms, p99 0.767 ms
+#   round 1: redis-benchmark -c 1 -P 50: SET: 650000.00 requests per second, p50 0.063 ms, p99 0.215 ms
+#   round 1: ours, 50 callers on one connection (tasks): SET: 412345.67 requests per second, p50 0.110 ms, ...
+#   round 1: ours, 50 callers on one connection (on its event loop): SET: ...
+#   round 1: SET: tasks 63.4 %, on the event loop 70.1 % of the pipelined ceiling (4.34 x, 4.80 x redis-benchmark -c 50 -P 1)
+# and last the median over the rounds of each ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 callers=${1:-50}
 requests=${2:-200000}
-ceiling_requests=${3:-2000000}
+ceiling_requests=${3:-1000000}
+rounds=${4:-3}
 swift build -c release --product multiplexer-throughput >/dev/null
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -29,14 +33,31 @@ benchmark() {
 }
 figure() { echo "$1" | awk -v op="$2:" '$1==op {print $2}'; }
 
-clients=$(benchmark -c "$callers" -P 1 -n "$requests")
-echo "$clients" | sed "s/^/redis-benchmark -c $callers -P 1: /"
-ceiling=$(benchmark -c 1 -P "$callers" -n "$ceiling_requests")
-echo "$ceiling" | sed "s/^/redis-benchmark -c 1 -P $callers: /"
-ours=$(.build/release/multiplexer-throughput "$port" "$callers" "$requests")
-echo "$ours" | sed "s/^/ours, $callers callers on one connection: /"
-for op in SET GET; do
-    python3 -c "
-ours, clients, ceiling = float('$(figure "$ours" $op)'), float('$(figure "$clients" $op)'), float('$(figure "$ceiling" $op)')
-print(f'$op: ours {ours:.2f} requests per second = {ours / clients:.2f} x redis-benchmark -c $callers -P 1, {100 * ours / ceiling:.1f} % of the pipelined ceiling')"
+ratios=$(mktemp)
+for round in $(seq "$rounds"); do
+    clients=$(benchmark -c "$callers" -P 1 -n "$requests")
+    echo "$clients" | sed "s/^/round $round: redis-benchmark -c $callers -P 1: /"
+    ceiling=$(benchmark -c 1 -P "$callers" -n "$ceiling_requests")
+    echo "$ceiling" | sed "s/^/round $round: redis-benchmark -c 1 -P $callers: /"
+    tasks=$(.build/release/multiplexer-throughput "$port" "$callers" "$requests" pool)
+    echo "$tasks" | sed "s/^/round $round: ours, $callers callers on one connection (tasks): /"
+    loop=$(.build/release/multiplexer-throughput "$port" "$callers" "$requests" loop)
+    echo "$loop" | sed "s/^/round $round: ours, $callers callers on one connection (on its event loop): /"
+    for op in SET GET; do
+        python3 -c "
+tasks, loop = float('$(figure "$tasks" $op)'), float('$(figure "$loop" $op)')
+clients, ceiling = float('$(figure "$clients" $op)'), float('$(figure "$ceiling" $op)')
+print(f'round $round: $op: tasks {100 * tasks / ceiling:.1f} %, on the event loop {100 * loop / ceiling:.1f} % of the pipelined ceiling '
+      f'({tasks / clients:.2f} x, {loop / clients:.2f} x redis-benchmark -c $callers -P 1)')
+print(f'$op {100 * tasks / ceiling:.1f} {100 * loop / ceiling:.1f}', file=open('$ratios', 'a'))"
+    done
 done
+python3 -c "
+import statistics
+rows = [line.split() for line in open('$ratios')]
+for op in ('SET', 'GET'):
+    tasks = [float(r[1]) for r in rows if r[0] == op]
+    loop = [float(r[2]) for r in rows if r[0] == op]
+    print(f'{op}: median over $rounds rounds: tasks {statistics.median(tasks):.1f} % (range {min(tasks):.1f}–{max(tasks):.1f}), '
+          f'on the event loop {statistics.median(loop):.1f} % (range {min(loop):.1f}–{max(loop):.1f}) of the pipelined ceiling')"
+rm -f "$ratios"

@@ -15,13 +15,10 @@ public struct RESPCommand: Sendable, CustomStringConvertible {
         precondition(!arguments.isEmpty, "a command needs at least its name")
         var size = 3 + Self.decimalDigits(arguments.count)
         for argument in arguments { size += Self.encodedSize(argument.readableBytes) }
-        var bytes = ByteBuffer()
-        bytes.reserveCapacity(size)
-        Self.writeHeader(count: arguments.count, into: &bytes)
-        for argument in arguments {
-            argument.withUnsafeReadableBytes { Self.writeWord($0, into: &bytes) }
+        self.bytes = Self.encoded(size: size) { writer in
+            writer.header(count: arguments.count)
+            for argument in arguments { argument.withUnsafeReadableBytes { writer.word($0) } }
         }
-        self.bytes = bytes
     }
 
     public init(_ name: String, _ arguments: String...) {
@@ -31,12 +28,11 @@ public struct RESPCommand: Sendable, CustomStringConvertible {
     public init(_ name: String, arguments: [String]) {
         var size = 3 + Self.decimalDigits(arguments.count + 1) + Self.encodedSize(name.utf8.count)
         for argument in arguments { size += Self.encodedSize(argument.utf8.count) }
-        var bytes = ByteBuffer()
-        bytes.reserveCapacity(size)
-        Self.writeHeader(count: arguments.count + 1, into: &bytes)
-        Self.writeWord(name, into: &bytes)
-        for argument in arguments { Self.writeWord(argument, into: &bytes) }
-        self.bytes = bytes
+        self.bytes = Self.encoded(size: size) { writer in
+            writer.header(count: arguments.count + 1)
+            writer.word(name)
+            for argument in arguments { writer.word(argument) }
+        }
     }
 
     /// Every word of the command, the name first (read back from ``bytes``).
@@ -87,39 +83,65 @@ public struct RESPCommand: Sendable, CustomStringConvertible {
         5 + Self.decimalDigits(length) + length
     }
 
-    private static func writeHeader(count: Int, into bytes: inout ByteBuffer) {
-        bytes.writeInteger(UInt8(ascii: "*"))
-        Self.writeDecimal(count, into: &bytes)
-        bytes.writeInteger(Self.crlf)
+    /// A buffer of exactly `size` bytes, written by `body` straight into its memory (no bounds or capacity check
+    /// per piece: the size was worked out first).
+    private static func encoded(size: Int, _ body: (inout Writer) -> Void) -> ByteBuffer {
+        var bytes = ByteBuffer()
+        bytes.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            var writer = Writer(raw: raw)
+            body(&writer)
+            assert(writer.at == size, "a command's size was worked out wrong")
+            return writer.at
+        }
+        return bytes
     }
 
-    private static func writeWord(_ word: String, into bytes: inout ByteBuffer) {
-        var word = word
-        // Native strings are contiguous UTF-8 already: one copy (a bridged one is made contiguous first).
-        word.withUTF8 { Self.writeWord(UnsafeRawBufferPointer($0), into: &bytes) }
-    }
+    /// Writes the pieces of a command into memory sized for them.
+    private struct Writer {
+        let raw: UnsafeMutableRawBufferPointer
+        var at = 0
 
-    private static func writeWord(_ word: UnsafeRawBufferPointer, into bytes: inout ByteBuffer) {
-        bytes.writeInteger(UInt8(ascii: "$"))
-        Self.writeDecimal(word.count, into: &bytes)
-        bytes.writeInteger(Self.crlf)
-        bytes.writeBytes(word)
-        bytes.writeInteger(Self.crlf)
-    }
+        mutating func header(count: Int) {
+            self.byte(UInt8(ascii: "*"))
+            self.decimal(count)
+            self.crlf()
+        }
 
-    /// `\r\n` as one big-endian 16-bit integer.
-    private static let crlf: UInt16 = 0x0D0A
+        mutating func word(_ word: String) {
+            var word = word
+            // Native strings are contiguous UTF-8 already: one copy (a bridged one is made contiguous first).
+            word.withUTF8 { self.word(UnsafeRawBufferPointer($0)) }
+        }
 
-    /// Writes `value` (not negative) in decimal, straight into the buffer's memory.
-    private static func writeDecimal(_ value: Int, into bytes: inout ByteBuffer) {
-        let digits = Self.decimalDigits(value)
-        bytes.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { raw in
+        mutating func word(_ word: UnsafeRawBufferPointer) {
+            self.byte(UInt8(ascii: "$"))
+            self.decimal(word.count)
+            self.crlf()
+            if let base = word.baseAddress, word.count > 0 {
+                (self.raw.baseAddress! + self.at).copyMemory(from: base, byteCount: word.count)
+            }
+            self.at += word.count
+            self.crlf()
+        }
+
+        private mutating func byte(_ byte: UInt8) {
+            self.raw[self.at] = byte
+            self.at += 1
+        }
+
+        private mutating func crlf() {
+            self.byte(UInt8(ascii: "\r"))
+            self.byte(UInt8(ascii: "\n"))
+        }
+
+        private mutating func decimal(_ value: Int) {
+            let digits = RESPCommand.decimalDigits(value)
             var rest = value
             for offset in stride(from: digits - 1, through: 0, by: -1) {
-                raw[offset] = UInt8(ascii: "0") + UInt8(rest % 10)
+                self.raw[self.at + offset] = UInt8(ascii: "0") + UInt8(rest % 10)
                 rest /= 10
             }
-            return digits
+            self.at += digits
         }
     }
 
@@ -135,7 +157,7 @@ public struct RESPCommand: Sendable, CustomStringConvertible {
     }
 
     /// How many decimal digits `value` (not negative) has.
-    private static func decimalDigits(_ value: Int) -> Int {
+    fileprivate static func decimalDigits(_ value: Int) -> Int {
         var digits = 1
         var rest = value
         while rest >= 10 {
