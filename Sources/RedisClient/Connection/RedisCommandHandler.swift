@@ -31,8 +31,10 @@ final class RedisCommandHandler: ChannelInboundHandler {
     var lastReadAt: NIODeadline { self.queue.lastReadAt }
     /// The error the connection ended with, once it has ended.
     var closeReason: RedisClientError? { self.queue.closeReason }
-    /// One timer for all commands, set where the state machine says (the earliest deadline in flight).
-    private var timer: Scheduled<Void>?
+    /// One timer for all commands, set where the state machine says (the earliest deadline in flight), rounded up
+    /// to the millisecond and shared with the loop's other connections (``LoopTimers``).
+    private var timer: LoopTimers.Token?
+    private let timers: LoopTimers
     private var context: ChannelHandlerContext?
     private var parser: RESPParser
     /// Bytes of a reply not complete yet, kept for the next read (the parser resumes where it stopped).
@@ -67,6 +69,7 @@ final class RedisCommandHandler: ChannelInboundHandler {
         self.parser = RESPParser(limits: parserLimits)
         self.queue = CommandQueueStateMachine(endpoint: endpoint, silenceRule: silenceRule, subscriber: subscriber, now: eventLoop.now)
         self.terminated = eventLoop.makePromise(of: RedisClientError.self)
+        self.timers = LoopTimers.on(eventLoop)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -129,11 +132,8 @@ final class RedisCommandHandler: ChannelInboundHandler {
     }
 
     private func setTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        self.timer?.cancel()
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        self.timer = context.eventLoop.scheduleTask(deadline: deadline) {
-            loopBound.value.timerFired()
-        }
+        if let timer = self.timer { self.timers.cancel(timer) }
+        self.timer = self.timers.schedule(at: deadline.roundedUpToMillisecond) { [self] in self.timerFired() }
     }
 
     private func timerFired() {
@@ -280,7 +280,7 @@ final class RedisCommandHandler: ChannelInboundHandler {
     /// Runs the end: the timer cancelled, the callers in flight failed, the connection marked failed for everybody
     /// (never handed out again), what waited in the batch failed, whoever waits for the end woken.
     private func ended(_ action: CommandQueueStateMachine<ReplySink>.FailAction) {
-        self.timer?.cancel()
+        if let timer = self.timer { self.timers.cancel(timer) }
         self.timer = nil
         for (sink, error) in action.failed { sink.fail(error) }
         self.wakeIdleWaiters()

@@ -23,17 +23,20 @@ final class LivenessMonitor: Sendable {
         var machine: Machine
         var interactive: RedisConnection?
         var subscriber: RedisConnection?
-        var timer: Scheduled<Void>?
+        var timer: LoopTimers.Token?
         var timerAt: ContinuousClock.Instant?
         var stopped = false
         weak var owner: (any Owner)?
     }
 
     let eventLoop: any EventLoop
+    /// The loop's shared timers: the monitors of one probe slot wait for one NIO timer.
+    private let timers: LoopTimers
     private let state: NIOLoopBoundBox<State>
 
     init(configuration: Machine.Configuration, eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
+        self.timers = LoopTimers.on(eventLoop)
         self.state = NIOLoopBoundBox.makeBoxSendingValue(State(machine: Machine(configuration: configuration)), eventLoop: eventLoop)
     }
 
@@ -85,7 +88,7 @@ final class LivenessMonitor: Sendable {
     func stop() {
         self.onLoop { monitor in
             monitor.state.value.stopped = true
-            monitor.state.value.timer?.cancel()
+            if let timer = monitor.state.value.timer { monitor.timers.cancel(timer) }
             monitor.state.value.timer = nil
             monitor.state.value.interactive = nil
             monitor.state.value.subscriber = nil
@@ -148,17 +151,15 @@ final class LivenessMonitor: Sendable {
         guard !self.state.value.stopped else { return }
         let next = self.state.value.machine.nextWakeup(lastUsed: self.lastUsed, subscriberLastRead: self.subscriberLastRead)
         guard next != self.state.value.timerAt else { return }
-        self.state.value.timer?.cancel()
+        if let timer = self.state.value.timer { self.timers.cancel(timer) }
         self.state.value.timerAt = next
         guard let next else {
             self.state.value.timer = nil
             return
         }
-        // The same instant gives the same NIO deadline in every monitor: timers of one probe slot fire in one turn.
-        let monitor = self
-        self.state.value.timer = self.eventLoop.scheduleTask(deadline: ProbeClock.deadline(next)) {
-            monitor.timerFired()
-        }
+        // The same instant gives the same NIO deadline in every monitor: the monitors of one probe slot share one
+        // timer and fire in one turn.
+        self.state.value.timer = self.timers.schedule(at: ProbeClock.deadline(next)) { [self] in self.timerFired() }
     }
 
     private func timerFired() {

@@ -1,0 +1,111 @@
+import NIOCore
+import Synchronization
+
+/// The timers of every connection on one event loop, coalesced: one NIO timer per distinct deadline, however many
+/// connections wait for it, and a cancellation that never touches NIO's timer heap.
+///
+/// With a thousand targets, each connection's liveness timer and command timer were NIO timers of their own: a
+/// timer heap of thousands per loop, each one scheduled with a promise and a closure, and a cancellation that
+/// searches the heap from one end. The probe grid puts the liveness timers of many connections on one instant
+/// (``ProbeSchedule``), and command deadlines are rounded up to the millisecond here, so most deadlines are shared.
+///
+/// Everything but ``on(_:)`` runs on the loop.
+final class LoopTimers: Sendable {
+    /// What ``cancel(_:)`` needs.
+    struct Token: Hashable, Sendable {
+        let deadline: NIODeadline
+        let id: UInt64
+    }
+
+    private struct State {
+        /// Deadline → the callbacks waiting for it, by token id. A deadline stays (empty, once all of its callbacks
+        /// are cancelled) until its NIO timer fires: a new callback for it then needs no new timer.
+        var buckets: [NIODeadline: [UInt64: () -> Void]] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    let eventLoop: any EventLoop
+    private let state: NIOLoopBoundBox<State>
+
+    private init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: eventLoop)
+    }
+
+    /// Loops and their timers. A loop is held weakly: an entry whose loop is gone (tests' embedded loops) is
+    /// replaced, never handed out for another loop that happens to reuse its address.
+    private static let registry = Mutex<[ObjectIdentifier: (loop: Weak, timers: LoopTimers)]>([:])
+
+    private struct Weak: @unchecked Sendable {
+        // @unchecked: a weak reference to an event loop, itself Sendable; only compared for identity.
+        weak var loop: (any EventLoop)?
+    }
+
+    /// The timers of `eventLoop` (made at the first call for it).
+    static func on(_ eventLoop: any EventLoop) -> LoopTimers {
+        let key = ObjectIdentifier(eventLoop)
+        return self.registry.withLock { registry in
+            if let entry = registry[key], entry.loop.loop === eventLoop { return entry.timers }
+            // Entries of loops that are gone are dropped whenever a new loop comes (tests make many).
+            registry = registry.filter { $0.value.loop.loop != nil }
+            let timers = LoopTimers(eventLoop: eventLoop)
+            registry[key] = (Weak(loop: eventLoop), timers)
+            return timers
+        }
+    }
+
+    /// Calls `body` on the loop at `deadline` (not before), unless cancelled first.
+    func schedule(at deadline: NIODeadline, _ body: @escaping () -> Void) -> Token {
+        let id = self.state.value.nextID
+        self.state.value.nextID += 1
+        if self.state.value.buckets[deadline] == nil {
+            self.state.value.buckets[deadline] = [:]
+            // A loop that has shut down runs no timer: as with `scheduleTask`, nothing fires.
+            _ = try? self.eventLoop.scheduleCallback(at: deadline, handler: Fire(timers: self, deadline: deadline))
+        }
+        self.state.value.buckets[deadline]![id] = body
+        return Token(deadline: deadline, id: id)
+    }
+
+    /// The callback of `token` will not be called (nothing happens if it has been already).
+    func cancel(_ token: Token) {
+        self.state.value.buckets[token.deadline]?.removeValue(forKey: token.id)
+    }
+
+    /// How many callbacks wait, and for how many distinct deadlines (NIO timers).
+    var pending: (callbacks: Int, deadlines: Int) {
+        let buckets = self.state.value.buckets
+        return (buckets.values.reduce(0) { $0 + $1.count }, buckets.count)
+    }
+
+    private func fire(_ deadline: NIODeadline) {
+        // In the order they were scheduled. The bucket stays while it fires: a callback cancelled by an earlier one
+        // of the same deadline is not called, and one added for this deadline meanwhile is called too.
+        while let ids = self.state.value.buckets[deadline]?.keys.sorted(), !ids.isEmpty {
+            for id in ids {
+                if let body = self.state.value.buckets[deadline]?.removeValue(forKey: id) { body() }
+            }
+        }
+        self.state.value.buckets.removeValue(forKey: deadline)
+    }
+
+    private struct Fire: NIOScheduledCallbackHandler, Sendable {
+        let timers: LoopTimers
+        let deadline: NIODeadline
+
+        func handleScheduledCallback(eventLoop: some EventLoop) {
+            self.timers.fire(self.deadline)
+        }
+    }
+}
+
+extension NIODeadline {
+    /// This deadline rounded up to a whole millisecond: command deadlines of one loop then share timers.
+    var roundedUpToMillisecond: NIODeadline {
+        let millisecond: UInt64 = 1_000_000
+        let nanoseconds = self.uptimeNanoseconds
+        let rounded = nanoseconds / millisecond * millisecond
+        guard rounded != nanoseconds, rounded <= UInt64.max - millisecond else { return self }
+        return .uptimeNanoseconds(rounded + millisecond)
+    }
+}
