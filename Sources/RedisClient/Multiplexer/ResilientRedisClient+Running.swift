@@ -53,7 +53,7 @@ extension ResilientRedisClient {
     private func beginShutdown() -> (current: RedisMultiplexer, replacement: RedisMultiplexer?) {
         let (current, replacement) = self.state.withLock { state in
             state.isShutdown = true
-            return (state.current, state.replacement)
+            return (state.current!, state.replacement)
         }
         self.requestsContinuation.finish()
         replacement?.ready.cancel()

@@ -27,7 +27,8 @@ public final class ResilientRedisClient: Sendable {
     }
 
     struct State: ~Copyable {
-        var current: RedisMultiplexer
+        /// Nil only inside `init`, until the first multiplexer (whose events name the client) is made.
+        var current: RedisMultiplexer!
         var generation: Int
         var guardState: ForceReconnectGuard<ContinuousClock.Instant>
         var forceReconnects = 0
@@ -87,9 +88,7 @@ public final class ResilientRedisClient: Sendable {
         }
         self.subscriptions = SubscriptionRegistry()
         (self.requests, self.requestsContinuation) = AsyncStream.makeStream(of: Request.self)
-        let placeholder = RedisMultiplexer(configuration: configuration, generation: 0)
-        self.state = Mutex(
-            State(current: placeholder, generation: 0, guardState: .init(configuration: configuration.forceReconnect)))
+        self.state = Mutex(State(current: nil, generation: 0, guardState: .init(configuration: configuration.forceReconnect)))
         let first = self.makeMultiplexer()
         self.state.withLock { $0.current = first }
     }
