@@ -216,11 +216,26 @@ final class RedisCommandHandler: ChannelInboundHandler {
         }
     }
 
+    /// Replies in one read from which their callers' next commands are written in two batches (see
+    /// ``deliverCompleted()``).
+    static let splitDeliveryAt = 16
+
     /// Hands the replies of the read to their callers, in order. Replies read before a failure are delivered too:
     /// they had already left the queue that the failure empties.
     private func deliverCompleted() {
         guard !self.completed.isEmpty else { return }
-        for (sink, value) in self.completed { sink.succeed(value) }
+        // Many replies in one read: a drain goes between the first half of the callers and the second. Callers
+        // that run on this loop (``EventLoopTaskExecutor``) run in the order they are resumed, so the commands of
+        // the first half are written while the second half still runs, and the server works on them meanwhile,
+        // where one write after everybody left it idle for all that time.
+        let half = self.completed.count >= Self.splitDeliveryAt ? self.completed.count / 2 : -1
+        for (index, (sink, value)) in self.completed.enumerated() {
+            sink.succeed(value)
+            if index == half, let eventLoop = self.context?.eventLoop {
+                let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+                eventLoop.execute { loopBound.value.writeQueued() }
+            }
+        }
         self.completed.removeAll(keepingCapacity: true)
         if self.completed.capacity > 4_096 { self.completed = [] }
         self.wakeIdleWaiters()
