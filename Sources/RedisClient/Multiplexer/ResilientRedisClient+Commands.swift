@@ -9,19 +9,13 @@ extension ResilientRedisClient {
     /// force-reconnect while it waited for a connection) is sent once on the new one, within what is left of its
     /// timeout. A command already written is never sent again (it may have run: INCR, PUBLISH): its error stands.
     nonisolated(nonsending) public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
-        let multiplexer = self.current
-        // The common case: a live connection. Straight to it, with no frame between (this path is every command's):
-        // a command written there is never sent again, so there is nothing to retry.
-        if let (connection, remaining) = multiplexer.readyConnection(timeout: timeout) {
-            do {
-                return try await connection.send(command, timeout: remaining)
-            } catch {
-                if error.code == .commandTimeout { self.observeError(.timeout) }
-                throw error
-            }
-        }
         let started = ContinuousClock.now
+        let multiplexer = self.current
         do {
+            // The common case: a live connection, straight to it with no frame between (every command takes this path).
+            if let (connection, remaining) = multiplexer.readyConnection(timeout: timeout) {
+                return try await connection.send(command, timeout: remaining)
+            }
             return try await multiplexer.send(command, timeout: timeout)
         } catch {
             let replacement = self.current
