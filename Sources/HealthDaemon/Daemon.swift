@@ -29,6 +29,8 @@ public final class Daemon: ControlBackend {
     /// Supervisors to start (at first and after reloads) and to stop (a reload removed or rebuilt their target):
     /// ``run()``'s task group does both.
     let supervisorWork: AsyncStream<SupervisorWork>
+    /// Folds every target's events into its status: one loop for all the targets (see ``EventFolder``).
+    let folder = EventFolder()
     let supervisorWorkContinuation: AsyncStream<SupervisorWork>.Continuation
     /// A target's state changed: the `STATUS=` line is due again. Changes that come while one is being sent are
     /// folded into the next (the stream keeps one element), so 1,000 targets starting make a few lines, not 2,000.
@@ -107,7 +109,7 @@ public final class Daemon: ControlBackend {
             target: target, password: password, credentialsDirectory: self.loader.credentialsDirectory, events: self.events,
             metrics: self.metrics, dialLimiter: self.dialLimiter, logger: self.logger,
             onStateChange: { [weak self] status in self?.stateChanged(status, from: sender.id) },
-            onHookEvent: { [weak self] firing in self?.hooks.fire(firing) }, carryingOver: earlier)
+            onHookEvent: { [weak self] firing in self?.hooks.fire(firing) }, carryingOver: earlier, folder: self.folder)
         // Before it runs: its first notice comes from its folding loop.
         sender.id = ObjectIdentifier(supervisor)
         return supervisor
@@ -185,6 +187,8 @@ public final class Daemon: ControlBackend {
             }
             group.addTask { await self.supervisionLoop() }
             group.addTask { await self.sendStatusLines() }
+            // The targets' events are folded until the end, after the supervisors: their last events are folded too.
+            group.addTask { await self.folder.run(clock: { Date().timeIntervalSince1970 }) }
             group.addTask { await self.hooks.run() }
             // Supervisors start here, at first and after reloads; those a reload replaced stop here.
             for await work in self.supervisorWork {

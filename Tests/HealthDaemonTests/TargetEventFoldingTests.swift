@@ -143,7 +143,7 @@ struct TargetEventFoldingTests {
                 }
             }
             // Every source is done: the loop folds what is left and ends.
-            supervisor.targetEventsContinuation.finish()
+            supervisor.finishEvents()
             await group.waitForAll()
         }
         let order = submissions.all
@@ -186,7 +186,7 @@ struct TargetEventFoldingTests {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await supervisor.foldEvents(clock: { Self.now }) }
             for event in events { try? await loop.submit { supervisor.submit(.multiplexer(event)) }.get() }
-            supervisor.targetEventsContinuation.finish()
+            supervisor.finishEvents()
             await group.waitForAll()
         }
         #expect(notices.all.map(\.state) == [.connecting, .healthy, .reconnecting])
@@ -216,7 +216,7 @@ struct TargetEventFoldingTests {
                     }
                 }
             }
-            supervisor.targetEventsContinuation.finish()
+            supervisor.finishEvents()
             await group.waitForAll()
         }
         let status = supervisor.status.withLock { $0 }

@@ -8,17 +8,85 @@ import RedisClient
 
 /// The one writer of a target's status: the loop that folds every ``TargetEvent`` into it, in the order they came.
 extension TargetSupervisor {
-    /// The folding loop: takes the target's events in the order they were submitted (each source's in its emission
-    /// order) and folds each into the status. Ends when the stream ends (the client's events ended) or the task is
-    /// cancelled. `clock`: seconds since 1970 when an event is folded (tests pass their own).
-    /// `onSubscribed`: what to do at the first subscription (``TargetEvent/subscribed``), in the loop's task.
-    func foldEvents(clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }, onSubscribed: () -> Void = {}) async {
-        for await event in self.targetEvents {
-            if case .subscribed = event {
-                onSubscribed()
-                continue
+    /// What the folding loop tells ``run()``'s task.
+    struct FoldSignals {
+        /// The first subscription came (the canary starts), not yet taken.
+        var subscribed = false
+        /// The events have ended: everything submitted before is folded.
+        var ended = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    /// Runs the folding loop of this supervisor's own folder until the events have ended (folded up to their end) or
+    /// the task is cancelled: what ``run()`` does when the supervisor has its own folder; tests call it directly.
+    /// `clock`: seconds since 1970 when an event is folded (tests pass their own). `onSubscribed`: what to do at the
+    /// first subscription (``TargetEvent/subscribed``), in this task.
+    func foldEvents(
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }, onSubscribed: () -> Void = {}
+    ) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.folder.run(clock: clock) }
+            await self.waitForEventsEnd(onSubscribed: onSubscribed)
+            group.cancelAll()
+        }
+    }
+
+    /// Waits until the events have ended (folded up to their end) or the task is cancelled, calling `onSubscribed`
+    /// (in this task) when the folding loop reaches the first subscription.
+    func waitForEventsEnd(onSubscribed: () -> Void) async {
+        while let signal = await self.nextFoldSignal() {
+            if signal { return }
+            onSubscribed()
+        }
+    }
+
+    /// The next word of the folding loop: false for the first subscription, true for the end; nil when cancelled.
+    private func nextFoldSignal() async -> Bool? {
+        while true {
+            let taken = self.foldSignals.withLock { signals -> Bool? in
+                if signals.subscribed {
+                    signals.subscribed = false
+                    return false
+                }
+                return signals.ended ? true : nil
             }
-            self.fold(event, now: clock())
+            if let taken { return taken }
+            if Task.isCancelled { return nil }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let ready = self.foldSignals.withLock { signals in
+                        if signals.subscribed || signals.ended || Task.isCancelled { return true }
+                        signals.waiter = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            } onCancel: {
+                self.wakeForSignal { _ in }
+            }
+        }
+    }
+
+    /// Changes the signals and wakes ``run()``'s task if it waits.
+    private func wakeForSignal(_ change: (inout FoldSignals) -> Void) {
+        self.foldSignals.withLock { signals in
+            change(&signals)
+            defer { signals.waiter = nil }
+            return signals.waiter
+        }?.resume()
+    }
+
+    /// One item of this target, from the folding loop (``EventFolder``), in the order submitted.
+    func fold(_ item: EventFolder.Item, now: Double) {
+        switch item {
+        case .event(.subscribed):
+            self.wakeForSignal { $0.subscribed = true }
+        case .event(let event):
+            // Events that were submitted after the end (a source racing it) are not folded.
+            guard !self.foldSignals.withLock({ $0.ended }) else { return }
+            self.fold(event, now: now)
+        case .end:
+            self.wakeForSignal { $0.ended = true }
         }
     }
 

@@ -11,19 +11,25 @@ import Synchronization
 /// Wiring of one target: its resilient client, the tasks that run beside it (topology, maintenance channel, canary,
 /// credentials, the folding loop), the readers' snapshot, run() and shutdown().
 ///
-/// Every change to the target's ``TargetStatus`` is a ``TargetEvent`` on one per-target stream, folded in by one loop
-/// (TargetSupervisor+Folding.swift): the status has one writer; readers take a copy under its lock.
+/// Every change to the target's ``TargetStatus`` is a ``TargetEvent`` submitted to the ``EventFolder`` and folded in, in
+/// the order submitted, by its one loop (TargetSupervisor+Folding.swift): the status has one writer; readers take a
+/// copy under its lock.
 public final class TargetSupervisor: Sendable {
     public let target: DaemonConfiguration.Target
     public let client: ResilientRedisClient
     let password: RedisSecret?
     /// Set up by `init`, then written only by the folding loop (``fold(_:now:)``); read by anyone under its lock.
     let status: Mutex<TargetStatus>
-    /// Everything that changes the status, in the order each source emitted it: the folding loop's input. Unbounded:
-    /// no state-changing event is ever dropped. Each source only yields here (the client's and the cluster client's
-    /// events are passed on by a task each, from their own streams, which keep the newest 10,000), never waits.
-    let targetEvents: AsyncStream<TargetEvent>
-    let targetEventsContinuation: AsyncStream<TargetEvent>.Continuation
+    /// Where everything that changes the status goes, in the order each source emitted it: the daemon's folder (one
+    /// loop for all its targets) or this supervisor's own. Unbounded: no state-changing event is ever dropped. Each
+    /// source only submits, never waits.
+    let folder: EventFolder
+    /// Whether ``folder`` is this supervisor's own: its ``run()`` then runs the folding loop too.
+    let ownsFolder: Bool
+    /// Set when the events end (the client ended, or ``run()`` did): later ones are not submitted.
+    let eventsEnded = Atomic<Bool>(false)
+    /// What the folding loop tells ``run()``'s task: the first subscription came, the events have ended.
+    let foldSignals = Mutex(FoldSignals())
     /// What of a run of failures reaches the log (per connection role, per cluster node, force-reconnect
     /// suppressions).
     let throttles = Mutex(Throttles())
@@ -70,7 +76,8 @@ public final class TargetSupervisor: Sendable {
         target: DaemonConfiguration.Target, password: RedisSecret?, credentialsDirectory: String? = nil, events: EventLog,
         metrics: DaemonMetrics? = nil, dialLimiter: DialRateLimiter? = nil,
         logger: Logger, onStateChange: @escaping @Sendable (TargetStatus) -> Void,
-        onHookEvent: @escaping @Sendable (HookFiring) -> Void = { _ in }, carryingOver earlier: TargetSupervisor? = nil
+        onHookEvent: @escaping @Sendable (HookFiring) -> Void = { _ in }, carryingOver earlier: TargetSupervisor? = nil,
+        folder: EventFolder? = nil
     ) throws(RedisClientError) {
         var configuration = target.multiplexer
         configuration.connection.password = password
@@ -107,7 +114,8 @@ public final class TargetSupervisor: Sendable {
             if earlier.status.withLock({ $0.topologyMode }) == "cluster", target.cluster != .off { status.topologyMode = "cluster" }
         }
         self.status = Mutex(status)
-        (self.targetEvents, self.targetEventsContinuation) = AsyncStream.makeStream(of: TargetEvent.self, bufferingPolicy: .unbounded)
+        self.folder = folder ?? EventFolder()
+        self.ownsFolder = folder == nil
         self.certificateWatch = Mutex(CertificateExpiryWatch(threshold: target.tlsExpiryWarning))
         self.topology = Mutex(TopologyState(watch: watch))
         self.events = events
@@ -118,9 +126,16 @@ public final class TargetSupervisor: Sendable {
         self.onHookEvent = onHookEvent
     }
 
-    /// Hands `event` to the folding loop: never blocks, never drops (any thread, any task).
+    /// Hands `event` to the folding loop: never blocks, never drops (any thread, any task) until the events end.
     func submit(_ event: TargetEvent) {
-        self.targetEventsContinuation.yield(event)
+        guard !self.eventsEnded.load(ordering: .acquiring) else { return }
+        self.folder.submit(.event(event), for: self)
+    }
+
+    /// The events end: what was submitted before is still folded, what comes later is not. The first call counts.
+    func finishEvents() {
+        guard !self.eventsEnded.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        self.folder.submit(.end, for: self)
     }
 
     /// Tells the hooks about `event`, with the target's status now (its reason already scrubbed of the password).
@@ -202,15 +217,15 @@ public final class TargetSupervisor: Sendable {
         // client shut down) ends the stream once the loop has folded what came before.
         self.client.observeEvents { [weak self] event in
             guard let self else { return }
-            if let event { self.submit(.multiplexer(event)) } else { self.targetEventsContinuation.finish() }
+            if let event { self.submit(.multiplexer(event)) } else { self.finishEvents() }
         }
-        // The folding loop ends the target; it ends when the client has ended (after folding what came before) or
-        // on cancellation. The topology and maintenance tasks may end early (a standalone server, maintenance events
+        // The end of the events ends the target: when the client has ended (once what came before is folded) or on
+        // cancellation. The topology and maintenance tasks may end early (a standalone server, maintenance events
         // off) without ending the rest.
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await self.client.run()
-                self.targetEventsContinuation.finish()
+                self.finishEvents()
             }
             group.addTask { await self.runTopology() }
             group.addTask { await self.watchMaintenanceEvents() }
@@ -223,12 +238,18 @@ public final class TargetSupervisor: Sendable {
             let subscribed = self.target.canaryInterval > .zero
                 ? self.client.subscriptions.whenNotEmpty { [weak self] in self?.submit(.subscribed) } : nil
             defer { if let subscribed { self.client.subscriptions.removeNotEmptyCallback(subscribed) } }
-            // The one writer of the status, in this task itself: one task less per target than a child for it.
-            await self.foldEvents(onSubscribed: { group.addTask { await self.runCanary() } })
+            // Until the events have ended (folded up to their end), or cancellation: with a folder of its own, this
+            // task runs its loop; with the daemon's, it only waits for the loop's word.
+            let onSubscribed = { group.addTask { await self.runCanary() } }
+            if self.ownsFolder {
+                await self.foldEvents(onSubscribed: onSubscribed)
+            } else {
+                await self.waitForEventsEnd(onSubscribed: onSubscribed)
+            }
             group.cancelAll()
         }
         // Nothing is folded any more: what comes later is dropped, not kept.
-        self.targetEventsContinuation.finish()
+        self.finishEvents()
     }
 
     public func shutdown() async {
