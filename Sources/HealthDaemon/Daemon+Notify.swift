@@ -31,9 +31,16 @@ extension Daemon {
 
     /// Ticks while the daemon works: it takes every target's status lock (the one its folding loop writes under),
     /// without copying the statuses. The watchdog pings only while these ticks keep coming.
+    ///
+    /// Each tick (every 250 ms) takes a quarter of the locks, each target's once a second: with 1,000 targets, every
+    /// lock every tick cost as much CPU as a fifth of all the probes' folding. A wedged lock still stops the ticks
+    /// within a second.
     func supervisionLoop() async {
+        var tick = 0
         while !self.isStopped && !Task.isCancelled {
-            for supervisor in self.supervisors { supervisor.checkResponsive() }
+            let supervisors = self.supervisors
+            for index in stride(from: tick % 4, to: supervisors.count, by: 4) { supervisors[index].checkResponsive() }
+            tick &+= 1
             self.lastSupervisionTick.withLock { $0 = .now }
             try? await Task.sleep(for: .milliseconds(250))
         }
