@@ -38,7 +38,7 @@ struct LoopTimersTests {
         _ = timers.schedule(at: deadline) {
             fired.append("first")
             if let second { timers.cancel(second) }
-            // Added for the deadline being fired: called in the same turn.
+            // Added for the deadline being fired: called at a later turn, not within this one.
             _ = timers.schedule(at: deadline) { fired.append("added while firing") }
         }
         second = timers.schedule(at: deadline) { fired.append("second") }

@@ -21,6 +21,8 @@ final class LoopTimers: Sendable {
         /// Deadline → the callbacks waiting for it, by token id. A deadline stays (empty, once all of its callbacks
         /// are cancelled) until its NIO timer fires: a new callback for it then needs no new timer.
         var buckets: [NIODeadline: [UInt64: () -> Void]] = [:]
+        /// The callbacks of the deadline firing now, not yet called.
+        var firing: [UInt64: () -> Void] = [:]
         var nextID: UInt64 = 0
     }
 
@@ -70,6 +72,7 @@ final class LoopTimers: Sendable {
     /// The callback of `token` will not be called (nothing happens if it has been already).
     func cancel(_ token: Token) {
         self.state.value.buckets[token.deadline]?.removeValue(forKey: token.id)
+        self.state.value.firing.removeValue(forKey: token.id)
     }
 
     /// How many callbacks wait, and for how many distinct deadlines (NIO timers).
@@ -79,14 +82,16 @@ final class LoopTimers: Sendable {
     }
 
     private func fire(_ deadline: NIODeadline) {
-        // In the order they were scheduled. The bucket stays while it fires: a callback cancelled by an earlier one
-        // of the same deadline is not called, and one added for this deadline meanwhile is called too.
-        while let ids = self.state.value.buckets[deadline]?.keys.sorted(), !ids.isEmpty {
-            for id in ids {
-                if let body = self.state.value.buckets[deadline]?.removeValue(forKey: id) { body() }
-            }
+        guard let bucket = self.state.value.buckets.removeValue(forKey: deadline) else { return }
+        // In the order they were scheduled. Those cancelled meanwhile by an earlier one are skipped; one scheduled
+        // for this (now past) deadline meanwhile gets a new bucket and timer, and runs at a later turn, as a NIO
+        // timer would: a callback that schedules itself again never spins the loop within one turn.
+        self.state.value.firing = bucket
+        for id in bucket.keys.sorted() {
+            guard let body = self.state.value.firing.removeValue(forKey: id) else { continue }
+            body()
         }
-        self.state.value.buckets.removeValue(forKey: deadline)
+        self.state.value.firing = [:]
     }
 
     private struct Fire: NIOScheduledCallbackHandler, Sendable {
