@@ -7,6 +7,21 @@ import Testing
 struct TargetStatusTests {
     let endpoint = RedisEndpoint(host: "127.0.0.1", port: 6379)
 
+    @Test("the probe window keeps the last 300 latencies, in microseconds, the oldest replaced first")
+    func probeWindow() {
+        var window = ProbeWindow()
+        #expect(window.isEmpty && window.sorted().isEmpty)
+        for sample in 1...300 { window.append(.microseconds(sample)) }
+        #expect(window.count == 300 && window.sorted().first == .microseconds(1) && window.sorted().last == .microseconds(300))
+        // Full: each new sample replaces the oldest one.
+        for sample in 301...450 { window.append(.microseconds(sample)) }
+        #expect(window.count == 300 && window.sorted().first == .microseconds(151) && window.sorted().last == .microseconds(450))
+        // Below a microsecond counts as 0; beyond what four bytes hold is clamped; negative never happens but is 0.
+        var edges: ProbeWindow = [.nanoseconds(999), .seconds(10_000), .milliseconds(-1), .milliseconds(1_500)]
+        edges.append(.microseconds(7))
+        #expect(edges.sorted() == [.zero, .zero, .microseconds(7), .milliseconds(1_500), .microseconds(Int64(UInt32.max))])
+    }
+
     @Test("a target's life: connecting, healthy, degraded, reconnecting, down, healthy again")
     func lifecycle() {
         var status = TargetStatus(name: "a", endpoint: "127.0.0.1:6379", now: 0)

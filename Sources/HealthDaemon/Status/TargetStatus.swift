@@ -14,8 +14,8 @@ public struct TargetStatus: Sendable, Hashable {
     public var lastError: String?
     public var lastErrorKind: String?
     public var probeLast: Duration?
-    /// Recent probe latencies, newest last (bounded).
-    public var probeWindow: [Duration] = []
+    /// Recent probe latencies (the last 300).
+    public var probeWindow = ProbeWindow()
     public var connectionFailures = 0
     public var reconnects = 0
     public var forceReconnects = 0
@@ -104,8 +104,6 @@ public struct TargetStatus: Sendable, Hashable {
         let index = min(sorted.count - 1, Int((percentile / 100 * Double(sorted.count - 1)).rounded()))
         return sorted[index]
     }
-
-    static let probeWindowSize = 300
 
     /// Healthy, unless the cluster's state makes it degraded: anomalies, unreachable primaries, uncovered slots, an
     /// unreachable seed, a problem of the whole cluster.
@@ -276,7 +274,6 @@ public struct TargetStatus: Sendable, Hashable {
         case .probe(let latency):
             self.probeLast = latency
             self.probeWindow.append(latency)
-            if self.probeWindow.count > Self.probeWindowSize { self.probeWindow.removeFirst() }
             // A probe answered on the current connection (a late one of a failed connection is never published):
             // the target is up, whatever it was before.
             if self.awaitingProbe || (!self.unresponsive && self.state != .healthy && self.state != .degraded) {
