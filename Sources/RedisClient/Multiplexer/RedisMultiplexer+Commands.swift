@@ -24,11 +24,11 @@ extension RedisMultiplexer {
     }
 
     /// The common case, once per command: the interactive connection when it is up, with the command's timeout
-    /// (relaxed in a maintenance window), the keepalive's bookkeeping done under the same lock with one reading of
-    /// the clock. Nil: no live connection now (the caller waits for one per the backlog policy).
-    func readyConnection(timeout: Duration?) -> (RedisConnection, Duration)? {
+    /// (relaxed in a maintenance window), the keepalive's bookkeeping done under the same lock, at `now` (a caller
+    /// that has read the clock already passes its reading). Nil: no live connection now (the caller waits for one
+    /// per the backlog policy).
+    func readyConnection(timeout: Duration?, now: ContinuousClock.Instant = .now) -> (RedisConnection, Duration)? {
         let base = timeout ?? self.configuration.connection.commandTimeout
-        let now = ContinuousClock.now
         return self.state.withLock { state -> (RedisConnection, Duration)? in
             guard let connection = state.interactive.connection, connection.isActive else { return nil }
             state.lastUsedAt = now

@@ -13,7 +13,7 @@ extension ResilientRedisClient {
         let multiplexer = self.current
         do {
             // The common case: a live connection, straight to it with no frame between (every command takes this path).
-            if let (connection, remaining) = multiplexer.readyConnection(timeout: timeout) {
+            if let (connection, remaining) = multiplexer.readyConnection(timeout: timeout, now: started) {
                 return try await connection.send(command, timeout: remaining)
             }
             return try await multiplexer.send(command, timeout: timeout)
