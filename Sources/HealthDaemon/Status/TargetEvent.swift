@@ -15,8 +15,8 @@ enum TargetEvent: Sendable {
     case topologyMode(String)
     /// What the pub/sub canary saw.
     case canary(CanaryChange)
-    /// The first subscription of the target's client: the folding loop starts the canary (it runs only while
-    /// something is subscribed). Nothing to fold.
+    /// The first subscription of the target's client: the folding loop tells the supervisor's task, which starts the
+    /// canary (it runs only while something is subscribed). Nothing to fold.
     case subscribed
 }
 
