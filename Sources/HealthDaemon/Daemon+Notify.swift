@@ -4,9 +4,13 @@ extension Daemon {
     /// A supervisor's state changed. Its notices come in order (its status has one writer): the newest is the last.
     /// Notices of a supervisor no longer running its target (a reload replaced or removed it) are ignored.
     func stateChanged(_ status: TargetStatus, from sender: ObjectIdentifier?) {
-        let current = self.state.withLock { state -> Bool in
-            guard let sender, state.running[status.name] == sender else { return false }
-            state.latest[status.name] = status
+        // Kept without its probe latencies (the line does not show them): a copy sharing the supervisor's window
+        // would make the supervisor's next probe copy the whole window, two of them per target from then on.
+        var kept = status
+        kept.probeWindow = ProbeWindow()
+        let current = self.state.withLock { [kept] state -> Bool in
+            guard let sender, state.running[kept.name] == sender else { return false }
+            state.latest[kept.name] = kept
             return true
         }
         if current { self.statusChangesContinuation.yield() }

@@ -59,7 +59,7 @@ public final class Daemon: ControlBackend {
         /// reload changes.
         var passwordHashes: [String: Int] = [:]
         /// The status each target's supervisor last reported with a state change (they come in order: one writer
-        /// per target).
+        /// per target), without its probe window.
         var latest: [String: TargetStatus] = [:]
 
         /// Sets the supervisors (configuration order) and which one runs each target.

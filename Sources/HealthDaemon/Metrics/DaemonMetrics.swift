@@ -9,7 +9,7 @@ public final class DaemonMetrics: Sendable {
     static let probeBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
     public init(version: String) {
-        self.registry = MetricsRegistry(families: Self.families)
+        self.registry = MetricsRegistry(families: Self.families, targetSeries: Self.targetSeries)
         self.registry.set("redis_healthd_build_info", ["version": version], to: 1)
     }
 
@@ -95,8 +95,27 @@ public final class DaemonMetrics: Sendable {
         ("suppressed", "in-progress"),
     ]
 
+    /// The series every target has from its start (kept compactly, see ``MetricsRegistry``): those ``register(target:)``
+    /// sets up, and the probe histogram.
+    static let targetSeries: [MetricsRegistry.TargetSeries] = {
+        var series: [MetricsRegistry.TargetSeries] = [
+            .init("redis_healthd_target_up"), .init("redis_healthd_topology_anomalies"),
+            .init("redis_healthd_maintenance_window_active"), .init("redis_healthd_maintenance_events_suppressed_total"),
+            .init("redis_healthd_canary_missed_total"), .init("redis_healthd_probe_duration_seconds"),
+        ]
+        series += TargetStatus.State.allCases.map { .init("redis_healthd_target_state", [("state", $0.rawValue)]) }
+        series += ["connection", "forced"].map { .init("redis_healthd_reconnects_total", [("level", $0)]) }
+        series += connectionFailureKinds.map { .init("redis_healthd_connection_failures_total", [("kind", $0)]) }
+        series += forceReconnectDecisions.map {
+            .init("redis_healthd_force_reconnect_decisions_total", [("decision", $0.0), ("reason", $0.1)])
+        }
+        series += ["ok", "failed"].map { .init("redis_healthd_topology_refreshes_total", [("outcome", $0)]) }
+        return series
+    }()
+
     /// Sets up a target's series so they exist (at zero) before anything happens.
     func register(target: String) {
+        self.registry.addTarget(target)
         self.registry.set("redis_healthd_target_up", ["target": target], to: 0)
         self.registry.set("redis_healthd_topology_anomalies", ["target": target], to: 0)
         self.registry.set("redis_healthd_maintenance_window_active", ["target": target], to: 0)

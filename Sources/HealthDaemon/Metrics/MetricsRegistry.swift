@@ -6,6 +6,11 @@ import Synchronization
 ///
 /// Every operation is one lock and one dictionary lookup: with 1,000 targets recording a probe a second each, and
 /// tens of series per target registered at start, nothing here grows with the number of series.
+///
+/// The series every target has from its start (``TargetSeries``: a fixed set of families and label values) are
+/// kept per target in one flat array of values, not as a dictionary entry and a label string each: with 1,000
+/// targets that was about 5 MB, most of the daemon's memory after its tasks. Other series (label values known
+/// only when they come: a topology change's kind, a node) are kept by their rendered labels.
 final class MetricsRegistry: Sendable {
     enum Kind: Sendable, Equatable {
         case counter
@@ -36,25 +41,102 @@ final class MetricsRegistry: Sendable {
         var count: UInt64 = 0
     }
 
+    /// The series each target has from its start: a family and the labels after `target` (none for a family
+    /// labelled by target alone). Each takes one value, a histogram its buckets, `+Inf`, count and sum.
+    struct TargetSeries: Sendable {
+        let family: String
+        let labels: [(key: String, value: String)]
+
+        init(_ family: String, _ labels: [(key: String, value: String)] = []) {
+            self.family = family
+            self.labels = labels
+        }
+    }
+
+    /// Where each ``TargetSeries`` is in a target's values.
+    private struct TargetLayout: Sendable {
+        struct Entry: Sendable {
+            let family: String
+            /// The labels after `target`, rendered (`kind="socket"`), empty for none.
+            let labels: String
+            let slot: Int
+            /// A histogram's bucket bounds (nil: one value).
+            let buckets: [Double]?
+        }
+
+        let entries: [Entry]
+        /// Family → rendered labels after `target` → slot.
+        let slots: [String: [String: Int]]
+        let width: Int
+
+        init(_ series: [TargetSeries], families: [String: Family]) {
+            var entries: [Entry] = []
+            var slots: [String: [String: Int]] = [:]
+            var width = 0
+            for item in series {
+                guard let family = families[item.family] else { preconditionFailure("metric family \(item.family) is not declared") }
+                let labels = MetricsRegistry.render(item.labels)
+                guard slots[item.family]?[labels] == nil else { continue }
+                var buckets: [Double]?
+                if case .histogram(let bounds) = family.kind { buckets = bounds }
+                entries.append(Entry(family: item.family, labels: labels, slot: width, buckets: buckets))
+                slots[item.family, default: [:]][labels] = width
+                width += buckets.map { $0.count + 3 } ?? 1
+            }
+            self.entries = entries
+            self.slots = slots
+            self.width = width
+        }
+    }
+
     private struct Store {
         /// Family name → rendered label set (`target="a",kind="socket"`) → series.
         var series: [String: [String: Series]] = [:]
+        /// Target → the values of its ``TargetSeries``, in layout order.
+        var targets: [String: [Double]] = [:]
     }
 
     private let families: [String: Family]
+    private let layout: TargetLayout
     private let store = Mutex(Store())
 
-    init(families: [Family]) {
+    /// `targetSeries`: the series ``addTarget(_:)`` gives every target.
+    init(families: [Family], targetSeries: [TargetSeries] = []) {
         self.families = Dictionary(families.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.layout = TargetLayout(targetSeries, families: self.families)
+    }
+
+    /// Gives `target` its ``TargetSeries`` at zero (those it has keep their values). A histogram's series shows once
+    /// it has an observation, as any histogram's.
+    func addTarget(_ target: String) {
+        let width = self.layout.width
+        self.store.withLock { store in
+            if store.targets[target] == nil { store.targets[target] = Array(repeating: 0, count: width) }
+        }
+    }
+
+    /// Changes one of a target's own values in place: false when `name` and `labels` are not one of its
+    /// ``TargetSeries`` (or the target has none), for the general store to take.
+    private func updateTarget(_ name: String, _ labels: KeyValuePairs<String, String>, _ change: (inout [Double], Int) -> Void) -> Bool {
+        guard let first = labels.first, first.key == "target", let byLabels = self.layout.slots[name] else { return false }
+        let rest = labels.count == 1 ? "" : Self.render(labels.dropFirst())
+        guard let slot = byLabels[rest] else { return false }
+        return self.store.withLock { store in
+            guard let index = store.targets.index(forKey: first.value) else { return false }
+            change(&store.targets.values[index], slot)
+            return true
+        }
     }
 
     /// Adds `amount` to a counter, creating the series at 0 first (`amount: 0` only creates it).
     func increment(_ name: String, _ labels: KeyValuePairs<String, String>, by amount: UInt64 = 1) {
+        if self.updateTarget(name, labels, { $0[$1] += Double(amount) }) { return }
         self.update(name, labels) { $0.value += Double(amount) }
     }
 
     /// Sets a gauge.
     func set(_ name: String, _ labels: KeyValuePairs<String, String>, to value: Double) {
+        if self.updateTarget(name, labels, { $0[$1] = value }) { return }
         self.update(name, labels) { $0.value = value }
     }
 
@@ -62,6 +144,13 @@ final class MetricsRegistry: Sendable {
     func observe(_ name: String, _ labels: KeyValuePairs<String, String>, _ value: Double) {
         guard case .histogram(let bounds) = self.families[name]?.kind else { return }
         let bucket = bounds.firstIndex { value <= $0 } ?? bounds.count
+        let recorded = self.updateTarget(name, labels) { values, slot in
+            // Buckets (the last one +Inf), then count and sum.
+            values[slot + bucket] += 1
+            values[slot + bounds.count + 1] += 1
+            values[slot + bounds.count + 2] += value
+        }
+        if recorded { return }
         self.update(name, labels) { series in
             if series.buckets.isEmpty { series.buckets = Array(repeating: 0, count: bounds.count + 1) }
             series.buckets[bucket] += 1
@@ -86,7 +175,23 @@ final class MetricsRegistry: Sendable {
 
     /// The text exposition format (version 0.0.4).
     func exposition() -> String {
-        let snapshot = self.store.withLock { $0.series }
+        let (general, targets) = self.store.withLock { ($0.series, $0.targets) }
+        var snapshot = general
+        for (target, values) in targets {
+            let prefix = Self.render(["target": target])
+            for entry in self.layout.entries {
+                let labels = entry.labels.isEmpty ? prefix : prefix + "," + entry.labels
+                if let bounds = entry.buckets {
+                    let count = values[entry.slot + bounds.count + 1]
+                    guard count > 0 else { continue }
+                    let buckets = values[entry.slot...(entry.slot + bounds.count)].map { UInt64($0) }
+                    snapshot[entry.family, default: [:]][labels] = Series(
+                        value: values[entry.slot + bounds.count + 2], buckets: buckets, count: UInt64(count))
+                } else {
+                    snapshot[entry.family, default: [:]][labels] = Series(value: values[entry.slot])
+                }
+            }
+        }
         var output = ""
         output.reserveCapacity(snapshot.values.reduce(0) { $0 + $1.count } * 96)
         for name in snapshot.keys.sorted() {
@@ -118,7 +223,7 @@ final class MetricsRegistry: Sendable {
     private static func braced(_ labels: String) -> String { labels.isEmpty ? "" : "{\(labels)}" }
 
     /// `target="a",kind="socket"`, label values escaped as the exposition format requires (`\`, `"`, line feed).
-    static func render(_ labels: KeyValuePairs<String, String>) -> String {
+    static func render<Labels: Sequence<(key: String, value: String)>>(_ labels: Labels) -> String {
         // Nearly always nothing to escape: plain interpolation then.
         if labels.allSatisfy({ !$0.value.utf8.contains { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") } }) {
             return labels.map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",")
