@@ -19,7 +19,10 @@ final class LivenessMonitor: Sendable {
 
     typealias Machine = LivenessStateMachine<ContinuousClock.Instant>
 
-    private struct State {
+    /// The monitor's state: touched on the event loop only (every entry goes through ``onLoop(_:)``, the timer and
+    /// the probes' callbacks run there). A class of its own, read and changed in place: this runs for every probe
+    /// of every connection, where a box copying the whole state on each read showed in the daemon's profile.
+    private final class State: @unchecked Sendable {
         var machine: Machine
         var interactive: RedisConnection?
         var subscriber: RedisConnection?
@@ -27,59 +30,69 @@ final class LivenessMonitor: Sendable {
         var timerAt: ContinuousClock.Instant?
         var stopped = false
         weak var owner: (any Owner)?
+
+        init(machine: Machine) {
+            self.machine = machine
+        }
     }
 
     let eventLoop: any EventLoop
     /// The loop's shared timers: the monitors of one probe slot wait for one NIO timer.
     private let timers: LoopTimers
-    private let state: NIOLoopBoundBox<State>
+    private let _state: State
+
+    /// The state, on the loop.
+    private var state: State {
+        self.eventLoop.assertInEventLoop()
+        return self._state
+    }
 
     init(configuration: Machine.Configuration, eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
         self.timers = LoopTimers.on(eventLoop)
-        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(machine: Machine(configuration: configuration)), eventLoop: eventLoop)
+        self._state = State(machine: Machine(configuration: configuration))
     }
 
     // MARK: events (from any thread)
 
     /// Sets who the monitor works for (held weakly): before any connection event.
     func setOwner(_ owner: any Owner) {
-        self.onLoop { $0.state.value.owner = owner }
+        self.onLoop { $0.state.owner = owner }
     }
 
     /// `connection` is the endpoint's interactive connection now: it is probed at once.
     func interactiveConnected(_ connection: RedisConnection) {
         self.onLoop { monitor in
-            guard !monitor.state.value.stopped else { return }
-            monitor.state.value.interactive = connection
-            monitor.run(monitor.state.value.machine.interactiveConnected(now: .now))
+            guard !monitor.state.stopped else { return }
+            monitor.state.interactive = connection
+            monitor.run(monitor.state.machine.interactiveConnected(now: .now))
         }
     }
 
     /// `connection` has ended; nothing of it counts any more.
     func interactiveDisconnected(_ connection: RedisConnection) {
         self.onLoop { monitor in
-            guard monitor.state.value.interactive === connection else { return }
-            monitor.state.value.interactive = nil
-            monitor.state.value.machine.interactiveDisconnected()
+            guard monitor.state.interactive === connection else { return }
+            monitor.state.interactive = nil
+            monitor.state.machine.interactiveDisconnected()
             monitor.reschedule()
         }
     }
 
     func subscriberConnected(_ connection: RedisConnection) {
         self.onLoop { monitor in
-            guard !monitor.state.value.stopped else { return }
-            monitor.state.value.subscriber = connection
-            monitor.state.value.machine.subscriberConnected(now: .now)
+            guard !monitor.state.stopped else { return }
+            monitor.state.subscriber = connection
+            monitor.state.machine.subscriberConnected(now: .now)
             monitor.reschedule()
         }
     }
 
     func subscriberDisconnected(_ connection: RedisConnection) {
         self.onLoop { monitor in
-            guard monitor.state.value.subscriber === connection else { return }
-            monitor.state.value.subscriber = nil
-            monitor.state.value.machine.subscriberDisconnected()
+            guard monitor.state.subscriber === connection else { return }
+            monitor.state.subscriber = nil
+            monitor.state.machine.subscriberDisconnected()
             monitor.reschedule()
         }
     }
@@ -87,11 +100,11 @@ final class LivenessMonitor: Sendable {
     /// Stops for good: the timer cancelled, the connections let go.
     func stop() {
         self.onLoop { monitor in
-            monitor.state.value.stopped = true
-            if let timer = monitor.state.value.timer { monitor.timers.cancel(timer) }
-            monitor.state.value.timer = nil
-            monitor.state.value.interactive = nil
-            monitor.state.value.subscriber = nil
+            monitor.state.stopped = true
+            if let timer = monitor.state.timer { monitor.timers.cancel(timer) }
+            monitor.state.timer = nil
+            monitor.state.interactive = nil
+            monitor.state.subscriber = nil
         }
     }
 
@@ -110,64 +123,68 @@ final class LivenessMonitor: Sendable {
         for action in actions {
             switch action {
             case .sendProbe:
-                guard let connection = self.state.value.interactive else { continue }
+                guard let connection = self.state.interactive else { continue }
                 let monitor = self
-                guard let owner = self.state.value.owner else { continue }
-                connection.send(RESPCommand("PING"), timeout: owner.probeTimeout) { result in
-                    monitor.onLoop { $0.probeFinished(on: connection, result) }
+                guard let owner = self.state.owner else { continue }
+                // The callback runs on the connection's event loop, which is this monitor's.
+                connection.send(Self.ping, timeout: owner.probeTimeout) { result in
+                    monitor.probeFinished(on: connection, result)
                 }
             case .sendKeepalive(.interactive):
-                self.state.value.interactive?.sendDetached(RESPCommand("PING"))
+                self.state.interactive?.sendDetached(Self.ping)
             case .sendKeepalive(.subscriber):
                 // A timeout here that leaves the connection silent too long closes it (the command queue's rule).
-                self.state.value.subscriber?.sendDetached(RESPCommand("PING"))
+                self.state.subscriber?.sendDetached(Self.ping)
             case .report(let report):
-                guard let connection = self.state.value.interactive else { continue }
-                self.state.value.owner?.liveness(report, on: connection)
+                guard let connection = self.state.interactive else { continue }
+                self.state.owner?.liveness(report, on: connection)
             }
         }
         self.reschedule()
     }
 
+    /// Probes and keepalives: encoded once for the process.
+    private static let ping = RESPCommand("PING")
+
     private func probeFinished(on connection: RedisConnection, _ result: Result<RESPValue, RedisClientError>) {
-        guard self.state.value.interactive === connection else { return }
+        guard self.state.interactive === connection else { return }
         switch result {
         case .success:
-            self.run(self.state.value.machine.probeAnswered(now: .now))
+            self.run(self.state.machine.probeAnswered(now: .now))
         case .failure(let error):
-            self.run(self.state.value.machine.probeMissed(now: .now, error: error.description))
+            self.run(self.state.machine.probeMissed(now: .now, error: error.description))
         }
     }
 
     private var lastUsed: ContinuousClock.Instant {
-        self.state.value.owner?.lastUsedAt ?? .now
+        self.state.owner?.lastUsedAt ?? .now
     }
 
     private var subscriberLastRead: ContinuousClock.Instant? {
-        self.state.value.subscriber?.lastReadAtOnEventLoop.map(ProbeClock.instant)
+        self.state.subscriber?.lastReadAtOnEventLoop.map(ProbeClock.instant)
     }
 
     private func reschedule() {
-        guard !self.state.value.stopped else { return }
-        let next = self.state.value.machine.nextWakeup(lastUsed: self.lastUsed, subscriberLastRead: self.subscriberLastRead)
-        guard next != self.state.value.timerAt else { return }
-        if let timer = self.state.value.timer { self.timers.cancel(timer) }
-        self.state.value.timerAt = next
+        guard !self.state.stopped else { return }
+        let next = self.state.machine.nextWakeup(lastUsed: self.lastUsed, subscriberLastRead: self.subscriberLastRead)
+        guard next != self.state.timerAt else { return }
+        if let timer = self.state.timer { self.timers.cancel(timer) }
+        self.state.timerAt = next
         guard let next else {
-            self.state.value.timer = nil
+            self.state.timer = nil
             return
         }
         // The same instant gives the same NIO deadline in every monitor: the monitors of one probe slot share one
         // timer and fire in one turn.
-        self.state.value.timer = self.timers.schedule(at: ProbeClock.deadline(next)) { [self] in self.timerFired() }
+        self.state.timer = self.timers.schedule(at: ProbeClock.deadline(next)) { [self] in self.timerFired() }
     }
 
     private func timerFired() {
-        self.state.value.timer = nil
-        self.state.value.timerAt = nil
-        guard !self.state.value.stopped else { return }
+        self.state.timer = nil
+        self.state.timerAt = nil
+        guard !self.state.stopped else { return }
         self.run(
-            self.state.value.machine.timerFired(now: .now, lastUsed: self.lastUsed, subscriberLastRead: self.subscriberLastRead))
+            self.state.machine.timerFired(now: .now, lastUsed: self.lastUsed, subscriberLastRead: self.subscriberLastRead))
     }
 }
 
