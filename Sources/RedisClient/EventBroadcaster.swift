@@ -9,14 +9,16 @@ final class EventBroadcaster<Event: Sendable>: Sendable {
         case callback(@Sendable (Event?) -> Void)
     }
 
-    private let observers = Mutex<(next: Int, observers: [Int: Observer])>((0, [:]))
+    /// In the order added; an array, so that publishing takes it with a retain, not a copy (every probe of every
+    /// connection is an event).
+    private let observers = Mutex<(next: Int, observers: [(id: Int, observer: Observer)])>((0, []))
 
     /// A new stream of every event from now on.
     func stream() -> AsyncStream<Event> {
         let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(10_000))
         let id = self.add(.stream(continuation))
         continuation.onTermination = { [weak self] _ in
-            _ = self?.observers.withLock { $0.observers.removeValue(forKey: id) }
+            self?.observers.withLock { $0.observers.removeAll { $0.id == id } }
         }
         return stream
     }
@@ -31,14 +33,14 @@ final class EventBroadcaster<Event: Sendable>: Sendable {
     private func add(_ observer: Observer) -> Int {
         self.observers.withLock { observers in
             defer { observers.next += 1 }
-            observers.observers[observers.next] = observer
+            observers.observers.append((observers.next, observer))
             return observers.next
         }
     }
 
     func publish(_ event: Event) {
-        let observers = self.observers.withLock { Array($0.observers.values) }
-        for observer in observers {
+        let observers = self.observers.withLock { $0.observers }
+        for (_, observer) in observers {
             switch observer {
             case .stream(let continuation): continuation.yield(event)
             case .callback(let callback): callback(event)
@@ -49,10 +51,10 @@ final class EventBroadcaster<Event: Sendable>: Sendable {
     /// Ends every stream and tells every callback.
     func finish() {
         let observers = self.observers.withLock { observers in
-            defer { observers.observers = [:] }
-            return Array(observers.observers.values)
+            defer { observers.observers = [] }
+            return observers.observers
         }
-        for observer in observers {
+        for (_, observer) in observers {
             switch observer {
             case .stream(let continuation): continuation.finish()
             case .callback(let callback): callback(nil)
