@@ -34,24 +34,19 @@ final class LoopTimers: Sendable {
         self.state = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: eventLoop)
     }
 
-    /// Loops and their timers. A loop is held weakly: an entry whose loop is gone (tests' embedded loops) is
-    /// replaced, never handed out for another loop that happens to reuse its address.
-    private static let registry = Mutex<[ObjectIdentifier: (loop: Weak, timers: LoopTimers)]>([:])
-
-    private struct Weak: @unchecked Sendable {
-        // @unchecked: a weak reference to an event loop, itself Sendable; only compared for identity.
-        weak var loop: (any EventLoop)?
-    }
+    /// Loops and their timers. Each entry holds its loop (through its timers): an address is never reused while
+    /// its entry is there. Never a weak reference: an object weakly referenced once keeps its reference counts in a
+    /// side table for life, and an event loop is retained and released on every turn of NIO's paths (measured:
+    /// ~10 % of the daemon's CPU with 1,000 targets went to the slow path).
+    private static let registry = Mutex<[ObjectIdentifier: LoopTimers]>([:])
 
     /// The timers of `eventLoop` (made at the first call for it).
     static func on(_ eventLoop: any EventLoop) -> LoopTimers {
         let key = ObjectIdentifier(eventLoop)
         return self.registry.withLock { registry in
-            if let entry = registry[key], entry.loop.loop === eventLoop { return entry.timers }
-            // Entries of loops that are gone are dropped whenever a new loop comes (tests make many).
-            registry = registry.filter { $0.value.loop.loop != nil }
+            if let timers = registry[key] { return timers }
             let timers = LoopTimers(eventLoop: eventLoop)
-            registry[key] = (Weak(loop: eventLoop), timers)
+            registry[key] = timers
             return timers
         }
     }
