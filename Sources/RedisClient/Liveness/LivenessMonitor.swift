@@ -29,7 +29,10 @@ final class LivenessMonitor: Sendable {
         var timer: LoopTimers.Token?
         var timerAt: ContinuousClock.Instant?
         var stopped = false
-        weak var owner: (any Owner)?
+        /// Held strongly from the first connection until ``stop()`` (the owner's shutdown): a weak reference would
+        /// move the owner's reference counts to a side table for life, the slow path on every retain, and the
+        /// monitor reads it on every probe. An owner that never connects is never held.
+        var owner: (any Owner)?
 
         init(machine: Machine) {
             self.machine = machine
@@ -55,15 +58,12 @@ final class LivenessMonitor: Sendable {
 
     // MARK: events (from any thread)
 
-    /// Sets who the monitor works for (held weakly): before any connection event.
-    func setOwner(_ owner: any Owner) {
-        self.onLoop { $0.state.owner = owner }
-    }
-
-    /// `connection` is the endpoint's interactive connection now: it is probed at once.
-    func interactiveConnected(_ connection: RedisConnection) {
+    /// `connection` is the endpoint's interactive connection now: it is probed at once. `owner`: who the monitor
+    /// works for (held until ``stop()``).
+    func interactiveConnected(_ connection: RedisConnection, owner: any Owner) {
         self.onLoop { monitor in
             guard !monitor.state.stopped else { return }
+            monitor.state.owner = owner
             monitor.state.interactive = connection
             monitor.run(monitor.state.machine.interactiveConnected(now: .now))
         }
@@ -79,9 +79,10 @@ final class LivenessMonitor: Sendable {
         }
     }
 
-    func subscriberConnected(_ connection: RedisConnection) {
+    func subscriberConnected(_ connection: RedisConnection, owner: any Owner) {
         self.onLoop { monitor in
             guard !monitor.state.stopped else { return }
+            monitor.state.owner = owner
             monitor.state.subscriber = connection
             monitor.state.machine.subscriberConnected(now: .now)
             monitor.reschedule()
@@ -105,6 +106,7 @@ final class LivenessMonitor: Sendable {
             monitor.state.timer = nil
             monitor.state.interactive = nil
             monitor.state.subscriber = nil
+            monitor.state.owner = nil
         }
     }
 

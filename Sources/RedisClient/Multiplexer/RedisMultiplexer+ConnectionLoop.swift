@@ -122,8 +122,8 @@ extension RedisMultiplexer {
             ifCurrent: connection, role: role)
         if role == .subscriber { self.emit(.subscribed(channels: self.subscriptions.count)) }
         switch role {
-        case .interactive: self.liveness.interactiveConnected(connection)
-        case .subscriber: self.liveness.subscriberConnected(connection)
+        case .interactive: self.liveness.interactiveConnected(connection, owner: self)
+        case .subscriber: self.liveness.subscriberConnected(connection, owner: self)
         }
         if role == .interactive, let refusal = connection.maintenanceNotificationsRefusal {
             self.emit(.maintenanceNotificationsRefused(endpoint: endpoint, message: refusal), ifCurrent: connection, role: role)

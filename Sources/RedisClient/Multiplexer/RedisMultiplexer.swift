@@ -108,7 +108,6 @@ public final class RedisMultiplexer: Sendable {
                 probeFailures: configuration.probeFailures, idlePingInterval: configuration.idlePingInterval),
             eventLoop: eventLoopGroup.next())
         self.taskExecutor = EventLoopTaskExecutor(eventLoop: self.liveness.eventLoop)
-        self.liveness.setOwner(self)
     }
 
     func emit(_ event: MultiplexerEvent) {
