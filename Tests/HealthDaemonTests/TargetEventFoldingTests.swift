@@ -238,4 +238,37 @@ struct TargetEventFoldingTests {
         #expect(daemon.state.withLock { $0.latest["cache-a"]?.state } == .connecting)
         #expect(daemon.currentStatusLine.hasPrefix("0/1 targets healthy; cache-a connecting"), "\(daemon.currentStatusLine)")
     }
+    @Test("a probe answered on an up target with nothing of it waiting is recorded in place (figures and histogram, no notice); before the target is up, or while an event of it waits, it goes through the loop")
+    func probeInPlace() throws {
+        let notices = Notices()
+        let supervisor = try self.supervisor(notices)
+        let histogramCount = { () -> String? in
+            supervisor.metrics?.exposition().split(separator: "\n")
+                .first { $0.hasPrefix(#"redis_healthd_probe_duration_seconds_count{target="cache-a"}"#) }.map(String.init)
+        }
+        // Starting: the answer makes the target healthy, which only the loop may do.
+        #expect(!supervisor.recordProbeInPlace(.milliseconds(1)))
+        supervisor.fold(.multiplexer(.connecting(role: .interactive, endpoint: Self.endpoint, attempt: 0)), now: Self.now)
+        supervisor.fold(.multiplexer(.connected(role: .interactive, endpoint: Self.endpoint, protocolVersion: 3, restored: false)), now: Self.now)
+        // Connected, its first probe awaited: still the loop's.
+        #expect(!supervisor.recordProbeInPlace(.milliseconds(1)))
+        supervisor.fold(.multiplexer(.probe(latency: .milliseconds(1))), now: Self.now)
+        #expect(supervisor.status.withLock { $0.state } == .healthy)
+        let noticed = notices.all.count
+
+        #expect(supervisor.recordProbeInPlace(.milliseconds(2)))
+        #expect(supervisor.status.withLock { $0.probeLast } == .milliseconds(2))
+        #expect(supervisor.status.withLock { $0.probeWindow.count } == 2)
+        #expect(supervisor.status.withLock { $0.state } == .healthy)
+        #expect(notices.all.count == noticed)
+        #expect(histogramCount() == #"redis_healthd_probe_duration_seconds_count{target="cache-a"} 2"#)
+
+        // An event of the target waits to be folded: the answer must not overtake it.
+        supervisor.submit(.multiplexer(.connectionFailed(role: .interactive, endpoint: Self.endpoint, kind: .connectionClosed, message: "gone")))
+        #expect(!supervisor.recordProbeInPlace(.milliseconds(3)))
+        #expect(supervisor.status.withLock { $0.probeLast } == .milliseconds(2))
+        // After the end of its events, nothing is recorded any more.
+        supervisor.finishEvents()
+        #expect(!supervisor.recordProbeInPlace(.milliseconds(4)))
+    }
 }

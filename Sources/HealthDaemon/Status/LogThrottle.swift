@@ -52,6 +52,9 @@ struct LogThrottle: Sendable, Hashable {
         return summary
     }
 
+    /// Whether a run of failures is under way (``recovered(now:)`` would end one).
+    var inRun: Bool { self.runStart != nil }
+
     /// The run ended (the connection is back): how many failures it had and how long it lasted; nil when there
     /// was no run.
     mutating func recovered(now: Double) -> (failures: Int, seconds: Double)? {

@@ -78,6 +78,7 @@ extension TargetSupervisor {
 
     /// One item of this target, from the folding loop (``EventFolder``), in the order submitted.
     func fold(_ item: EventFolder.Item, now: Double) {
+        defer { self.unfolded.subtract(1, ordering: .releasing) }
         switch item {
         case .event(.subscribed):
             self.wakeForSignal { $0.subscribed = true }
@@ -109,6 +110,28 @@ extension TargetSupervisor {
         case .subscribed:
             break
         }
+    }
+
+    /// A probe's answer recorded where it arrives (the connection's event loop), not through the folding loop, when
+    /// that is the same as folding it in order: the target is up and its probe is not awaited (the answer changes
+    /// no state: no notice, hook or log), nothing of the target waits to be folded (nothing is overtaken; events
+    /// of the connection come one at a time, so none comes meanwhile), and no per-probe duty waits (no failure run
+    /// to close, no certificate to watch). Then it only sets the probe figures and the histogram, under their
+    /// locks; false: submit it. With 1,000 targets each probing every second, the probes are nearly all of the
+    /// events, and each one through the loop cost about a tenth of the daemon's CPU.
+    func recordProbeInPlace(_ latency: Duration) -> Bool {
+        guard self.unfolded.load(ordering: .acquiring) == 0, !self.eventsEnded.load(ordering: .acquiring) else { return false }
+        guard !self.throttles.withLock({ $0.suppressions.inRun }), self.certificateWatch.withLock({ $0.nodes.isEmpty }) else {
+            return false
+        }
+        let event = MultiplexerEvent.probe(latency: latency)
+        let recorded = self.status.withLock { status -> Bool in
+            guard !status.awaitingProbe, status.state == .healthy || status.state == .degraded else { return false }
+            _ = status.apply(event, now: 0)  // a probe that changes no state does not read the time
+            return true
+        }
+        if recorded { self.metrics?.record(event, target: self.target.name) }
+        return recorded
     }
 
     /// One event of the target's own connection; its texts are scrubbed of the password first.

@@ -18,7 +18,8 @@ public final class TargetSupervisor: Sendable {
     public let target: DaemonConfiguration.Target
     public let client: ResilientRedisClient
     let password: RedisSecret?
-    /// Set up by `init`, then written only by the folding loop (``fold(_:now:)``); read by anyone under its lock.
+    /// Set up by `init`, then written only by the folding loop (``fold(_:now:)``), and by a probe's answer that
+    /// changes nothing but the probe figures (``recordProbeInPlace(_:)``); read by anyone under its lock.
     let status: Mutex<TargetStatus>
     /// Where everything that changes the status goes, in the order each source emitted it: the daemon's folder (one
     /// loop for all its targets) or this supervisor's own. Unbounded: no state-changing event is ever dropped. Each
@@ -28,6 +29,8 @@ public final class TargetSupervisor: Sendable {
     let ownsFolder: Bool
     /// Set when the events end (the client ended, or ``run()`` did): later ones are not submitted.
     let eventsEnded = Atomic<Bool>(false)
+    /// Items submitted to ``folder`` and not folded yet.
+    let unfolded = Atomic<Int>(0)
     /// What the folding loop tells ``run()``'s task: the first subscription came, the events have ended.
     let foldSignals = Mutex(FoldSignals())
     /// What of a run of failures reaches the log (per connection role, per cluster node, force-reconnect
@@ -129,12 +132,14 @@ public final class TargetSupervisor: Sendable {
     /// Hands `event` to the folding loop: never blocks, never drops (any thread, any task) until the events end.
     func submit(_ event: TargetEvent) {
         guard !self.eventsEnded.load(ordering: .acquiring) else { return }
+        self.unfolded.add(1, ordering: .releasing)
         self.folder.submit(.event(event), for: self)
     }
 
     /// The events end: what was submitted before is still folded, what comes later is not. The first call counts.
     func finishEvents() {
         guard !self.eventsEnded.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        self.unfolded.add(1, ordering: .releasing)
         self.folder.submit(.end, for: self)
     }
 
@@ -255,6 +260,7 @@ public final class TargetSupervisor: Sendable {
         // client shut down) ends the stream once the loop has folded what came before.
         self.client.observeEvents { [weak self] event in
             guard let self else { return }
+            if case .probe(let latency) = event, self.recordProbeInPlace(latency) { return }
             if let event { self.submit(.multiplexer(event)) } else { self.finishEvents() }
         }
     }
