@@ -23,6 +23,13 @@ def rss_mb(pid):
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
+def host_steal():
+    """(steal, total) jiffies of the whole machine: CPU time the hypervisor gave to others while this VM wanted it.
+    A busy host inflates every CPU figure here (the same work takes longer); the steal shows when it did."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
+
+
 def cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -139,7 +146,7 @@ def measure_daemon(binary, workdir, ports, n, seconds, interval):
             time.sleep(0.1)
         result["all_healthy_s"] = time.monotonic() - started if healthy == n else None
         time.sleep(2)
-        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        cpu0, t0, steal0 = cpu_seconds(proc.pid), time.monotonic(), host_steal()
         if n == 1:
             # Side by side with redis_exporter, which is scraped every second: so is this daemon's /metrics (the
             # code that renders it stays resident, as it does under a real Prometheus).
@@ -151,6 +158,8 @@ def measure_daemon(binary, workdir, ports, n, seconds, interval):
         else:
             time.sleep(seconds)
         result["cpu_percent"] = 100 * (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
+        steal1 = host_steal()
+        result["steal_percent"] = 100 * (steal1[0] - steal0[0]) / max(1, steal1[1] - steal0[1])
         result["rss_mb"] = rss_mb(proc.pid)
         timings = []
         for _ in range(10):
@@ -250,7 +259,7 @@ def main():
             scraped = ", /metrics scraped every 1 s" if n == 1 else ""
             line = (f"redis-healthd, {n} target(s) at {args.interval} probes{scraped}: READY=1 after {r['ready_ms']:.0f} ms; "
                     f"all healthy after {r['all_healthy_s']:.2f} s; RSS {r['rss_mb']:.1f} MB; "
-                    f"CPU {r['cpu_percent']:.2f} % of a core; status --json {r['status_ms'][0]:.1f} ms "
+                    f"CPU {r['cpu_percent']:.2f} % of a core (host steal {r['steal_percent']:.1f} %); status --json {r['status_ms'][0]:.1f} ms "
                     f"(max {r['status_ms'][1]:.1f} ms, {r['status_ms'][2] // 1024} KB)")
             if "reload_ms" in r:
                 line += f"; reload changing 1 target: READY=1 after {r['reload_ms']:.0f} ms, restarted [{r['reload_outcome']}], connections replaced: {r['reload_replaced']}"
