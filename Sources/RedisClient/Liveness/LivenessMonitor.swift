@@ -1,5 +1,6 @@
 import NIOCore
 import RESP
+import Synchronization
 
 /// Runs one endpoint's ``LivenessStateMachine`` on the endpoint's event loop: one timer at the machine's next
 /// wake-up, probes and keepalives sent with a callback that completes on that loop (the endpoint's connections
@@ -9,8 +10,6 @@ import RESP
 final class LivenessMonitor: Sendable {
     /// What the monitor asks of the endpoint's owner (the multiplexer), and tells it.
     protocol Owner: AnyObject, Sendable {
-        /// When a caller's command last went on the interactive connection.
-        var lastUsedAt: ContinuousClock.Instant { get }
         /// The probe's timeout now (relaxed in a maintenance window).
         var probeTimeout: Duration { get }
         /// Hands on an event about `connection` (a probe's latency, unresponsive, responsive).
@@ -40,6 +39,8 @@ final class LivenessMonitor: Sendable {
     }
 
     let eventLoop: any EventLoop
+    /// When a caller's command last went on the interactive connection (the owner writes it).
+    let lastUse: LastUse
     /// The loop's shared timers: the monitors of one probe slot wait for one NIO timer.
     private let timers: LoopTimers
     private let _state: State
@@ -50,8 +51,9 @@ final class LivenessMonitor: Sendable {
         return self._state
     }
 
-    init(configuration: Machine.Configuration, eventLoop: any EventLoop) {
+    init(configuration: Machine.Configuration, eventLoop: any EventLoop, lastUse: LastUse = LastUse()) {
         self.eventLoop = eventLoop
+        self.lastUse = lastUse
         self.timers = LoopTimers.on(eventLoop)
         self._state = State(machine: Machine(configuration: configuration))
     }
@@ -159,7 +161,7 @@ final class LivenessMonitor: Sendable {
     }
 
     private var lastUsed: ContinuousClock.Instant {
-        self.state.owner?.lastUsedAt ?? .now
+        self.lastUse.instant
     }
 
     private var subscriberLastRead: ContinuousClock.Instant? {
@@ -201,5 +203,29 @@ enum ProbeClock {
 
     static func instant(_ deadline: NIODeadline) -> ContinuousClock.Instant {
         epoch.clock.advanced(by: .nanoseconds((deadline - epoch.nio).nanoseconds))
+    }
+}
+
+/// When a caller's command last went on a connection: written by its multiplexer at every command, read by the
+/// liveness monitor at every probe (an atomic, not the multiplexer's lock).
+final class LastUse: Sendable {
+    /// Nanoseconds since ``ProbeClock/epoch``.
+    private let nanoseconds: Atomic<Int64>
+
+    init(_ instant: ContinuousClock.Instant = .now) {
+        self.nanoseconds = Atomic(Self.nanoseconds(instant))
+    }
+
+    var instant: ContinuousClock.Instant {
+        ProbeClock.epoch.clock.advanced(by: .nanoseconds(self.nanoseconds.load(ordering: .relaxed)))
+    }
+
+    func record(_ instant: ContinuousClock.Instant) {
+        self.nanoseconds.store(Self.nanoseconds(instant), ordering: .relaxed)
+    }
+
+    private static func nanoseconds(_ instant: ContinuousClock.Instant) -> Int64 {
+        let elapsed = ProbeClock.epoch.clock.duration(to: instant).components
+        return elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
     }
 }

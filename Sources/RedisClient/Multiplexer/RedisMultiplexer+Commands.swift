@@ -24,16 +24,17 @@ extension RedisMultiplexer {
     }
 
     /// The common case, once per command: the interactive connection when it is up, with the command's timeout
-    /// (relaxed in a maintenance window), the keepalive's bookkeeping done under the same lock, at `now` (a caller
+    /// (relaxed in a maintenance window), the keepalive's bookkeeping done (its last use), at `now` (a caller
     /// that has read the clock already passes its reading). Nil: no live connection now (the caller waits for one
     /// per the backlog policy).
     func readyConnection(timeout: Duration?, now: ContinuousClock.Instant = .now) -> (RedisConnection, Duration)? {
         let base = timeout ?? self.configuration.connection.commandTimeout
-        return self.state.withLock { state -> (RedisConnection, Duration)? in
+        let ready = self.state.withLock { state -> (RedisConnection, Duration)? in
             guard let connection = state.interactive.connection, connection.isActive else { return nil }
-            state.lastUsedAt = now
             return (connection, state.maintenance.timeout(base, now: now))
         }
+        if ready != nil { self.liveness.lastUse.record(now) }
+        return ready
     }
 
     /// Gets the interactive connection (waiting per the backlog policy) and runs `body` on it with what is left of
@@ -47,7 +48,7 @@ extension RedisMultiplexer {
         let timeout = self.relaxed(timeout ?? self.configuration.connection.commandTimeout)
         let connection = try await self.waitForConnection(command: command, timeout: timeout)
         let remaining = timeout - started.duration(to: .now)
-        self.state.withLock { $0.lastUsedAt = .now }
+        self.liveness.lastUse.record(.now)
         return try await body(connection, max(remaining, .milliseconds(1)))
     }
 

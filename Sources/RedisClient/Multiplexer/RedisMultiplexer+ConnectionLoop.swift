@@ -105,7 +105,7 @@ extension RedisMultiplexer {
         self.state.withLock { state in
             let arrival = state.withLifecycle(role) { $0.connectSucceeded(connection, now: .now) }
             if case .install = arrival {
-                if role == .interactive { state.lastUsedAt = .now }
+                if role == .interactive { self.liveness.lastUse.record(.now) }
                 if role == .subscriber { self.subscriptions.setConnection(connection) }
             }
             return arrival

@@ -7,7 +7,8 @@ extension RedisMultiplexer {
 }
 
 extension RedisMultiplexer: LivenessMonitor.Owner {
-    var lastUsedAt: ContinuousClock.Instant { self.state.withLock { $0.lastUsedAt } }
+    /// When a caller's command last went on the interactive connection.
+    var lastUsedAt: ContinuousClock.Instant { self.liveness.lastUse.instant }
 
     var probeTimeout: Duration { self.relaxed(self.configuration.probeTimeout) }
 

@@ -41,7 +41,6 @@ public final class RedisMultiplexer: Sendable {
     struct State: ~Copyable {
         var interactive: Lifecycle
         var subscriber: Lifecycle
-        var lastUsedAt: ContinuousClock.Instant = .now
         /// ``run()``'s own task, waiting for the shutdown or the first subscription.
         var runWaiter: CheckedContinuation<RunWakeup, Never>?
         /// The first subscription came while ``run()``'s task was not waiting.
