@@ -5,7 +5,7 @@ import Synchronization
 /// Where the targets' events wait to be folded, and the one loop that folds them: the daemon has one for all its
 /// targets; a supervisor running alone has its own.
 ///
-/// Every target's status still has one writer, and its events are folded in the order they were submitted; what
+/// Every target's state still has one writer, and its events are folded in the order they were submitted; what
 /// changes is that one task folds them for every target. With a task per target, each event (a probe's, every
 /// second, for each of 1,000 targets) woke that target's task on the task pool: a thread hop per event, about a
 /// quarter of the daemon's CPU. Here an event is appended under a lock, and the loop, woken once, folds everything

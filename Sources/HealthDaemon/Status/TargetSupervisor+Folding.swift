@@ -6,7 +6,9 @@ import Foundation
 import Logging
 import RedisClient
 
-/// The one writer of a target's status: the loop that folds every ``TargetEvent`` into it, in the order they came.
+/// The one writer of a target's state: the loop that folds every ``TargetEvent`` into its status, in the order they
+/// came (a probe's answer that changes nothing but the probe figures is recorded where it arrives:
+/// ``TargetSupervisor/recordProbeInPlace(_:)``).
 extension TargetSupervisor {
     /// What the folding loop tells ``run()``'s task.
     struct FoldSignals {
@@ -92,7 +94,7 @@ extension TargetSupervisor {
     }
 
     /// Folds one event into the status, the metrics, the events, the log and the hooks. Only the folding loop calls
-    /// it (and tests driving a supervisor that does not run): the status has one writer. `now`: seconds since 1970.
+    /// it (and tests driving a supervisor that does not run): the state has one writer. `now`: seconds since 1970.
     func fold(_ event: TargetEvent, now: Double) {
         switch event {
         case .multiplexer(let event):

@@ -12,8 +12,9 @@ import Synchronization
 /// credentials, the folding loop), the readers' snapshot, run() and shutdown().
 ///
 /// Every change to the target's ``TargetStatus`` is a ``TargetEvent`` submitted to the ``EventFolder`` and folded in, in
-/// the order submitted, by its one loop (TargetSupervisor+Folding.swift): the status has one writer; readers take a
-/// copy under its lock.
+/// the order submitted, by its one loop (TargetSupervisor+Folding.swift): the state has one writer; readers take a
+/// copy under its lock. The exception changes no state: a probe's answer on an up target with nothing of it waiting
+/// is recorded where it arrives (``recordProbeInPlace(_:)``).
 public final class TargetSupervisor: Sendable {
     public let target: DaemonConfiguration.Target
     public let client: ResilientRedisClient
