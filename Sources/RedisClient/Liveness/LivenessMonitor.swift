@@ -51,9 +51,9 @@ final class LivenessMonitor: Sendable {
         return self._state
     }
 
-    init(configuration: Machine.Configuration, eventLoop: any EventLoop, lastUse: LastUse = LastUse()) {
+    init(configuration: Machine.Configuration, eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
-        self.lastUse = lastUse
+        self.lastUse = LastUse()
         self.timers = LoopTimers.on(eventLoop)
         self._state = State(machine: Machine(configuration: configuration))
     }
@@ -160,17 +160,13 @@ final class LivenessMonitor: Sendable {
         }
     }
 
-    private var lastUsed: ContinuousClock.Instant {
-        self.lastUse.instant
-    }
-
     private var subscriberLastRead: ContinuousClock.Instant? {
         self.state.subscriber?.lastReadAtOnEventLoop.map(ProbeClock.instant)
     }
 
     private func reschedule() {
         guard !self.state.stopped else { return }
-        let next = self.state.machine.nextWakeup(lastUsed: self.lastUsed, subscriberLastRead: self.subscriberLastRead)
+        let next = self.state.machine.nextWakeup(lastUsed: self.lastUse.instant, subscriberLastRead: self.subscriberLastRead)
         guard next != self.state.timerAt else { return }
         if let timer = self.state.timer { self.timers.cancel(timer) }
         self.state.timerAt = next
@@ -188,7 +184,7 @@ final class LivenessMonitor: Sendable {
         self.state.timerAt = nil
         guard !self.state.stopped else { return }
         self.run(
-            self.state.machine.timerFired(now: .now, lastUsed: self.lastUsed, subscriberLastRead: self.subscriberLastRead))
+            self.state.machine.timerFired(now: .now, lastUsed: self.lastUse.instant, subscriberLastRead: self.subscriberLastRead))
     }
 }
 
@@ -212,8 +208,8 @@ final class LastUse: Sendable {
     /// Nanoseconds since ``ProbeClock/epoch``.
     private let nanoseconds: Atomic<Int64>
 
-    init(_ instant: ContinuousClock.Instant = .now) {
-        self.nanoseconds = Atomic(Self.nanoseconds(instant))
+    init() {
+        self.nanoseconds = Atomic(Self.nanoseconds(.now))
     }
 
     var instant: ContinuousClock.Instant {
@@ -225,7 +221,6 @@ final class LastUse: Sendable {
     }
 
     private static func nanoseconds(_ instant: ContinuousClock.Instant) -> Int64 {
-        let elapsed = ProbeClock.epoch.clock.duration(to: instant).components
-        return elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
+        ProbeClock.epoch.clock.duration(to: instant).timeAmount.nanoseconds
     }
 }

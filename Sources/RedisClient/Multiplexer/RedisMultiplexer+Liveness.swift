@@ -1,5 +1,6 @@
-/// The multiplexer as its ``LivenessMonitor``'s owner: the silence limit of its connections, when a connection
-/// was last used, the probe timeout, and the monitor's reports handed on as events.
+/// The multiplexer as its ``LivenessMonitor``'s owner: the silence limit of its connections, the probe timeout, and
+/// the monitor's reports handed on as events (when a connection was last used, the monitor reads from its
+/// ``LastUse``, which the multiplexer writes).
 extension RedisMultiplexer {
     var silenceLimit: Duration {
         self.configuration.deadAfterSilence ?? self.configuration.connection.commandTimeout
@@ -7,9 +8,6 @@ extension RedisMultiplexer {
 }
 
 extension RedisMultiplexer: LivenessMonitor.Owner {
-    /// When a caller's command last went on the interactive connection.
-    var lastUsedAt: ContinuousClock.Instant { self.liveness.lastUse.instant }
-
     var probeTimeout: Duration { self.relaxed(self.configuration.probeTimeout) }
 
     func liveness(_ event: MultiplexerEvent, on connection: RedisConnection) {
