@@ -11,7 +11,11 @@
 #   round 1: ours, 50 callers on one connection (tasks): SET: 412345.67 requests per second, p50 0.110 ms, ...
 #   round 1: ours, 50 callers on one connection (on its event loop): SET: ...
 #   round 1: SET: tasks 63.4 %, on the event loop 70.1 % of the pipelined ceiling (4.34 x, 4.80 x redis-benchmark -c 50 -P 1)
-# and last the median over the rounds of each ratio.
+#   round 1: redis-server waited for a core: 52 ms a second during ours as tasks, 6 ms on the event loop
+# and last the median over the rounds of each ratio. The server runs on the same cores as the client: callers as
+# tasks add two threads of Swift's pool to the event loop's, and the server then waits for a core when a write
+# wakes it (from /proc/PID/schedstat: time runnable but not running), which the ceiling's single client never makes
+# it do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 callers=${1:-50}
@@ -33,16 +37,25 @@ benchmark() {
 }
 figure() { echo "$1" | awk -v op="$2:" '$1==op {print $2}'; }
 
+# Nanoseconds redis-server has spent runnable but waiting for a core, and the clock, for a rate over a run.
+waited() { echo "$(awk '{print $2}' "/proc/$server/schedstat") $(date +%s%N)"; }
+rate() { awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", (y[1] - x[1]) / (y[2] - x[2]) * 1000}'; }
+
 ratios=$(mktemp)
 for round in $(seq "$rounds"); do
     clients=$(benchmark -c "$callers" -P 1 -n "$requests")
     echo "$clients" | sed "s/^/round $round: redis-benchmark -c $callers -P 1: /"
     ceiling=$(benchmark -c 1 -P "$callers" -n "$ceiling_requests")
     echo "$ceiling" | sed "s/^/round $round: redis-benchmark -c 1 -P $callers: /"
+    before=$(waited)
     tasks=$(.build/release/multiplexer-throughput "$port" "$callers" "$requests" pool)
+    tasksWait=$(rate "$before" "$(waited)")
     echo "$tasks" | sed "s/^/round $round: ours, $callers callers on one connection (tasks): /"
+    before=$(waited)
     loop=$(.build/release/multiplexer-throughput "$port" "$callers" "$requests" loop)
+    loopWait=$(rate "$before" "$(waited)")
     echo "$loop" | sed "s/^/round $round: ours, $callers callers on one connection (on its event loop): /"
+    echo "round $round: redis-server waited for a core: $tasksWait ms a second during ours as tasks, $loopWait ms on the event loop"
     for op in SET GET; do
         python3 -c "
 tasks, loop = float('$(figure "$tasks" $op)'), float('$(figure "$loop" $op)')

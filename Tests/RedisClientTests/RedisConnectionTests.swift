@@ -320,4 +320,29 @@ struct RedisConnectionTests {
             await connection.close()
         }
     }
+
+    @Test("a command with a completion (the probes' way) gets its reply, or its error reply as a failure, secrets scrubbed")
+    func completionErrorReply() async throws {
+        let password = "completion-secret-83b1"
+        try await withRedisServer(.init(password: password)) { server in
+            let connection = try await RedisConnection.connect(configuration: configuration(server, password: password))
+            func sent(_ command: RESPCommand) async -> Result<RESPValue, RedisClientError> {
+                await withCheckedContinuation { continuation in
+                    connection.send(command, timeout: .seconds(5)) { continuation.resume(returning: $0) }
+                }
+            }
+            #expect(try await sent(RESPCommand("PING")).get().string == "PONG")
+            // Redis echoes an unknown command's arguments in its error: the password among them must not survive.
+            guard case .failure(let error) = await sent(RESPCommand("NOSUCHCOMMAND", password)) else {
+                Issue.record("an error reply was taken for a reply")
+                return
+            }
+            #expect(error.code == .errorReply)
+            #expect(error.command == "NOSUCHCOMMAND")
+            #expect(error.message.contains("unknown command"))
+            #expect(!error.description.contains(password))
+            #expect(!error.message.contains(password))
+            await connection.close()
+        }
+    }
 }

@@ -70,13 +70,13 @@ extension RedisConnection {
         _ command: RESPCommand, timeout: Duration,
         completion: @escaping @Sendable (Result<RESPValue, RedisClientError>) -> Void
     ) {
-        let endpoint = self.endpointDescription
-        let configuration = self.configuration
+        // The callback holds the connection, not copies of what an error reply needs: a copy of the configuration
+        // is a retain of each of its strings at every probe, for a reply that is almost never an error.
         self.submitter.submit(
             command,
-            sink: .callback { result in
-                if case .success(let reply) = result,
-                    let error = Self.errorReply(reply, to: command, endpoint: endpoint, configuration: configuration)
+            sink: .callback { [self] result in
+                if case .success(let reply) = result, reply.isError,
+                    let error = Self.errorReply(reply, to: command, endpoint: self.endpointDescription, configuration: self.configuration)
                 {
                     completion(.failure(error))
                 } else {
