@@ -3,7 +3,7 @@
 # same run: N clients with one command in flight each (-c N -P 1), and the server's pipelined ceiling (one client,
 # N commands per round trip: -c 1 -P N). Ours twice: callers as plain tasks (Swift's global executor, as most
 # callers are) and callers preferring the client's event loop (`client.taskExecutor`).
-#   Benchmarks/throughput.sh [CALLERS=50] [REQUESTS=200000] [CEILING_REQUESTS=1000000] [ROUNDS=3]
+#   Benchmarks/throughput.sh [CALLERS=50] [REQUESTS=200000] [CEILING_REQUESTS=1000000] [ROUNDS=5]
 # The four are measured one after the other, ROUNDS times over (this machine's speed drifts within minutes: a
 # ratio is only fair between figures measured close together). Lines, for GET and SET (easy to quote and parse):
 #   round 1: redis-benchmark -c 50 -P 1: SET: 95000.00 requests per second, p50 0.295 ms, p99 0.767 ms
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 callers=${1:-50}
 requests=${2:-200000}
 ceiling_requests=${3:-1000000}
-rounds=${4:-3}
+rounds=${4:-5}
 swift build -c release --product multiplexer-throughput >/dev/null
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
