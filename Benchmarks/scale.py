@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Footprint and scale of the release daemon, side by side with redis_exporter (not a test: it prints figures).
 
-    Benchmarks/scale.py BINARY [--targets 1,1000] [--seconds 30] [--servers 8]
+    Benchmarks/scale.py BINARY [--targets 1,1000] [--seconds 30] [--servers 8] [--starts 5]
 
-For each target count: start -> READY=1 (the median of several starts), RSS and CPU (% of a core) over a steady window (with one target, /metrics
-scraped every second, as redis_exporter is), the time `GET /status`
-takes over the control socket, start-up probe spread (no thundering herd), and a SIGHUP reload that changes one
-target (which targets it touched). With one target it also measures redis_exporter (Debian's
+For each target count: start -> READY=1 (the median of STARTS + 1 starts, with their range), RSS and CPU (% of a
+core) over a steady window (with one target, /metrics scraped every second, as redis_exporter is), the time
+`GET /status` takes over the control socket, start-up probe spread (no thundering herd), and a SIGHUP reload that
+changes one target (which targets it touched). With one target it also measures redis_exporter (Debian's
 prometheus-redis-exporter) on the same server in the same run. Benchmarks/footprint.sh builds and runs it.
 """
 import argparse, http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
