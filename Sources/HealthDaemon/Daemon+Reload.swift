@@ -65,7 +65,7 @@ extension Daemon {
         }
         var toStop: [TargetSupervisor] = []
         var toStart: [TargetSupervisor] = []
-        self.state.withLock { state in
+        let started = self.state.withLock { state in
             var supervisors: [TargetSupervisor] = []
             for target in configuration.targets {
                 if let (supervisor, hash) = built[target.name] {
@@ -92,15 +92,21 @@ extension Daemon {
                 state.latest[name] = nil
             }
             state.setSupervisors(supervisors)
+            return state.targetsStarted
         }
         self.hooks.update(configuration.hooks)
+        // A removed target's series go at once (a restarted one keeps its counters under the same name).
+        for name in outcome.removed { self.metrics.unregister(target: name) }
         for supervisor in toStop {
             // Its certificate series go now (a rebuilt target's new supervisor records its own at its handshakes).
             supervisor.retireCertificates()
             // Stopped by run()'s task group; once that has stopped taking work, its end cancels the supervisor's run().
-            self.supervisorWorkContinuation.yield(.stop(supervisor))
+            // One replaced before run() started the targets never ran: nothing to stop.
+            if started { self.supervisorWorkContinuation.yield(.stop(supervisor)) }
         }
-        for supervisor in toStart { self.supervisorWorkContinuation.yield(.start(supervisor)) }
+        // Before run() started the targets, it starts these itself (they are its supervisors now): started here too,
+        // they would run twice.
+        if started { for supervisor in toStart { self.supervisorWorkContinuation.yield(.start(supervisor)) } }
         self.statusChangesContinuation.yield()
         return outcome
     }

@@ -61,6 +61,9 @@ public final class Daemon: ControlBackend {
         /// The status each target's supervisor last reported with a state change (they come in order: one writer
         /// per target), without its probe window.
         var latest: [String: TargetStatus] = [:]
+        /// Whether ``run()`` has started the targets: until then a reload only replaces supervisors (nobody started
+        /// them, ``run()`` starts those it finds), after it a reload starts and stops its own.
+        var targetsStarted = false
 
         /// Sets the supervisors (configuration order) and which one runs each target.
         mutating func setSupervisors(_ supervisors: [TargetSupervisor]) {
@@ -166,7 +169,12 @@ public final class Daemon: ControlBackend {
         }
         let listeners = [control] + (metricsListener.map { [$0] } ?? [])
         self.notify("READY=1\nSTATUS=\(statusLine(self.statuses))")
-        for supervisor in self.supervisors { self.supervisorWorkContinuation.yield(.start(supervisor)) }
+        // Under the lock a reload takes: a reload that came before (the control socket already listens, a SIGHUP is
+        // already trapped) replaced supervisors nobody had started, and each is started once, here.
+        self.state.withLock { state in
+            state.targetsStarted = true
+            for supervisor in state.supervisors { self.supervisorWorkContinuation.yield(.start(supervisor)) }
+        }
         await withGracefulShutdownHandler {
             await self.runTargets(listeners: listeners)
         } onGracefulShutdown: {

@@ -100,4 +100,42 @@ struct MetricsRegistryTests {
         // A target's histogram without observations has no series, as any histogram.
         #expect(!compact.exposition().contains(#"h_seconds_count{target="a!"}"#))
     }
+
+    @Test("a removed target's series go, its own and the others; what it records later is dropped until it is added back")
+    func removedTarget() {
+        let registry = MetricsRegistry(
+            families: [
+                .init(name: "c_total", kind: .counter, help: "A counter."),
+                .init(name: "g", kind: .gauge, help: "A gauge."),
+                .init(name: "h_seconds", kind: .histogram(buckets: [0.001, 1]), help: "A histogram."),
+            ],
+            targetSeries: [.init("c_total", [("kind", "x")]), .init("h_seconds")])
+        // "a" is a prefix of "ab" (and of "a" with a label after it): only "a"'s series may go.
+        for target in ["a", "ab"] {
+            registry.addTarget(target)
+            registry.increment("c_total", ["target": target, "kind": "x"])
+            registry.increment("c_total", ["target": target, "kind": "other"])
+            registry.set("g", ["target": target], to: 1)
+            registry.observe("h_seconds", ["target": target], 0.0005)
+        }
+        registry.set("g", ["version": "1"], to: 1)
+        registry.removeTarget("a")
+        var text = registry.exposition()
+        #expect(!text.contains(#"target="a""#), "\(text)")
+        #expect(text.contains(#"c_total{target="ab",kind="x"} 1"#) && text.contains(#"c_total{target="ab",kind="other"} 1"#))
+        #expect(text.contains(#"g{target="ab"} 1.0"#) && text.contains(#"h_seconds_count{target="ab"} 1"#))
+        #expect(text.contains(#"g{version="1"} 1.0"#))
+        // Its supervisor on the way out: nothing of it comes back.
+        registry.increment("c_total", ["target": "a", "kind": "x"])
+        registry.increment("c_total", ["target": "a", "kind": "other"])
+        registry.set("g", ["target": "a"], to: 0)
+        registry.observe("h_seconds", ["target": "a"], 0.0005)
+        text = registry.exposition()
+        #expect(!text.contains(#"target="a""#), "\(text)")
+        // Added back by a later reload: its series start again from zero.
+        registry.addTarget("a")
+        registry.increment("c_total", ["target": "a", "kind": "other"])
+        text = registry.exposition()
+        #expect(text.contains(#"c_total{target="a",kind="x"} 0"#) && text.contains(#"c_total{target="a",kind="other"} 1"#), "\(text)")
+    }
 }

@@ -113,6 +113,11 @@ public final class DaemonMetrics: Sendable {
         return series
     }()
 
+    /// Takes a target's series out (a reload removed it); what its supervisor still records is dropped.
+    func unregister(target: String) {
+        self.registry.removeTarget(target)
+    }
+
     /// Sets up a target's series so they exist (at zero) before anything happens.
     func register(target: String) {
         self.registry.addTarget(target)

@@ -94,6 +94,9 @@ final class MetricsRegistry: Sendable {
         var series: [String: [String: Series]] = [:]
         /// Target → the values of its ``TargetSeries``, in layout order.
         var targets: [String: [Double]] = [:]
+        /// Targets ``removeTarget(_:)`` took out: what is still recorded for them (their supervisor on its way out)
+        /// is dropped, not kept as series nobody updates again.
+        var removedTargets: Set<String> = []
     }
 
     private let families: [String: Family]
@@ -111,7 +114,22 @@ final class MetricsRegistry: Sendable {
     func addTarget(_ target: String) {
         let width = self.layout.width
         self.store.withLock { store in
+            store.removedTargets.remove(target)
             if store.targets[target] == nil { store.targets[target] = Array(repeating: 0, count: width) }
+        }
+    }
+
+    /// Takes out every series of `target` (labelled `target="…"` first, as every target's series is), and keeps
+    /// out what is still recorded for it until ``addTarget(_:)`` gives it series again: a target a reload removed
+    /// must not leave its last state behind (an alert on a stale `target_up 0` would fire for ever).
+    func removeTarget(_ target: String) {
+        let label = Self.render(CollectionOfOne((key: "target", value: target)))
+        self.store.withLock { store in
+            store.targets[target] = nil
+            store.removedTargets.insert(target)
+            for name in Array(store.series.keys) {
+                store.series[name] = store.series[name]?.filter { key, _ in key != label && !key.hasPrefix(label + ",") }
+            }
         }
     }
 
@@ -169,6 +187,9 @@ final class MetricsRegistry: Sendable {
         precondition(self.families[name] != nil, "metric family \(name) is not declared")
         let key = Self.render(labels)
         self.store.withLock { store in
+            if !store.removedTargets.isEmpty, let first = labels.first, first.key == "target", store.removedTargets.contains(first.value) {
+                return
+            }
             change(&store.series[name, default: [:]][key, default: Series()])
         }
     }
