@@ -9,20 +9,17 @@ extension RedisConnection {
     ///   timeout); `.connectionClosed`, `.socket`, `.tls`, `.protocolError` when the connection failed.
     nonisolated(nonsending) public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws(RedisClientError) -> RESPValue {
         let reply = try await self.sendRaw(command, timeout: timeout ?? self.configuration.commandTimeout)
-        if let error = Self.errorReply(reply, to: command, endpoint: self.endpointDescription, configuration: self.configuration) {
-            throw error
-        }
+        if let error = self.errorReply(reply, to: command) { throw error }
         return reply
     }
 
-    /// The error `reply` stands for when the server answered `command` with an error (secrets scrubbed).
-    private static func errorReply(
-        _ reply: RESPValue, to command: RESPCommand, endpoint: String, configuration: RedisConnectionConfiguration
-    ) -> RedisClientError? {
+    /// The error `reply` stands for when the server answered `command` with an error (secrets scrubbed). The
+    /// endpoint and the configuration are read only then.
+    private func errorReply(_ reply: RESPValue, to command: RESPCommand) -> RedisClientError? {
         guard reply.isError else { return nil }
         return RedisClientError(
-            .errorReply, endpoint: endpoint, command: command.name,
-            message: configuration.scrubbingSecrets(reply.withoutAttributes.string ?? "error"))
+            .errorReply, endpoint: self.endpointDescription, command: command.name,
+            message: self.configuration.scrubbingSecrets(reply.withoutAttributes.string ?? "error"))
     }
 
     /// Sends `command` and returns its reply, error replies included (not thrown).
@@ -75,9 +72,7 @@ extension RedisConnection {
         self.submitter.submit(
             command,
             sink: .callback { [self] result in
-                if case .success(let reply) = result, reply.isError,
-                    let error = Self.errorReply(reply, to: command, endpoint: self.endpointDescription, configuration: self.configuration)
-                {
+                if case .success(let reply) = result, let error = self.errorReply(reply, to: command) {
                     completion(.failure(error))
                 } else {
                     completion(result)
