@@ -127,9 +127,7 @@ final class MetricsRegistry: Sendable {
         self.store.withLock { store in
             store.targets[target] = nil
             store.removedTargets.insert(target)
-            for name in Array(store.series.keys) {
-                store.series[name] = store.series[name]?.filter { key, _ in key != label && !key.hasPrefix(label + ",") }
-            }
+            store.series = store.series.mapValues { $0.filter { key, _ in key != label && !key.hasPrefix(label + ",") } }
         }
     }
 
