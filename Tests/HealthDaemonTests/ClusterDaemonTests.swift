@@ -47,6 +47,7 @@ final class LogRecords: Sendable {
 /// `topYAML` goes before the `control:` section (e.g. `metrics:`); the socket file must be gone after the stop.
 func withDaemon(
     targetsYAML: String, topYAML: String = "", logs: LogRecords = LogRecords(), notifications: Notifications? = nil,
+    beforeRun: (Daemon) throws -> Void = { _ in },
     _ body: (Daemon, ControlClient, String) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-cl-\(UUID().uuidString.prefix(6))")
@@ -58,7 +59,12 @@ func withDaemon(
     let daemon = try Daemon(
         configuration: configuration, logger: logs.logger,
         notify: { message in notifications?.messages.withLock { $0.append(message) } })
-    let runner = Task { try await daemon.run() }
+    try beforeRun(daemon)
+    let ended = Mutex(false)
+    let runner = Task {
+        defer { ended.withLock { $0 = true } }
+        try await daemon.run()
+    }
     #expect(await eventually(within: .seconds(5)) { FileManager.default.fileExists(atPath: socket) })
     do {
         try await body(daemon, ControlClient(socketPath: socket, timeout: 30), socket)
@@ -68,6 +74,12 @@ func withDaemon(
         throw error
     }
     daemon.stop()
+    // run() returns after stop(): bounded, so that a daemon that hangs at stop fails its test, not the whole run.
+    guard await eventually(within: .seconds(30), { ended.withLock { $0 } }) else {
+        Issue.record("run() did not return within 30 s of stop()")
+        runner.cancel()
+        return
+    }
     try await runner.value
     #expect(!FileManager.default.fileExists(atPath: socket), "the socket file is removed at stop")
 }

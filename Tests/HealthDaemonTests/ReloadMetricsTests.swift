@@ -1,6 +1,5 @@
 import Foundation
 import RedisTestSupport
-import Synchronization
 import Testing
 
 @testable import HealthDaemon
@@ -74,43 +73,29 @@ struct ReloadMetricsTests {
     @Test("a reload before the daemon started its targets starts each target once, and the daemon stops")
     func reloadBeforeStart() async throws {
         try await withRedisServer { server in
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rh-early-\(UUID().uuidString.prefix(6))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let socket = directory.appendingPathComponent("control.sock").path
-            func configuration(_ targets: [String]) throws -> DaemonConfiguration {
-                let lines = targets.map {
-                    "  - {name: \($0), host: 127.0.0.1, port: \(server.port), probe_interval: 200ms, probe_timeout: 200ms, client_name: early-\($0)}\n"
-                }
-                return try ConfigurationLoader(credentialsDirectory: nil).parse("control:\n  socket: \(socket)\ntargets:\n" + lines.joined())
+            func target(_ name: String) -> String {
+                "  - {name: \(name), host: 127.0.0.1, port: \(server.port), probe_interval: 200ms, probe_timeout: 200ms, client_name: early-\(name)}\n"
             }
-            let daemon = try Daemon(configuration: try configuration(["a"]), logger: LogRecords().logger)
             // A SIGHUP handled before run() reached its targets (the handler is installed first): "a" rebuilt (its
-            // probe settings differ), "b" added.
-            var changed = try configuration(["a", "b"])
-            changed.targets[0].multiplexer.probeTimeout = .milliseconds(300)
-            let outcome = try daemon.reload(changed)
-            #expect(outcome.restarted == ["a"] && outcome.added == ["b"])
-            let ended = Mutex(false)
-            let runner = Task {
-                defer { ended.withLock { $0 = true } }
-                try await daemon.run()
+            // probe settings differ), "b" added. withDaemon fails the test if run() does not return after stop().
+            try await withDaemon(targetsYAML: target("a")) { daemon in
+                var changed = try ConfigurationLoader(credentialsDirectory: nil).parse(
+                    "control:\n  socket: \(daemon.configuration.control.socket)\ntargets:\n" + target("a") + target("b"))
+                changed.targets[0].multiplexer.probeTimeout = .milliseconds(300)
+                let outcome = try daemon.reload(changed)
+                #expect(outcome.restarted == ["a"] && outcome.added == ["b"])
+            } _: { daemon, _, _ in
+                #expect(await eventually(within: .seconds(15)) {
+                    daemon.metricsText().contains(#"redis_healthd_target_up{target="a"} 1"#)
+                        && daemon.metricsText().contains(#"redis_healthd_target_up{target="b"} 1"#)
+                })
+                // One connection per target: a supervisor started twice would hold two.
+                try await Task.sleep(for: .milliseconds(500))
+                // Client names carry a suffix per connection ("early-a#…"); the probe connection is the one here.
+                let names = try await clientNames(server).map { String($0.split(separator: "#").first ?? "") }
+                #expect(names.filter { $0 == "early-a" }.count == 1, "\(names)")
+                #expect(names.filter { $0 == "early-b" }.count == 1, "\(names)")
             }
-            #expect(await eventually(within: .seconds(15)) {
-                daemon.metricsText().contains(#"redis_healthd_target_up{target="a"} 1"#)
-                    && daemon.metricsText().contains(#"redis_healthd_target_up{target="b"} 1"#)
-            })
-            // One connection per target: a supervisor started twice would hold two.
-            try await Task.sleep(for: .milliseconds(500))
-            // Client names carry a suffix per connection ("early-a#…"); the probe connection is the one here.
-            let names = try await clientNames(server).map { String($0.split(separator: "#").first ?? "") }
-            #expect(names.filter { $0 == "early-a" }.count == 1, "\(names)")
-            #expect(names.filter { $0 == "early-b" }.count == 1, "\(names)")
-            daemon.stop()
-            // run() returns: bounded, so that a hang fails this test instead of the whole run.
-            #expect(await eventually(within: .seconds(30)) { ended.withLock { $0 } }, "run() did not return after stop()")
-            runner.cancel()
-            try await runner.value
         }
     }
 }
