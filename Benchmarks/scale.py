@@ -118,15 +118,22 @@ def client_ids(port):
     return ids
 
 
+def start_daemon(binary, config, notify_path, stderr):
+    """Starts the daemon with its notify socket: (process, notifications, when it was started)."""
+    notifications = Notifications(notify_path)
+    started = time.monotonic()
+    proc = subprocess.Popen([binary, "run", "--config", config], env=dict(os.environ, NOTIFY_SOCKET=notifications.path),
+                            stdout=subprocess.DEVNULL, stderr=stderr)
+    return proc, notifications, started
+
+
 def ready_times(binary, workdir, config, n, starts):
     """Start -> READY=1 over `starts` starts, each stopped at once (one start is a single sample of a few
     milliseconds on a shared machine: a hiccup of the host is as long)."""
     times = []
     for i in range(starts):
-        notifications = Notifications(os.path.join(workdir, f"notify-{n}-start-{i}.sock"))
-        started = time.monotonic()
-        proc = subprocess.Popen([binary, "run", "--config", config], env=dict(os.environ, NOTIFY_SOCKET=notifications.path),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc, notifications, started = start_daemon(
+            binary, config, os.path.join(workdir, f"notify-{n}-start-{i}.sock"), subprocess.DEVNULL)
         try:
             ready = notifications.wait_for("READY=1", started, 60)
             if ready:
@@ -147,11 +154,8 @@ def measure_daemon(binary, workdir, ports, n, seconds, interval, starts):
     control = os.path.join(workdir, f"control-{n}.sock")
     write_config(config, control, ports, n, interval)
     starts_ms = ready_times(binary, workdir, config, n, starts)
-    notifications = Notifications(os.path.join(workdir, f"notify-{n}.sock"))
     log = open(os.path.join(workdir, f"daemon-{n}.log"), "w")
-    started = time.monotonic()
-    proc = subprocess.Popen([binary, "run", "--config", config], env=dict(os.environ, NOTIFY_SOCKET=notifications.path),
-                            stdout=subprocess.DEVNULL, stderr=log)
+    proc, notifications, started = start_daemon(binary, config, os.path.join(workdir, f"notify-{n}.sock"), log)
     result = {"targets": n}
     try:
         ready = notifications.wait_for("READY=1", started, 60)
